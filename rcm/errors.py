@@ -1,0 +1,30 @@
+"""Exceptions that the CLI turns into one-line messages and exit codes.
+
+`InputError` means the user's input (a file, an option) is at fault: exit code 2.
+Anything else escaping a command is an internal error: exit code 1.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class RcmError(Exception):
+    """Base class of every error rcm raises on purpose."""
+
+
+class InputError(RcmError):
+    """Bad input: a file that cannot be used, or an option that makes no sense."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, reason: str) -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.reason = reason
+        super().__init__(reason if self.path is None else f"{self.path}: {reason}")
+
+
+class MosaicReadError(InputError):
+    """A mosaic file that cannot be opened or whose pixel data cannot be decoded."""
+
+
+class OutputError(InputError):
+    """An output location that cannot be written (exists, not writable, no parent)."""

@@ -1,0 +1,26 @@
+"""Mosaic input and output: open any mosaic lazily, write OME-Zarr and tiled TIFF."""
+
+from rcm.io._formats import SUPPORTED as SUPPORTED_FORMATS
+from rcm.io._mosaic import Mosaic, MosaicInfo, file_checksum
+from rcm.io._ome_zarr import ZarrWriteOptions, write_ome_zarr
+from rcm.io._open import DEFAULT_MAX_PIXELS, open_mosaic
+from rcm.io._pillow import MAX_DECODED_PIXELS
+from rcm.io._pixels import to_model_input
+from rcm.io._pyramid import downsample_mean, pyramid_shapes
+from rcm.io._tiff_write import write_tiff
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_DECODED_PIXELS",
+    "SUPPORTED_FORMATS",
+    "Mosaic",
+    "MosaicInfo",
+    "ZarrWriteOptions",
+    "downsample_mean",
+    "file_checksum",
+    "open_mosaic",
+    "pyramid_shapes",
+    "to_model_input",
+    "write_ome_zarr",
+    "write_tiff",
+]

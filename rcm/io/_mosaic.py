@@ -1,0 +1,110 @@
+"""The `Mosaic` container: lazy pixel levels plus what is known about them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+
+_HASH_BLOCK = 8 << 20
+
+
+@dataclass(frozen=True)
+class MosaicInfo:
+    """What is known about a mosaic without decoding its pixels.
+
+    Attributes:
+        path: The file (or store directory) the mosaic was opened from.
+        format: Source format, e.g. ``"tiff"``, ``"ome-tiff"``, ``"bmp"``, ``"openslide:aperio"``.
+        shape: Level-0 shape in mosaic pixels, ``(y, x)`` or ``(y, x, c)``.
+        dtype: NumPy dtype name of the pixels (``"uint8"``, ``"uint16"``).
+        level_shapes: Shape of every resolution level, level 0 first.
+        um_per_px: Pixel size in microns, or None when unknown or implausible.
+        um_per_px_source: Where the pixel size came from (``"tiff-resolution"``,
+            ``"ome"``, ``"openslide"``, ``"ngff"``, ``"user"``...), None when unknown.
+        checksum: ``"sha256:<hex>"`` of the file bytes (every file, in path order,
+            for a directory store).
+        notes: Things the user should know, e.g. why the pixel size is unknown.
+    """
+
+    path: str
+    format: str
+    shape: tuple[int, ...]
+    dtype: str
+    level_shapes: tuple[tuple[int, ...], ...]
+    um_per_px: float | None
+    um_per_px_source: str | None
+    checksum: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if len(self.shape) not in (2, 3):
+            raise ValueError(f"mosaic shape must be (y, x) or (y, x, c), got {self.shape}")
+        if len(self.shape) == 3 and self.shape[2] not in (1, 3, 4):
+            raise ValueError(f"mosaic must have 1, 3 or 4 channels, got {self.shape[2]}")
+        if not self.level_shapes or self.level_shapes[0] != self.shape:
+            raise ValueError("level_shapes must start with the level-0 shape")
+
+    @property
+    def height(self) -> int:
+        return self.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return 1 if len(self.shape) == 2 else self.shape[2]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (tuples become lists)."""
+        out = asdict(self)
+        out["channels"] = self.channels
+        return out
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    """A mosaic opened lazily: dask arrays per resolution level plus `MosaicInfo`.
+
+    Building a `Mosaic` never decodes pixels; computing a region of a level reads
+    only the file blocks under it.
+    """
+
+    info: MosaicInfo
+    levels: tuple[da.Array, ...]
+
+    def __post_init__(self) -> None:
+        shapes = tuple(tuple(int(n) for n in level.shape) for level in self.levels)
+        if shapes != self.info.level_shapes:
+            raise ValueError(f"level shapes {shapes} do not match info {self.info.level_shapes}")
+        if any(str(level.dtype) != self.info.dtype for level in self.levels):
+            raise ValueError("every level must have the dtype recorded in info")
+
+    @property
+    def data(self) -> da.Array:
+        """Level 0, full resolution."""
+        return self.levels[0]
+
+
+def file_checksum(path: str | os.PathLike[str]) -> str:
+    """Return ``"sha256:<hex>"`` of a file's bytes, or of every file under a directory.
+
+    Directory entries are hashed in sorted relative-path order, each preceded by its
+    path, so a renamed chunk changes the checksum.
+    """
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    for file in files:
+        if root.is_dir():
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            while block := handle.read(_HASH_BLOCK):
+                digest.update(block)
+    return f"sha256:{digest.hexdigest()}"

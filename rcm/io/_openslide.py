@@ -1,0 +1,97 @@
+"""Whole-slide formats (SVS, NDPI, MRXS, SCN, BIF...) through openslide-python."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rcm.errors import MosaicReadError
+from rcm.io._mosaic import Mosaic, MosaicInfo
+from rcm.io._pixelsize import resolve_pixel_size
+from rcm.io._source import RegionSource, as_dask, region_chunks
+
+
+def _openslide() -> Any:
+    import openslide  # imported here: loading the C library is not free
+
+    return openslide
+
+
+class OpenSlideSource(RegionSource):
+    """One OpenSlide level; OpenSlide returns RGBA, transparent (unscanned) pixels become 0."""
+
+    def __init__(self, path: str, level: int, shape: tuple[int, ...], downsample: float) -> None:
+        super().__init__()
+        self.path, self.level, self.shape = path, level, shape
+        self.dtype = np.dtype(np.uint8)
+        self.downsample = downsample
+
+    def _open(self) -> Any:
+        return _openslide().OpenSlide(self.path)
+
+    def _read(self, handle: Any, rows: slice, cols: slice) -> np.ndarray:
+        # read_region takes its origin in level-0 coordinates and its size in level pixels.
+        origin = (round(cols.start * self.downsample), round(rows.start * self.downsample))
+        size = (cols.stop - cols.start, rows.stop - rows.start)
+        rgba = np.asarray(handle.read_region(origin, self.level, size))
+        rgb = rgba[..., :3].copy()
+        rgb[rgba[..., 3] == 0] = 0
+        return rgb
+
+
+def open_openslide(path: str, *, checksum: str, max_pixels: int,
+                   um_per_px: float | None) -> Mosaic:
+    """Open a slide through OpenSlide; see `rcm.io.open_mosaic`."""
+    openslide = _openslide()
+    vendor = openslide.OpenSlide.detect_format(path)
+    if vendor is None:
+        raise MosaicReadError(path, "not a slide format OpenSlide recognises")
+    try:
+        slide = openslide.OpenSlide(path)
+    except openslide.OpenSlideError as error:
+        raise MosaicReadError(path, f"OpenSlide cannot open it ({error})") from error
+    width, height = slide.dimensions
+    if width == 0 or height == 0:
+        raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
+    if width * height > max_pixels:
+        raise MosaicReadError(
+            path, f"image declares {width} x {height} pixels, beyond the pixel budget of "
+            f"{max_pixels:,} (raise it with --max-pixels if this is real)"
+        )
+    properties = slide.properties
+    pixel_size = resolve_pixel_size(
+        _float(properties.get(openslide.PROPERTY_NAME_MPP_X)),
+        _float(properties.get(openslide.PROPERTY_NAME_MPP_Y)),
+        "OpenSlide properties",
+        um_per_px,
+    )
+    shapes = tuple((h, w, 3) for w, h in slide.level_dimensions)
+    sources = [
+        OpenSlideSource(path, index, shape, slide.level_downsamples[index])
+        for index, shape in enumerate(shapes)
+    ]
+    sources[0]._handle = slide
+    levels = tuple(
+        as_dask(source, f"rcm-openslide-{checksum[7:23]}-L{index}", region_chunks(source.shape))
+        for index, source in enumerate(sources)
+    )
+    info = MosaicInfo(
+        path=path,
+        format=f"openslide:{vendor}",
+        shape=shapes[0],
+        dtype="uint8",
+        level_shapes=shapes,
+        um_per_px=pixel_size.um_per_px,
+        um_per_px_source=pixel_size.source,
+        checksum=checksum,
+        notes=pixel_size.notes,
+    )
+    return Mosaic(info=info, levels=levels)
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

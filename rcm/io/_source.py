@@ -1,0 +1,103 @@
+"""Lazy, picklable array-likes that dask reads mosaic regions from.
+
+Each reader describes a level as a `RegionSource`: shape, dtype and a `_read`
+method for one rectangular region. The source opens its file on first use in each
+process and drops the handle when pickled, so a dask array built on it can be
+shipped to distributed workers. Decoding errors become `MosaicReadError` naming
+the file and the region, so a corrupt tile is reported, never a bare codec error.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from rcm.errors import MosaicReadError
+
+# Region edge (pixels) dask reads at a time from random-access sources; a multiple
+# of common TIFF tile sizes and of the zarr shard edge the writer uses.
+DEFAULT_REGION = 4096
+# Upper bound on one band when a source can only be read in full-width rows.
+MAX_BAND_BYTES = 128 << 20
+
+
+class RegionSource(ABC):
+    """An array-like over one resolution level of a mosaic file.
+
+    Subclasses set ``path``, ``shape`` and ``dtype`` in their constructor and
+    implement `_open` (return a per-process handle) and `_read`.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @abstractmethod
+    def _open(self) -> Any:
+        """Open the file; called once per process, under a lock."""
+
+    @abstractmethod
+    def _read(self, handle: Any, rows: slice, cols: slice) -> np.ndarray:
+        """Return pixels ``[rows, cols]`` (channels last) as a NumPy array."""
+
+    def handle(self) -> Any:
+        with self._lock:
+            if self._handle is None:
+                self._handle = self._open()
+            return self._handle
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        rows, cols = (k.indices(n) for k, n in zip(key[:2], self.shape[:2], strict=True))
+        row_slice, col_slice = slice(rows[0], rows[1]), slice(cols[0], cols[1])
+        try:
+            region = self._read(self.handle(), row_slice, col_slice)
+        except MosaicReadError:
+            raise
+        except Exception as error:
+            raise MosaicReadError(
+                self.path,
+                f"cannot decode pixels in rows {rows[0]}-{rows[1]}, columns {cols[0]}-{cols[1]}"
+                f" ({type(error).__name__}: {error})",
+            ) from error
+        if len(key) > 2:
+            region = region[(slice(None), slice(None), *key[2:])]
+        return region
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+def band_chunks(shape: tuple[int, ...], itemsize: int, rows_multiple: int = 1) -> tuple[int, ...]:
+    """Chunks of full-width row bands no larger than `MAX_BAND_BYTES`."""
+    row_bytes = max(1, int(np.prod(shape[1:])) * itemsize)
+    rows = max(rows_multiple, (MAX_BAND_BYTES // row_bytes) // rows_multiple * rows_multiple)
+    return (min(rows, DEFAULT_REGION, shape[0]), *shape[1:])
+
+
+def region_chunks(shape: tuple[int, ...], region: int = DEFAULT_REGION) -> tuple[int, ...]:
+    """Square chunks of `region` pixels (clipped to the shape), channels whole."""
+    return (min(region, shape[0]), min(region, shape[1]), *shape[2:])
+
+
+def as_dask(source: RegionSource, name: str, chunks: tuple[int, ...]) -> da.Array:
+    """Wrap a source in a dask array with a deterministic graph name."""
+    return da.from_array(source, chunks=chunks, name=name, asarray=True, fancy=False)
