@@ -20,11 +20,16 @@ def register(commands: Any) -> None:
         "describe it, all inside one output folder. Needs no data and no network.",
     )
     demo.add_argument("--out", default="rcm-demo", help="output folder (default %(default)s)")
-    demo.add_argument("--size", type=positive_int, default=4096,
-                      help="mosaic edge in pixels (default %(default)s)")
+    demo.add_argument(
+        "--size",
+        type=positive_int,
+        default=4096,
+        help="mosaic edge in pixels (default %(default)s)",
+    )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    demo.add_argument("--no-progress", dest="progress", action="store_false",
-                      help="do not show progress bars")
+    demo.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="do not show progress bars"
+    )
     demo.set_defaults(run=run_demo)
 
 
@@ -40,16 +45,24 @@ def run_demo(args: argparse.Namespace) -> None:
 
     _step(2, f"converting to OME-Zarr -> {store_path}")
     mosaic = open_mosaic(mosaic_path)
-    write_ome_zarr(mosaic.data, store_path, um_per_px=mosaic.info.um_per_px, name="mosaic",
-                   attributes={"source": {"checksum": mosaic.info.checksum}},
-                   overwrite=True, progress=args.progress)
+    write_ome_zarr(
+        mosaic.data,
+        store_path,
+        um_per_px=mosaic.info.um_per_px,
+        name="mosaic",
+        attributes={"source": {"checksum": mosaic.info.checksum}},
+        overwrite=True,
+        progress=args.progress,
+    )
 
     _step(3, "describing the store")
     info = open_mosaic(store_path).info
     levels = ", ".join(f"{shape[1]}x{shape[0]}" for shape in info.level_shapes)
     print(f"   {info.format}, {info.dtype}, levels {levels}, {info.um_per_px} um/px")
-    print(f"done in {time.perf_counter() - started:.1f} s; open {store_path} in napari "
-          "(napari-ome-zarr) or any NGFF viewer")
+    print(
+        f"done in {time.perf_counter() - started:.1f} s; open {store_path} in napari "
+        "(napari-ome-zarr) or any NGFF viewer"
+    )
 
 
 def _step(number: int, text: str) -> None:

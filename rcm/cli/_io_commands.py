@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -23,20 +24,36 @@ def register(commands: Any) -> None:
     convert.add_argument("output", help="store to create, e.g. mosaic.zarr")
     add_pixel_options(convert)
     defaults = ZarrWriteOptions()
-    convert.add_argument("--chunk", type=positive_int, default=defaults.chunk,
-                         help="chunk edge in pixels, a power of two (default %(default)s)")
-    convert.add_argument("--shard", type=int, default=defaults.shard,
-                         help="shard edge in pixels, a power of two >= chunk; 0 for no shards "
-                         "(default %(default)s)")
-    convert.add_argument("--compressor", choices=["zstd", "blosc-lz4", "blosc-zstd", "none"],
-                         default=defaults.compressor, help="chunk codec (default %(default)s)")
-    convert.add_argument("--compression-level", type=positive_int,
-                         default=defaults.compression_level, help="codec level (default %(default)s)")
+    convert.add_argument(
+        "--chunk",
+        type=positive_int,
+        default=defaults.chunk,
+        help="chunk edge in pixels, a power of two (default %(default)s)",
+    )
+    convert.add_argument(
+        "--shard",
+        type=int,
+        default=defaults.shard,
+        help="shard edge in pixels, a power of two >= chunk; 0 for no shards (default %(default)s)",
+    )
+    convert.add_argument(
+        "--compressor",
+        choices=["zstd", "blosc-lz4", "blosc-zstd", "none"],
+        default=defaults.compressor,
+        help="chunk codec (default %(default)s)",
+    )
+    convert.add_argument(
+        "--compression-level",
+        type=positive_int,
+        default=defaults.compression_level,
+        help="codec level (default %(default)s)",
+    )
     add_common(convert)
     convert.set_defaults(run=run_convert)
 
     info = commands.add_parser(
-        "info", help="describe a mosaic or zarr store",
+        "info",
+        help="describe a mosaic or zarr store",
         description="Print shape, type, levels, pixel size and checksum of a mosaic.",
     )
     info.add_argument("path", help="mosaic file or OME-Zarr store")
@@ -46,22 +63,33 @@ def register(commands: Any) -> None:
 
 
 def add_pixel_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--um-per-px", type=positive_float, default=None,
-                        help="pixel size in microns, overriding the file's metadata")
-    parser.add_argument("--max-pixels", type=positive_int, default=None,
-                        help="refuse images declaring more pixels than this "
-                        "(default 4.3e9; 2.7e8 for PNG/JPEG, which are decoded whole)")
+    parser.add_argument(
+        "--um-per-px",
+        type=positive_float,
+        default=None,
+        help="pixel size in microns, overriding the file's metadata",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=None,
+        help="refuse images declaring more pixels than this "
+        "(default 4.3e9; 2.7e8 for PNG/JPEG, which are decoded whole)",
+    )
 
 
 def run_convert(args: argparse.Namespace) -> None:
     options = ZarrWriteOptions(
-        chunk=args.chunk, shard=args.shard, compressor=args.compressor,
-        compression_level=args.compression_level, workers=args.workers,
+        chunk=args.chunk,
+        shard=args.shard,
+        compressor=args.compressor,
+        compression_level=args.compression_level,
+        workers=args.workers,
     )
     check_output(args.output, overwrite=args.overwrite)
     mosaic = open_mosaic(args.input, um_per_px=args.um_per_px, max_pixels=args.max_pixels)
     for note in mosaic.info.notes:
-        print(f"rcm: note: {args.input}: {note}")
+        print(f"rcm: warning: {args.input}: {note}", file=sys.stderr)
     attributes = {
         "source": {
             "name": mosaic.info.path.rsplit("/", 1)[-1],
@@ -72,9 +100,14 @@ def run_convert(args: argparse.Namespace) -> None:
         "convert_options": asdict(options),
     }
     write_ome_zarr(
-        mosaic.data, args.output, um_per_px=mosaic.info.um_per_px,
-        name=mosaic.info.path.rsplit("/", 1)[-1], attributes=attributes, options=options,
-        overwrite=args.overwrite, progress=args.progress,
+        mosaic.data,
+        args.output,
+        um_per_px=mosaic.info.um_per_px,
+        name=mosaic.info.path.rsplit("/", 1)[-1],
+        attributes=attributes,
+        options=options,
+        overwrite=args.overwrite,
+        progress=args.progress,
     )
     print(f"wrote {args.output}")
 
@@ -85,19 +118,23 @@ def run_info(args: argparse.Namespace) -> None:
         print(json.dumps(info.to_dict(), indent=2))
         return
     height, width = info.shape[:2]
-    pixel = (f"{info.um_per_px:g} um/px (from {info.um_per_px_source})"
-             if info.um_per_px else "unknown")
+    pixel = (
+        f"{info.um_per_px:g} um/px (from {info.um_per_px_source})" if info.um_per_px else "unknown"
+    )
     lines = [
         f"path:       {info.path}",
         f"format:     {info.format}",
         f"size:       {width} x {height} px, {info.channels} channel(s), {info.dtype}",
         f"levels:     {len(info.level_shapes)} ("
-        + ", ".join(f"{s[1]}x{s[0]}" for s in info.level_shapes) + ")",
+        + ", ".join(f"{s[1]}x{s[0]}" for s in info.level_shapes)
+        + ")",
         f"pixel size: {pixel}",
     ]
     if info.um_per_px:
-        lines.append(f"extent:     {width * info.um_per_px / 1000:.2f} x "
-                     f"{height * info.um_per_px / 1000:.2f} mm")
+        lines.append(
+            f"extent:     {width * info.um_per_px / 1000:.2f} x "
+            f"{height * info.um_per_px / 1000:.2f} mm"
+        )
     lines.append(f"checksum:   {info.checksum}")
     lines += [f"note:       {note}" for note in info.notes]
     print("\n".join(lines))

@@ -21,9 +21,14 @@ def positive_float(text: str) -> float:
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """Options every long-running command takes."""
-    parser.add_argument("--workers", type=positive_int, default=None,
-                        help="threads to use (default: one per core)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="do not show progress bars")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing outputs (only once the new ones are complete)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="threads to use (default: one per core)"
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="do not show progress bars"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (only once the new ones are complete)",
+    )

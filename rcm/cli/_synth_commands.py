@@ -20,37 +20,63 @@ def register(commands: Any) -> None:
         "(OUTPUT.lesions.json, COCO).",
     )
     synth.add_argument("output", help="mosaic to write: *.tif/*.tiff or *.zarr")
-    synth.add_argument("--size", type=positive_int, default=4096,
-                       help="edge of a square mosaic in pixels (default %(default)s)")
+    synth.add_argument(
+        "--size",
+        type=positive_int,
+        default=4096,
+        help="edge of a square mosaic in pixels (default %(default)s)",
+    )
     synth.add_argument("--height", type=positive_int, help="rows, overriding --size")
     synth.add_argument("--width", type=positive_int, help="columns, overriding --size")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    synth.add_argument("--lesions", type=int, default=3,
-                       help="number of lesions to place (default %(default)s)")
-    synth.add_argument("--classes", type=int, nargs="+", default=list(LESION_CLASSES),
-                       choices=list(LESION_CLASSES),
-                       help="lesion classes to draw from: "
-                       + ", ".join(f"{k}={v}" for k, v in LESION_CLASSES.items()))
-    synth.add_argument("--um-per-px", type=positive_float, default=0.5,
-                       help="pixel size in microns (default %(default)s)")
-    synth.add_argument("--compression", choices=["none", "zlib", "zstd", "lzw", "jpeg"],
-                       default="zlib", help="TIFF tile codec (default %(default)s)")
+    synth.add_argument(
+        "--lesions", type=int, default=3, help="number of lesions to place (default %(default)s)"
+    )
+    synth.add_argument(
+        "--classes",
+        type=int,
+        nargs="+",
+        default=list(LESION_CLASSES),
+        choices=list(LESION_CLASSES),
+        help="lesion classes to draw from: "
+        + ", ".join(f"{k}={v}" for k, v in LESION_CLASSES.items()),
+    )
+    synth.add_argument(
+        "--um-per-px",
+        type=positive_float,
+        default=0.5,
+        help="pixel size in microns (default %(default)s)",
+    )
+    synth.add_argument(
+        "--compression",
+        choices=["none", "zlib", "zstd", "lzw", "jpeg"],
+        default="zlib",
+        help="TIFF tile codec (default %(default)s)",
+    )
     add_common(synth)
     synth.set_defaults(run=run_synth)
-
 
 
 def run_synth(args: argparse.Namespace) -> None:
     if args.lesions < 0:
         raise InputError(None, f"--lesions must be >= 0, got {args.lesions}")
     spec = make_spec(
-        args.height or args.size, args.width or args.size, seed=args.seed,
-        lesions=args.lesions, categories=tuple(args.classes), um_per_px=args.um_per_px,
+        args.height or args.size,
+        args.width or args.size,
+        seed=args.seed,
+        lesions=args.lesions,
+        categories=tuple(args.classes),
+        um_per_px=args.um_per_px,
     )
     written = write_synthetic(
-        spec, args.output, tiff_compression=args.compression, overwrite=args.overwrite,
-        progress=args.progress, workers=args.workers,
+        spec,
+        args.output,
+        tiff_compression=args.compression,
+        overwrite=args.overwrite,
+        progress=args.progress,
+        workers=args.workers,
     )
-    print(f"wrote {written['mosaic']} ({spec.width} x {spec.height} px, "
-          f"{len(spec.lesions)} lesions)")
+    print(
+        f"wrote {written['mosaic']} ({spec.width} x {spec.height} px, {len(spec.lesions)} lesions)"
+    )
     print(f"wrote {written['mask']} (lesion classes) and {written['boxes']} (COCO boxes)")

@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad usage or input, 1 internal error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rcm`` with `argv` (default: the process arguments); return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:  # tifffile logs recoverable oddities; our own messages cover failures
+        logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
         args.run(args)
     except InputError as error:
@@ -44,8 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report("interrupted", args.debug)
         return EXIT_INTERRUPTED
     except Exception as error:
-        _report(f"internal error: {type(error).__name__}: {error}", args.debug,
-                hint="run again with --debug for the traceback")
+        _report(
+            f"internal error: {type(error).__name__}: {error}",
+            args.debug,
+            hint="run again with --debug for the traceback",
+        )
         return EXIT_INTERNAL
     return EXIT_OK
 

@@ -6,6 +6,8 @@ any block of a mosaic can be rendered on its own and blocks meet seamlessly.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -13,7 +15,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-def _splitmix(z: np.ndarray) -> np.ndarray:
+def _splitmix(z: Any) -> Any:
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))
@@ -24,7 +26,9 @@ def hash_uniform(seed: int, salt: int, *coords: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         state = _splitmix(np.uint64(seed) * _GOLDEN + np.uint64(salt))
         for coord in coords:
-            state = _splitmix(state ^ (np.asarray(coord).astype(np.int64).view(np.uint64) * _GOLDEN))
+            state = _splitmix(
+                state ^ (np.asarray(coord).astype(np.int64).view(np.uint64) * _GOLDEN)
+            )
     return ((state >> np.uint64(11)).astype(np.float64) * 2.0**-53).astype(np.float32)
 
 
@@ -37,8 +41,10 @@ def value_noise(ys: np.ndarray, xs: np.ndarray, spacing: float, seed: int, salt:
     iy, ix = np.floor(fy).astype(np.int64), np.floor(fx).astype(np.int64)
     y0, x0 = int(iy.min()), int(ix.min())
     lattice = hash_uniform(
-        seed, salt,
-        np.arange(y0, int(iy.max()) + 2)[:, None], np.arange(x0, int(ix.max()) + 2)[None, :],
+        seed,
+        salt,
+        np.arange(y0, int(iy.max()) + 2)[:, None],
+        np.arange(x0, int(ix.max()) + 2)[None, :],
     )
     wy, wx = _smoothstep(fy - iy)[:, None], _smoothstep(fx - ix)[None, :]
     ry, rx = (iy - y0)[:, None], (ix - x0)[None, :]
@@ -59,6 +65,7 @@ def voronoi_cells(
     Returns:
         ``(d1, d2, site)``: distance to the nearest and second-nearest site, and a
         uniform [0, 1) value identifying the nearest site (per-cell randomness).
+
     """
     gy = np.floor(ys / spacing).astype(np.int64)
     gx = np.floor(xs / spacing).astype(np.int64)

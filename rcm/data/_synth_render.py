@@ -17,8 +17,9 @@ from rcm.data._synth_spec import SyntheticSpec, tissue_alpha
 BACKGROUND_LEVEL = 10.0
 
 
-def render_instances(spec: SyntheticSpec, ys: np.ndarray, xs: np.ndarray,
-                     tissue: np.ndarray | None = None) -> np.ndarray:
+def render_instances(
+    spec: SyntheticSpec, ys: np.ndarray, xs: np.ndarray, tissue: np.ndarray | None = None
+) -> np.ndarray:
     """Lesion instance ids (0 = none) on tissue, uint16, for the grid ``ys x xs``."""
     if tissue is None:
         tissue = tissue_alpha(spec, ys, xs)
@@ -47,8 +48,16 @@ def render_image(spec: SyntheticSpec, ys: np.ndarray, xs: np.ndarray) -> np.ndar
 
     texture = _honeycomb(spec, ys, xs, spacing=spec.cell_px, jitter=0.55, border=1.6, salt=100)
     if (classes == 1).any():
-        atypical = _honeycomb(spec, ys, xs, spacing=1.7 * spec.cell_px, jitter=1.0,
-                              border=3.0, salt=200, border_level=215.0)
+        atypical = _honeycomb(
+            spec,
+            ys,
+            xs,
+            spacing=1.7 * spec.cell_px,
+            jitter=1.0,
+            border=3.0,
+            salt=200,
+            border_level=215.0,
+        )
         atypical = np.maximum(atypical, _dendrite_layer(spec, ys, xs))
         texture = np.where(classes == 1, atypical, texture)
     if (classes == 2).any():
@@ -65,8 +74,17 @@ def render_image(spec: SyntheticSpec, ys: np.ndarray, xs: np.ndarray) -> np.ndar
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def _honeycomb(spec: SyntheticSpec, ys: np.ndarray, xs: np.ndarray, *, spacing: float,
-               jitter: float, border: float, salt: int, border_level: float = 170.0) -> np.ndarray:
+def _honeycomb(
+    spec: SyntheticSpec,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    *,
+    spacing: float,
+    jitter: float,
+    border: float,
+    salt: int,
+    border_level: float = 170.0,
+) -> np.ndarray:
     """Bright cell borders, dim cytoplasm, dark nuclei; per-cell brightness varies."""
     d1, d2, site = voronoi_cells(ys, xs, spacing, jitter, spec.seed, salt)
     to_border = (d2 - d1) / 2

@@ -51,6 +51,7 @@ class SyntheticSpec:
         camera_block: Edge of the instrument's camera blocks (vignetting seams).
         lesions: Lesion regions with their classes.
         dendrites: Bright dendritic-cell branches, ``(n, 4)`` segments y0, x0, y1, x1.
+
     """
 
     height: int
@@ -112,21 +113,30 @@ def make_spec(
         if len(placed) == lesions:
             break
         radius = float(rng.uniform(*_RADIUS_RANGE) * base.scale)
-        y, x = float(rng.uniform(radius, height - radius)), float(rng.uniform(radius, width - radius))
+        y, x = (
+            float(rng.uniform(radius, height - radius)),
+            float(rng.uniform(radius, width - radius)),
+        )
         harmonics = tuple(
             (float(rng.uniform(0.0, 0.12)), float(rng.uniform(0, 2 * np.pi))) for _ in range(4)
         )
         if tissue_alpha(base, np.array([y]), np.array([x]))[0, 0] < 0.9:
             continue
-        if any(np.hypot(y - o.center_y, x - o.center_x) < 1.05 * (radius + o.outer_radius())
-               for o in placed):
+        if any(
+            np.hypot(y - o.center_y, x - o.center_x) < 1.05 * (radius + o.outer_radius())
+            for o in placed
+        ):
             continue
         category = int(categories[len(placed) % len(categories)])
         placed.append(Lesion(len(placed) + 1, category, y, x, radius, harmonics))
     dendrites = _dendrites(rng, base, [lesion for lesion in placed if lesion.category == 1])
     return SyntheticSpec(
-        height=height, width=width, seed=seed, um_per_px=um_per_px,
-        lesions=tuple(placed), dendrites=dendrites,
+        height=height,
+        width=width,
+        seed=seed,
+        um_per_px=um_per_px,
+        lesions=tuple(placed),
+        dendrites=dendrites,
     )
 
 

@@ -25,6 +25,7 @@ from rcm.data._synth_spec import LESION_CLASSES, Lesion, SyntheticSpec, make_spe
 from rcm.errors import OutputError
 from rcm.io import ZarrWriteOptions, write_ome_zarr, write_tiff
 from rcm.io._atomic import atomic_output, check_output
+from rcm.io._tiff_write import TiffCompression
 
 GENERATION_BLOCK = 1024
 
@@ -48,8 +49,12 @@ def image_array(spec: SyntheticSpec) -> da.Array:
         assert block_info is not None
         return render_image(spec, *_coordinates(block_info))
 
-    return da.map_blocks(block, chunks=_block_grid(spec), dtype=np.uint8,
-                         name=f"rcm-synth-image-{spec.seed}-{spec.height}x{spec.width}")
+    return da.map_blocks(
+        block,
+        chunks=_block_grid(spec),
+        dtype=np.uint8,
+        name=f"rcm-synth-image-{spec.seed}-{spec.height}x{spec.width}",
+    )
 
 
 def instance_array(spec: SyntheticSpec) -> da.Array:
@@ -59,8 +64,12 @@ def instance_array(spec: SyntheticSpec) -> da.Array:
         assert block_info is not None
         return render_instances(spec, *_coordinates(block_info))
 
-    return da.map_blocks(block, chunks=_block_grid(spec), dtype=np.uint16,
-                         name=f"rcm-synth-instances-{spec.seed}-{spec.height}x{spec.width}")
+    return da.map_blocks(
+        block,
+        chunks=_block_grid(spec),
+        dtype=np.uint16,
+        name=f"rcm-synth-instances-{spec.seed}-{spec.height}x{spec.width}",
+    )
 
 
 def class_array(spec: SyntheticSpec) -> da.Array:
@@ -68,7 +77,7 @@ def class_array(spec: SyntheticSpec) -> da.Array:
     lookup = np.zeros(len(spec.lesions) + 1, np.uint8)
     for lesion in spec.lesions:
         lookup[lesion.index] = lesion.category
-    return instance_array(spec).map_blocks(lambda ids: lookup[ids], dtype=np.uint8)
+    return da.map_blocks(lambda ids: lookup[ids], instance_array(spec), dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,9 @@ def lesion_boxes(spec: SyntheticSpec, progress: bool = False) -> list[LesionBox]
         np.add.at(out[0, 0, :, 4], labels, 1)
         return out
 
-    per_block = instances.map_blocks(stats, new_axis=[2, 3], chunks=(1, 1, n, 5), dtype=np.int64)
+    per_block = da.map_blocks(
+        stats, instances, new_axis=[2, 3], chunks=(1, 1, n, 5), dtype=np.int64
+    )
     with dask_progress("measuring lesions", progress):
         table = per_block.compute()
     boxes = []
@@ -154,7 +165,7 @@ def write_synthetic(
     spec: SyntheticSpec,
     output: str | os.PathLike[str],
     *,
-    tiff_compression: str = "zlib",
+    tiff_compression: TiffCompression = "zlib",
     overwrite: bool = False,
     progress: bool = False,
     workers: int | None = None,
@@ -171,6 +182,7 @@ def write_synthetic(
 
     Returns:
         Paths of the ``mosaic``, ``mask`` and ``boxes`` outputs.
+
     """
     output = Path(output)
     mask_path, boxes_path = sidecar_paths(output)
@@ -183,18 +195,35 @@ def write_synthetic(
     with dask.config.set(num_workers=workers):
         image = image_array(spec)
         if suffix == ".zarr":
-            write_ome_zarr(image, output, um_per_px=spec.um_per_px, name=output.stem,
-                           attributes=attributes, overwrite=overwrite, progress=progress,
-                           options=ZarrWriteOptions(workers=workers))
+            write_ome_zarr(
+                image,
+                output,
+                um_per_px=spec.um_per_px,
+                name=output.stem,
+                attributes=attributes,
+                overwrite=overwrite,
+                progress=progress,
+                options=ZarrWriteOptions(workers=workers),
+            )
         else:
-            write_tiff(image, output, um_per_px=spec.um_per_px, compression=tiff_compression,
-                       overwrite=overwrite, progress=progress,  # type: ignore[arg-type]
-                       description=json.dumps({"rcm": {"version": __version__, **attributes}}))
+            write_tiff(
+                image,
+                output,
+                um_per_px=spec.um_per_px,
+                compression=tiff_compression,
+                overwrite=overwrite,
+                progress=progress,
+                description=json.dumps({"rcm": {"version": __version__, **attributes}}),
+            )
         write_ome_zarr(
-            class_array(spec), mask_path, um_per_px=spec.um_per_px, name="lesions",
+            class_array(spec),
+            mask_path,
+            um_per_px=spec.um_per_px,
+            name="lesions",
             attributes={"classes": {str(k): v for k, v in LESION_CLASSES.items()}},
             options=ZarrWriteOptions(labels=True, workers=workers),
-            overwrite=overwrite, progress=progress,
+            overwrite=overwrite,
+            progress=progress,
         )
         boxes = lesion_boxes(spec, progress=progress)
     with atomic_output(boxes_path, overwrite=overwrite) as partial:

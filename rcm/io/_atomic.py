@@ -20,6 +20,7 @@ def check_output(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     Raises:
         OutputError: If it exists (without `overwrite`) or its directory cannot be
             created or written.
+
     """
     target = Path(path)
     if target.exists() and not overwrite:

@@ -98,7 +98,10 @@ class BmpSource(RegionSource):
     def _open(self) -> Any:
         header = self.header
         return np.memmap(
-            self.path, np.uint8, "r", offset=header.pixel_offset,
+            self.path,
+            np.uint8,
+            "r",
+            offset=header.pixel_offset,
             shape=(header.height, header.row_stride),
         )
 
@@ -122,17 +125,21 @@ def open_bmp(path: str, *, checksum: str, max_pixels: int, um_per_px: float | No
     """Open an uncompressed BMP lazily; see `rcm.io.open_mosaic`."""
     header = read_bmp_header(path)
     if header.width <= 0 or header.height == 0:
-        raise MosaicReadError(path, f"image has zero size ({header.width} x {header.height} pixels)")
+        raise MosaicReadError(
+            path, f"image has zero size ({header.width} x {header.height} pixels)"
+        )
     if header.width * header.height > max_pixels:
         raise MosaicReadError(
-            path, f"image declares {header.width} x {header.height} pixels, beyond the pixel "
-            f"budget of {max_pixels:,} (raise it with --max-pixels if this is real)"
+            path,
+            f"image declares {header.width} x {header.height} pixels, beyond the pixel "
+            f"budget of {max_pixels:,} (raise it with --max-pixels if this is real)",
         )
     end = header.pixel_offset + header.row_stride * header.height
     if end > os.path.getsize(path):
         raise MosaicReadError(
-            path, f"file is truncated: pixel rows run to byte {end:,} but the file has "
-            f"{os.path.getsize(path):,} bytes"
+            path,
+            f"file is truncated: pixel rows run to byte {end:,} but the file has "
+            f"{os.path.getsize(path):,} bytes",
         )
     gray = header.bits == 8 and _palette_lut(header.palette) is None
     shape = (header.height, header.width) if gray else (header.height, header.width, 3)
@@ -154,7 +161,9 @@ def open_bmp(path: str, *, checksum: str, max_pixels: int, um_per_px: float | No
         checksum=checksum,
         notes=pixel_size.notes,
     )
-    return Mosaic(info=info, levels=(as_dask(source, f"rcm-bmp-{checksum[7:23]}", region_chunks(shape)),))
+    return Mosaic(
+        info=info, levels=(as_dask(source, f"rcm-bmp-{checksum[7:23]}", region_chunks(shape)),)
+    )
 
 
 def _palette_lut(palette: np.ndarray | None) -> np.ndarray | None:

@@ -53,6 +53,7 @@ def detect_family(path: str | os.PathLike[str]) -> str:
         MosaicReadError: If the path is missing, unreadable, empty, a plain
             directory, of an unsupported format, or its content contradicts its
             extension.
+
     """
     target = Path(path)
     if not target.exists():

@@ -29,6 +29,7 @@ class MosaicInfo:
         checksum: ``"sha256:<hex>"`` of the file bytes (every file, in path order,
             for a directory store).
         notes: Things the user should know, e.g. why the pixel size is unknown.
+
     """
 
     path: str

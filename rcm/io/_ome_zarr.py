@@ -42,6 +42,7 @@ class ZarrWriteOptions:
         max_top_edge: Add 2x levels until the longer edge fits this.
         labels: Downsample by nearest neighbour (label images) instead of mean.
         workers: Threads writing in parallel; None uses one per core.
+
     """
 
     chunk: int = 1024
@@ -92,6 +93,7 @@ def write_ome_zarr(
 
     Returns:
         The path of the finished store.
+
     """
     options = options or ZarrWriteOptions()
     shapes = pyramid_shapes(tuple(int(n) for n in data.shape), options.max_top_edge)
@@ -110,8 +112,9 @@ def write_ome_zarr(
             for index, shape in enumerate(shapes)
         ]
         sources = [_channels_first(level) for level in pyramid]
-        with dask_progress(f"writing {Path(path).name}", progress), dask.config.set(
-            num_workers=options.workers
+        with (
+            dask_progress(f"writing {Path(path).name}", progress),
+            dask.config.set(num_workers=options.workers),
         ):
             da.store(sources, targets, lock=False, compute=True)
         group.attrs.update(
@@ -124,15 +127,25 @@ def write_ome_zarr(
 
 
 def _halved_chunks(chunks: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
-    return tuple((n + 1) // 2 for n in chunks[0]), tuple((n + 1) // 2 for n in chunks[1]), *chunks[2:]
+    return (
+        tuple((n + 1) // 2 for n in chunks[0]),
+        tuple((n + 1) // 2 for n in chunks[1]),
+        *chunks[2:],
+    )
 
 
 def _channels_first(level: da.Array) -> da.Array:
     return level if level.ndim == 2 else da.moveaxis(level, -1, 0)
 
 
-def _create_level(group: Any, name: str, shape: tuple[int, ...], dtype: np.dtype[Any],
-                  region: int, options: ZarrWriteOptions) -> Any:
+def _create_level(
+    group: Any,
+    name: str,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    region: int,
+    options: ZarrWriteOptions,
+) -> Any:
     """Create one level whose chunks (or shards) tile the regions tasks write."""
     chunk = max(1, min(options.chunk, region))
     shard = region if options.shard and region > chunk else None
@@ -155,12 +168,17 @@ def _codec(options: ZarrWriteOptions) -> Any:
         return None
     if options.compressor == "zstd":
         return ZstdCodec(level=options.compression_level)
-    cname = options.compressor.removeprefix("blosc-")
+    cname: Any = options.compressor.removeprefix("blosc-")
     return BloscCodec(cname=cname, clevel=options.compression_level, shuffle="bitshuffle")
 
 
-def _ngff_metadata(name: str, shapes: list[tuple[int, ...]], um_per_px: float | None,
-                   dtype: np.dtype[Any], labels: bool) -> dict[str, Any]:
+def _ngff_metadata(
+    name: str,
+    shapes: list[tuple[int, ...]],
+    um_per_px: float | None,
+    dtype: np.dtype[Any],
+    labels: bool,
+) -> dict[str, Any]:
     """The ``ome`` attribute of an NGFF 0.5 multiscale image."""
     channels = 1 if len(shapes[0]) == 2 else shapes[0][2]
     space = {"type": "space", **({"unit": "micrometer"} if um_per_px else {})}

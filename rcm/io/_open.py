@@ -50,6 +50,7 @@ def open_mosaic(
     Raises:
         MosaicReadError: If the file is missing, unreadable, of the wrong or an
             unsupported format, truncated, empty, or over the pixel budget.
+
     """
     path = os.fspath(path)
     family = detect_family(path)

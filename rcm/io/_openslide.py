@@ -40,8 +40,7 @@ class OpenSlideSource(RegionSource):
         return rgb
 
 
-def open_openslide(path: str, *, checksum: str, max_pixels: int,
-                   um_per_px: float | None) -> Mosaic:
+def open_openslide(path: str, *, checksum: str, max_pixels: int, um_per_px: float | None) -> Mosaic:
     """Open a slide through OpenSlide; see `rcm.io.open_mosaic`."""
     openslide = _openslide()
     vendor = openslide.OpenSlide.detect_format(path)
@@ -56,8 +55,9 @@ def open_openslide(path: str, *, checksum: str, max_pixels: int,
         raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
     if width * height > max_pixels:
         raise MosaicReadError(
-            path, f"image declares {width} x {height} pixels, beyond the pixel budget of "
-            f"{max_pixels:,} (raise it with --max-pixels if this is real)"
+            path,
+            f"image declares {width} x {height} pixels, beyond the pixel budget of "
+            f"{max_pixels:,} (raise it with --max-pixels if this is real)",
         )
     properties = slide.properties
     pixel_size = resolve_pixel_size(

@@ -23,8 +23,14 @@ from rcm.io._source import RegionSource, as_dask, region_chunks
 # Decoded whole, so memory is pixels x channels x bytes: 268 MP is 16k x 16k.
 MAX_DECODED_PIXELS = 1 << 28
 _PIL_LIMIT_LOCK = threading.Lock()
-_MODE_DTYPE = {"L": "uint8", "RGB": "uint8", "RGBA": "uint8", "I;16": "uint16",
-               "I;16B": "uint16", "I;16L": "uint16"}
+_MODE_DTYPE = {
+    "L": "uint8",
+    "RGB": "uint8",
+    "RGBA": "uint8",
+    "I;16": "uint16",
+    "I;16B": "uint16",
+    "I;16L": "uint16",
+}
 
 
 def _open_image(path: str) -> Image.Image:
@@ -40,8 +46,9 @@ def _open_image(path: str) -> Image.Image:
 class PillowSource(RegionSource):
     """A whole decoded PNG/JPEG, decoded once per process on first read."""
 
-    def __init__(self, path: str, shape: tuple[int, ...], dtype: np.dtype[Any],
-                 sixteen_bit_color: bool) -> None:
+    def __init__(
+        self, path: str, shape: tuple[int, ...], dtype: np.dtype[Any], sixteen_bit_color: bool
+    ) -> None:
         super().__init__()
         self.path, self.shape, self.dtype = path, shape, dtype
         self.sixteen_bit_color = sixteen_bit_color
@@ -58,15 +65,17 @@ class PillowSource(RegionSource):
         return np.ascontiguousarray(handle[rows, cols])
 
 
-def open_pillow(path: str, *, checksum: str, max_pixels: int | None,
-                um_per_px: float | None) -> Mosaic:
+def open_pillow(
+    path: str, *, checksum: str, max_pixels: int | None, um_per_px: float | None
+) -> Mosaic:
     """Open a PNG or JPEG; see `rcm.io.open_mosaic`."""
     budget = MAX_DECODED_PIXELS if max_pixels is None else max_pixels
     try:
         image = _open_image(path)
     except Exception as error:  # Pillow raises several types for corrupt headers
-        raise MosaicReadError(path, f"not a readable {path.rsplit('.', 1)[-1].upper()} file "
-                              f"({error})") from error
+        raise MosaicReadError(
+            path, f"not a readable {path.rsplit('.', 1)[-1].upper()} file ({error})"
+        ) from error
     with image:
         width, height = image.size
         image_format = (image.format or "").lower()
@@ -75,8 +84,9 @@ def open_pillow(path: str, *, checksum: str, max_pixels: int | None,
         raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
     if width * height > budget:
         raise MosaicReadError(
-            path, f"image declares {width} x {height} pixels, beyond the pixel budget of "
-            f"{budget:,} for formats decoded whole (raise it with --max-pixels if this is real)"
+            path,
+            f"image declares {width} x {height} pixels, beyond the pixel budget of "
+            f"{budget:,} for formats decoded whole (raise it with --max-pixels if this is real)",
         )
     sixteen_bit_color = image_format == "png" and _png_bit_depth(path) == (16, True)
     shape, dtype = _shape_and_dtype(mode, height, width, sixteen_bit_color)
@@ -99,8 +109,9 @@ def open_pillow(path: str, *, checksum: str, max_pixels: int | None,
     return Mosaic(info=info, levels=(as_dask(source, name, region_chunks(shape)),))
 
 
-def _shape_and_dtype(mode: str, height: int, width: int,
-                     sixteen_bit_color: bool) -> tuple[tuple[int, ...], str]:
+def _shape_and_dtype(
+    mode: str, height: int, width: int, sixteen_bit_color: bool
+) -> tuple[tuple[int, ...], str]:
     if sixteen_bit_color:
         return (height, width, 4 if mode == "RGBA" else 3), "uint16"
     if mode in ("L", "1", "LA", "I;16", "I;16B", "I;16L", "I"):

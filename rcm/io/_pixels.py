@@ -16,15 +16,16 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def to_model_input(pixels: np.ndarray, channels: int) -> np.ndarray:
-    """Convert ``(..., y, x)`` or ``(..., y, x, c)`` pixels to float32 ``(..., channels, y, x)``.
+    """Convert channels-last pixels to float32 ``(..., channels, y, x)``.
 
     Args:
-        pixels: Pixels as stored: a 2-D tile, a 3-D channels-last tile, or a
-            batch of either with leading batch axes when `channels` axis is given.
+        pixels: A 2-D grayscale tile ``(y, x)``, or any array whose last axis
+            is channels (1, 3 or 4): a tile ``(y, x, c)`` or a batch ``(n, y, x, c)``.
         channels: 1 or 3, what the model expects.
 
     Returns:
         Float32 values in [0, 1] (for integer input), channels first.
+
     """
     if channels not in (1, 3):
         raise ValueError(f"models take 1 or 3 channels, got {channels}")

@@ -63,19 +63,18 @@ def resolve_pixel_size(
 
     Raises:
         InputError: If the override is not a positive finite number.
+
     """
     if override is not None:
         if not math.isfinite(override) or override <= 0:
             raise InputError(None, f"--um-per-px must be a positive number, got {override}")
-        notes = () if _plausible(override) else (f"--um-per-px {override:g} is unusual",)
-        return PixelSize(float(override), "user", notes)
+        unusual = () if _plausible(override) else (f"--um-per-px {override:g} is unusual",)
+        return PixelSize(float(override), "user", unusual)
     if found_x is None or not math.isfinite(found_x) or found_x <= 0:
         return PixelSize(None, None, ("pixel size unknown: pass --um-per-px",))
     notes: list[str] = []
     if found_y is not None and abs(found_y - found_x) > _ANISOTROPY_TOLERANCE * found_x:
-        notes.append(
-            f"pixels are not square ({found_x:g} x {found_y:g} um); using the x size"
-        )
+        notes.append(f"pixels are not square ({found_x:g} x {found_y:g} um); using the x size")
     if not _plausible(found_x):
         notes.append(
             f"ignored implausible pixel size {found_x:g} um/px from {source}: pass --um-per-px"

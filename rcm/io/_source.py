@@ -93,11 +93,13 @@ def band_chunks(shape: tuple[int, ...], itemsize: int, rows_multiple: int = 1) -
     return (min(rows, DEFAULT_REGION, shape[0]), *shape[1:])
 
 
-def region_chunks(shape: tuple[int, ...], region: int = DEFAULT_REGION) -> tuple[int, ...]:
-    """Square chunks of `region` pixels (clipped to the shape), channels whole."""
+def region_chunks(shape: tuple[int, ...], region: int | None = None) -> tuple[int, ...]:
+    """Square chunks of `region` pixels (default `DEFAULT_REGION`), channels whole."""
+    region = region or DEFAULT_REGION
     return (min(region, shape[0]), min(region, shape[1]), *shape[2:])
 
 
 def as_dask(source: RegionSource, name: str, chunks: tuple[int, ...]) -> da.Array:
     """Wrap a source in a dask array with a deterministic graph name."""
-    return da.from_array(source, chunks=chunks, name=name, asarray=True, fancy=False)
+    meta = np.empty((0,) * source.ndim, source.dtype)  # so dask does not probe the file
+    return da.from_array(source, chunks=chunks, name=name, asarray=True, fancy=False, meta=meta)

@@ -21,8 +21,15 @@ _RESOLUTION_UNIT_UM = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit: inch, cen
 class TiffLevelSource(RegionSource):
     """One level of the first image series of a TIFF file."""
 
-    def __init__(self, path: str, level: int, layout: _Layout, shape: tuple[int, ...],
-                 dtype: np.dtype[Any], handle: Any = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        level: int,
+        layout: _Layout,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        handle: Any = None,
+    ) -> None:
         super().__init__()
         self.path, self.level, self.layout = path, level, layout
         self.shape, self.dtype = shape, dtype
@@ -53,12 +60,13 @@ class _Layout:
         self.squeeze_samples = axes == "YXS" and shape[2] == 1
         if not (axes == "YX" or self.planar or (axes == "YXS" and shape[2] in (1, 3, 4))):
             raise MosaicReadError(
-                path, f"image has axes {axes} with shape {shape}; only 2-D grayscale, "
-                "RGB or RGBA images are supported"
+                path,
+                f"image has axes {axes} with shape {shape}; only 2-D grayscale, "
+                "RGB or RGBA images are supported",
             )
 
     def mosaic_shape(self, series_shape: tuple[int, ...]) -> tuple[int, ...]:
-        shape = series_shape[self.leading:]
+        shape = series_shape[self.leading :]
         if self.planar:
             return (shape[1], shape[2], shape[0])
         return shape[:2] if self.squeeze_samples else shape
@@ -81,8 +89,7 @@ def open_tiff(path: str, *, checksum: str, max_pixels: int, um_per_px: float | N
     first_page = series.levels[0].keyframe
     pixel_size = _pixel_size(tiff, path, um_per_px)
     sources = [
-        TiffLevelSource(path, index, layout, shape, dtype)
-        for index, shape in enumerate(shapes)
+        TiffLevelSource(path, index, layout, shape, dtype) for index, shape in enumerate(shapes)
     ]
     # Level 0 reuses the handle already open; other levels open theirs lazily.
     sources[0]._handle = (tiff, zarr.open_array(series.aszarr(level=0), mode="r"))
@@ -115,8 +122,9 @@ def _check_size(path: str, shape: tuple[int, ...], max_pixels: int) -> None:
         raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
     if height * width > max_pixels:
         raise MosaicReadError(
-            path, f"image declares {width} x {height} pixels, beyond the pixel budget of "
-            f"{max_pixels:,} (raise it with --max-pixels if this is real)"
+            path,
+            f"image declares {width} x {height} pixels, beyond the pixel budget of "
+            f"{max_pixels:,} (raise it with --max-pixels if this is real)",
         )
 
 
@@ -132,8 +140,9 @@ def _check_not_truncated(path: str, series: Any) -> None:
             end = int((offsets + counts).max())
             if end > file_size:
                 raise MosaicReadError(
-                    path, f"file is truncated: pixel data runs to byte {end:,} but the file "
-                    f"has {file_size:,} bytes"
+                    path,
+                    f"file is truncated: pixel data runs to byte {end:,} but the file "
+                    f"has {file_size:,} bytes",
                 )
 
 

@@ -45,6 +45,7 @@ def write_tiff(
 
     Returns:
         The path written.
+
     """
     if tile % 16:
         raise ValueError(f"tile must be a multiple of 16, got {tile}")

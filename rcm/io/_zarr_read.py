@@ -16,8 +16,14 @@ from rcm.io._source import RegionSource, as_dask
 class ZarrLevelSource(RegionSource):
     """One multiscale level of an OME-Zarr image, channels moved last."""
 
-    def __init__(self, path: str, array_path: str, shape: tuple[int, ...],
-                 dtype: np.dtype[Any], channel_first: bool) -> None:
+    def __init__(
+        self,
+        path: str,
+        array_path: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        channel_first: bool,
+    ) -> None:
         super().__init__()
         self.path, self.array_path = path, array_path
         self.shape, self.dtype = shape, dtype
@@ -32,18 +38,17 @@ class ZarrLevelSource(RegionSource):
         return np.asarray(handle[rows, cols])
 
 
-def open_ome_zarr(path: str, *, checksum: str, max_pixels: int,
-                  um_per_px: float | None) -> Mosaic:
+def open_ome_zarr(path: str, *, checksum: str, max_pixels: int, um_per_px: float | None) -> Mosaic:
     """Open the first multiscale image of an OME-Zarr store; see `rcm.io.open_mosaic`."""
     try:
-        group = zarr.open_group(store=path, mode="r")
-        attrs = group.attrs.asdict()
+        group: Any = zarr.open_group(store=path, mode="r")
+        attrs: dict[str, Any] = group.attrs.asdict()
     except Exception as error:  # zarr raises several types for broken metadata
         raise MosaicReadError(path, f"not a readable zarr store ({error})") from error
     multiscales = attrs.get("ome", attrs).get("multiscales")
     if not multiscales:
         raise MosaicReadError(path, "zarr store has no OME-Zarr multiscales metadata")
-    image = multiscales[0]
+    image: dict[str, Any] = multiscales[0]
     axes = [axis["name"] if isinstance(axis, dict) else axis for axis in image["axes"]]
     if axes not in (["y", "x"], ["c", "y", "x"]):
         raise MosaicReadError(path, f"OME-Zarr axes {axes} are not (y, x) or (c, y, x)")
@@ -60,8 +65,10 @@ def open_ome_zarr(path: str, *, checksum: str, max_pixels: int,
     if height == 0 or width == 0:
         raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
     if height * width > max_pixels:
-        raise MosaicReadError(path, f"image declares {width} x {height} pixels, beyond the "
-                              f"pixel budget of {max_pixels:,}")
+        raise MosaicReadError(
+            path,
+            f"image declares {width} x {height} pixels, beyond the pixel budget of {max_pixels:,}",
+        )
     found = _scale_um(image, axes)
     pixel_size = resolve_pixel_size(found, found, "OME-Zarr scale", um_per_px)
     levels = tuple(

@@ -1,0 +1,3 @@
+from rcm.cli.main import run
+
+run()
