@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 
-from rcm._progress import dask_progress
+from rcm._dask import local_compute
 from rcm._version import __version__
 from rcm.data._synth_render import render_image, render_instances
 from rcm.data._synth_spec import LESION_CLASSES, Lesion, SyntheticSpec, make_spec
@@ -89,7 +88,9 @@ class LesionBox:
     area: int
 
 
-def lesion_boxes(spec: SyntheticSpec, progress: bool = False) -> list[LesionBox]:
+def lesion_boxes(
+    spec: SyntheticSpec, progress: bool = False, workers: int | None = None
+) -> list[LesionBox]:
     """Exact boxes and pixel areas of every lesion, from its rendered mask."""
     instances = instance_array(spec)
     n = len(spec.lesions) + 1
@@ -112,7 +113,7 @@ def lesion_boxes(spec: SyntheticSpec, progress: bool = False) -> list[LesionBox]
     per_block = da.map_blocks(
         stats, instances, new_axis=[2, 3], chunks=(1, 1, n, 5), dtype=np.int64
     )
-    with dask_progress("measuring lesions", progress):
+    with local_compute("measuring lesions", progress=progress, workers=workers):
         table = per_block.compute()
     boxes = []
     for lesion in spec.lesions:
@@ -192,40 +193,40 @@ def write_synthetic(
     for path in (output, mask_path, boxes_path):
         check_output(path, overwrite=overwrite)
     attributes = {"synthetic": {"seed": spec.seed, "lesions": len(spec.lesions)}}
-    with dask.config.set(num_workers=workers):
-        image = image_array(spec)
-        if suffix == ".zarr":
-            write_ome_zarr(
-                image,
-                output,
-                um_per_px=spec.um_per_px,
-                name=output.stem,
-                attributes=attributes,
-                overwrite=overwrite,
-                progress=progress,
-                options=ZarrWriteOptions(workers=workers),
-            )
-        else:
-            write_tiff(
-                image,
-                output,
-                um_per_px=spec.um_per_px,
-                compression=tiff_compression,
-                overwrite=overwrite,
-                progress=progress,
-                description=json.dumps({"rcm": {"version": __version__, **attributes}}),
-            )
+    image = image_array(spec)
+    if suffix == ".zarr":
         write_ome_zarr(
-            class_array(spec),
-            mask_path,
+            image,
+            output,
             um_per_px=spec.um_per_px,
-            name="lesions",
-            attributes={"classes": {str(k): v for k, v in LESION_CLASSES.items()}},
-            options=ZarrWriteOptions(labels=True, workers=workers),
+            name=output.stem,
+            attributes=attributes,
             overwrite=overwrite,
             progress=progress,
+            options=ZarrWriteOptions(workers=workers),
         )
-        boxes = lesion_boxes(spec, progress=progress)
+    else:
+        write_tiff(
+            image,
+            output,
+            um_per_px=spec.um_per_px,
+            compression=tiff_compression,
+            overwrite=overwrite,
+            progress=progress,
+            workers=workers,
+            description=json.dumps({"rcm": {"version": __version__, **attributes}}),
+        )
+    write_ome_zarr(
+        class_array(spec),
+        mask_path,
+        um_per_px=spec.um_per_px,
+        name="lesions",
+        attributes={"classes": {str(k): v for k, v in LESION_CLASSES.items()}},
+        options=ZarrWriteOptions(labels=True, workers=workers),
+        overwrite=overwrite,
+        progress=progress,
+    )
+    boxes = lesion_boxes(spec, progress=progress, workers=workers)
     with atomic_output(boxes_path, overwrite=overwrite) as partial:
         partial.write_text(json.dumps(coco_document(spec, boxes, output.name), indent=1))
     return {"mosaic": output, "mask": mask_path, "boxes": boxes_path}

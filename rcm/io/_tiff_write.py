@@ -12,6 +12,7 @@ import numpy as np
 import tifffile
 from tqdm import tqdm
 
+from rcm._dask import local_compute
 from rcm.io._atomic import atomic_output
 
 TiffCompression = Literal["none", "zlib", "zstd", "lzw", "jpeg"]
@@ -26,6 +27,7 @@ def write_tiff(
     compression: TiffCompression = "none",
     overwrite: bool = False,
     progress: bool = False,
+    workers: int | None = None,
     description: str | None = None,
 ) -> Path:
     """Write a (y, x) or (y, x, c) array as a tiled BigTIFF with resolution tags.
@@ -41,6 +43,7 @@ def write_tiff(
         compression: Tile codec.
         overwrite: Replace an existing file.
         progress: Show a progress bar over bands.
+        workers: Threads computing a band; None uses one per core.
         description: ImageDescription text.
 
     Returns:
@@ -57,7 +60,7 @@ def write_tiff(
     with atomic_output(path, overwrite=overwrite) as partial:
         tifffile.imwrite(
             partial,
-            data=_tiles(data, tile, band, progress),
+            data=_tiles(data, tile, band, progress, workers),
             shape=data.shape,
             dtype=data.dtype,
             tile=(tile, tile),
@@ -71,12 +74,15 @@ def write_tiff(
     return Path(path)
 
 
-def _tiles(data: da.Array, tile: int, band: int, progress: bool) -> Iterator[np.ndarray]:
+def _tiles(
+    data: da.Array, tile: int, band: int, progress: bool, workers: int | None
+) -> Iterator[np.ndarray]:
     """Yield full-size tiles in row-major order (edge tiles zero-padded)."""
     height, width = data.shape[:2]
     bands = range(0, height, band)
     for top in tqdm(bands, desc="writing tiff", unit="band", disable=not progress, leave=False):
-        rows = np.asarray(data[top : top + band].compute())
+        with local_compute("band", progress=False, workers=workers):
+            rows = np.asarray(data[top : top + band].compute())
         for y in range(0, rows.shape[0], tile):
             for x in range(0, width, tile):
                 piece = rows[y : y + tile, x : x + tile]
