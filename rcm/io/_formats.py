@@ -60,9 +60,10 @@ def detect_family(path: str | os.PathLike[str]) -> str:
         raise MosaicReadError(path, "no such file or directory")
     suffix = _suffix(target)
     if target.is_dir():
-        if suffix == ".zarr" or (target / "zarr.json").exists():
-            if not (target / "zarr.json").exists():
-                raise MosaicReadError(path, "not a zarr v3 store (no zarr.json)")
+        is_zarr = (target / "zarr.json").exists() or (target / ".zgroup").exists()
+        if suffix == ".zarr" or is_zarr:
+            if not is_zarr:
+                raise MosaicReadError(path, "not a zarr store (no zarr.json or .zgroup)")
             return "zarr"
         raise MosaicReadError(path, "is a directory, not an image file or zarr store")
     try:

@@ -224,3 +224,29 @@ def test_opening_reads_no_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     open_mosaic(write_tiff(tmp_path / "a.tif", GRAY, tile=(64, 64)))
     open_mosaic(write_bmp(tmp_path / "a.bmp", GRAY))
     assert calls == []
+
+
+def test_ngff_04_on_zarr_v2(tmp_path: Path) -> None:
+    import zarr
+
+    path = tmp_path / "old.zarr"
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    group.create_array("0", data=GRAY, chunks=(64, 64))
+    group.attrs["multiscales"] = [{
+        "version": "0.4",
+        "axes": [{"name": "y", "type": "space", "unit": "micrometer"},
+                 {"name": "x", "type": "space", "unit": "micrometer"}],
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [0.8, 0.8]}]}],
+    }]
+    mosaic = open_mosaic(path)
+    assert mosaic.info.um_per_px == pytest.approx(0.8)
+    np.testing.assert_array_equal(mosaic.data.compute(), GRAY)
+
+
+def test_plain_folder_named_zarr_is_refused(tmp_path: Path) -> None:
+    from rcm.errors import MosaicReadError
+
+    (tmp_path / "x.zarr").mkdir()
+    with pytest.raises(MosaicReadError, match="not a zarr store"):
+        open_mosaic(tmp_path / "x.zarr")
