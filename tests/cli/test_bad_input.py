@@ -222,3 +222,19 @@ def test_corrupt_tile_in_failed_convert_keeps_existing_output(tmp_path: Path) ->
     assert main(["convert", str(bad), str(output), "--overwrite", "--no-progress"]) == 2
     assert sorted((p.name, p.stat().st_size) for p in output.rglob("*")) == checksum_before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Permission bits do not stop root, so the denial is simulated at open()."""
+    source = write_tiff(tmp_path / "locked.tif", IMAGE)
+    real_open = Path.open
+
+    def deny(self: Path, *args: object, **kwargs: object) -> object:
+        if self == source:
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", deny)
+    assert main(["info", str(source)]) == 2
+    assert capsys.readouterr().err.strip() == f"rcm: error: {source}: cannot read: Permission denied"
