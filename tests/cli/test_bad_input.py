@@ -224,8 +224,9 @@ def test_corrupt_tile_in_failed_convert_keeps_existing_output(tmp_path: Path) ->
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Permission bits do not stop root, so the denial is simulated at open()."""
     source = write_tiff(tmp_path / "locked.tif", IMAGE)
     real_open = Path.open
@@ -237,4 +238,6 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setattr(Path, "open", deny)
     assert main(["info", str(source)]) == 2
-    assert capsys.readouterr().err.strip() == f"rcm: error: {source}: cannot read: Permission denied"
+    assert (
+        capsys.readouterr().err.strip() == f"rcm: error: {source}: cannot read: Permission denied"
+    )

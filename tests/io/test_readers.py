@@ -232,13 +232,18 @@ def test_ngff_04_on_zarr_v2(tmp_path: Path) -> None:
     path = tmp_path / "old.zarr"
     group = zarr.open_group(path, mode="w", zarr_format=2)
     group.create_array("0", data=GRAY, chunks=(64, 64))
-    group.attrs["multiscales"] = [{
-        "version": "0.4",
-        "axes": [{"name": "y", "type": "space", "unit": "micrometer"},
-                 {"name": "x", "type": "space", "unit": "micrometer"}],
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [0.8, 0.8]}]}],
-    }]
+    group.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "axes": [
+                {"name": "y", "type": "space", "unit": "micrometer"},
+                {"name": "x", "type": "space", "unit": "micrometer"},
+            ],
+            "datasets": [
+                {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [0.8, 0.8]}]}
+            ],
+        }
+    ]
     mosaic = open_mosaic(path)
     assert mosaic.info.um_per_px == pytest.approx(0.8)
     np.testing.assert_array_equal(mosaic.data.compute(), GRAY)
