@@ -161,9 +161,8 @@ def open_bmp(path: str, *, checksum: str, max_pixels: int, um_per_px: float | No
         checksum=checksum,
         notes=pixel_size.notes,
     )
-    return Mosaic(
-        info=info, levels=(as_dask(source, f"rcm-bmp-{checksum[7:23]}", region_chunks(shape)),)
-    )
+    level = as_dask(source, f"rcm-bmp-{checksum[7:23]}", region_chunks(shape))
+    return Mosaic(info=info, levels=(level,), sources=(source,))
 
 
 def _palette_lut(palette: np.ndarray | None) -> np.ndarray | None:

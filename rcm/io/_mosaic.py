@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import numpy as np
 
 _HASH_BLOCK = 8 << 20
 
@@ -79,6 +80,9 @@ class Mosaic:
 
     info: MosaicInfo
     levels: tuple[da.Array, ...]
+    # The array-likes behind `levels`, for reading many small regions without
+    # building a dask graph per read (tile inference).
+    sources: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shapes = tuple(tuple(int(n) for n in level.shape) for level in self.levels)
@@ -91,6 +95,22 @@ class Mosaic:
     def data(self) -> da.Array:
         """Level 0, full resolution."""
         return self.levels[0]
+
+    def read_region(self, y0: int, x0: int, y1: int, x1: int, level: int = 0) -> np.ndarray:
+        """Pixels ``[y0:y1, x0:x1]`` of a level; parts outside the mosaic are 0 (background)."""
+        shape = self.info.level_shapes[level]
+        out = np.zeros((y1 - y0, x1 - x0, *shape[2:]), np.dtype(self.info.dtype))
+        top, left = max(y0, 0), max(x0, 0)
+        bottom, right = min(y1, shape[0]), min(x1, shape[1])
+        if bottom <= top or right <= left:
+            return out
+        rows, cols = slice(top, bottom), slice(left, right)
+        if self.sources:
+            inside = self.sources[level][rows, cols]
+        else:
+            inside = self.levels[level][rows, cols].compute(scheduler="sync")
+        out[top - y0 : bottom - y0, left - x0 : right - x0] = inside
+        return out
 
 
 def file_checksum(path: str | os.PathLike[str]) -> str:

@@ -87,7 +87,7 @@ def open_openslide(path: str, *, checksum: str, max_pixels: int, um_per_px: floa
         checksum=checksum,
         notes=pixel_size.notes,
     )
-    return Mosaic(info=info, levels=levels)
+    return Mosaic(info=info, levels=levels, sources=tuple(sources))
 
 
 def _float(value: str | None) -> float | None:

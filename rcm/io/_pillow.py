@@ -106,7 +106,8 @@ def open_pillow(
         notes=pixel_size.notes,
     )
     name = f"rcm-{image_format}-{checksum[7:23]}"
-    return Mosaic(info=info, levels=(as_dask(source, name, region_chunks(shape)),))
+    level = as_dask(source, name, region_chunks(shape))
+    return Mosaic(info=info, levels=(level,), sources=(source,))
 
 
 def _shape_and_dtype(

@@ -153,7 +153,7 @@ def open_tiff(path: str, *, checksum: str, max_pixels: int, um_per_px: float | N
         checksum=checksum,
         notes=pixel_size.notes,
     )
-    return Mosaic(info=info, levels=levels)
+    return Mosaic(info=info, levels=levels, sources=tuple(sources))
 
 
 def _shared_tiff(path: str) -> tifffile.TiffFile:

@@ -86,7 +86,7 @@ def open_ome_zarr(path: str, *, checksum: str, max_pixels: int, um_per_px: float
         checksum=checksum,
         notes=pixel_size.notes,
     )
-    return Mosaic(info=info, levels=levels)
+    return Mosaic(info=info, levels=levels, sources=tuple(sources))
 
 
 def _chunks(group: Any, source: ZarrLevelSource) -> tuple[int, ...]:

@@ -29,7 +29,8 @@ def axis_starts(length: int, tile: int, stride: int, edge: EdgePolicy) -> np.nda
         return np.zeros(0, np.int64)
     if edge == "pad":
         count = 1 + max(0, math.ceil((length - tile) / stride))
-        return np.arange(count, dtype=np.int64) * stride
+        starts = np.arange(count, dtype=np.int64) * stride
+        return starts[starts < length]  # a stride beyond the tile can overshoot
     if length < tile:
         return np.zeros(0 if edge == "drop" else 1, np.int64)
     starts = np.arange(0, length - tile + 1, stride, dtype=np.int64)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from skimage.filters import threshold_otsu
 
 from rcm.io._mosaic import Mosaic
 from rcm.io._thumbnail import thumbnail
@@ -102,22 +103,10 @@ def tissue_from_overview(pixels: np.ndarray, scale: tuple[float, float], dtype: 
     if options.threshold is not None:
         threshold = options.threshold
     else:
-        threshold = float(np.clip(_otsu(gray), options.low, options.high))
+        threshold = float(np.clip(threshold_otsu(gray), options.low, options.high))
     mask = gray > threshold
     # Drop specks and fill pinholes smaller than about a cell cluster.
     mask = ndimage.binary_opening(mask, iterations=1)
     mask = ndimage.binary_closing(mask, iterations=1, border_value=1) & (gray > options.low)
     return TissueMask(mask, scale, threshold)
 
-
-def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold on a 256-bin histogram of values in [0, 1]."""
-    histogram, edges = np.histogram(values, bins=256, range=(0.0, 1.0))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight_low = np.cumsum(histogram)
-    weight_high = weight_low[-1] - weight_low
-    sum_low = np.cumsum(histogram * centres)
-    mean_low = sum_low / np.maximum(weight_low, 1)
-    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
-    between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    return float(centres[int(np.argmax(between))])

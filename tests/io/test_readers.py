@@ -255,3 +255,12 @@ def test_plain_folder_named_zarr_is_refused(tmp_path: Path) -> None:
     (tmp_path / "x.zarr").mkdir()
     with pytest.raises(MosaicReadError, match="not a zarr store"):
         open_mosaic(tmp_path / "x.zarr")
+
+
+def test_read_region_pads_outside(case: tuple[Case, Path, np.ndarray]) -> None:
+    _, path, expected = case
+    mosaic = open_mosaic(path)
+    region = mosaic.read_region(-5, 40, 30, expected.shape[1] + 7)
+    assert region.shape == (35, expected.shape[1] + 7 - 40, *expected.shape[2:])
+    np.testing.assert_array_equal(region[5:, : expected.shape[1] - 40], expected[:30, 40:])
+    assert not region[:5].any() and not region[:, expected.shape[1] - 40 :].any()

@@ -1,0 +1,34 @@
+"""Running models over mosaics: prefetching tile reader, device runner, per-mosaic outputs.
+
+Attributes are imported on first use (PEP 562): torch and timm take seconds to
+import, and commands that never run a model should not pay for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rcm.infer._classify import ClassifyResult, classify_mosaic
+    from rcm.infer._options import ClassifyOptions
+    from rcm.infer._reader import TileBatch, TileReader
+    from rcm.infer._runner import Predictor, pick_device, prepare
+
+_HOME = {
+    "ClassifyOptions": "_options",
+    "ClassifyResult": "_classify",
+    "classify_mosaic": "_classify",
+    "TileBatch": "_reader",
+    "TileReader": "_reader",
+    "Predictor": "_runner",
+    "pick_device": "_runner",
+    "prepare": "_runner",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'rcm.infer' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"rcm.infer.{_HOME[name]}"), name)

@@ -1,0 +1,96 @@
+"""Batches of stored tiles in, class probabilities out, on CPU or GPU.
+
+Preprocessing happens on the device: tiles travel as their stored integers
+(4x less to copy than float32) and follow the one pixel rule of
+`rcm.io.to_model_input`, then are resized to the model's tile size when the
+mosaic's pixel size differs from training, and normalised. On a GPU the model
+runs in bf16 autocast with channels-last memory; an out-of-memory error halves
+the batch and carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rcm.infer._reader import TileBatch
+from rcm.models import LoadedModel
+
+log = logging.getLogger(__name__)
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
+    return torch.device(requested)
+
+
+def prepare(pixels: np.ndarray, model: LoadedModel, device: torch.device,
+            source_tile_px: int) -> torch.Tensor:
+    """Stored tiles ``(n, h, w[, c])`` to a normalised float batch ``(n, c, t, t)``."""
+    meta = model.meta
+    batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(device, non_blocking=True)
+    top = float(np.iinfo(pixels.dtype).max) if np.issubdtype(pixels.dtype, np.integer) else 1.0
+    x = batch.float() / top
+    x = x.unsqueeze(1) if x.ndim == 3 else x[..., :3].permute(0, 3, 1, 2)
+    if x.shape[1] == 1 and meta.in_chans == 3:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] == 3 and meta.in_chans == 1:
+        x = (x * torch.tensor(_LUMA, device=device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    if source_tile_px != meta.tile_px:
+        x = F.interpolate(x, size=(meta.tile_px, meta.tile_px), mode="bilinear",
+                          antialias=True, align_corners=False)
+    mean = torch.tensor(meta.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(meta.std, device=device).view(1, -1, 1, 1)
+    x = (x - mean) / std
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+class Predictor:
+    """Runs a loaded classifier over tile batches; remembers a batch size that fits."""
+
+    def __init__(self, model: LoadedModel, device: torch.device, source_tile_px: int) -> None:
+        self.model, self.device, self.source_tile_px = model, device, source_tile_px
+        self.max_batch: int | None = None
+        if device.type == "cuda":
+            model.module.to(device, memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def __call__(self, batches: Iterable[TileBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(indices, probabilities)`` per batch, probabilities float32 ``(n, classes)``."""
+        for batch in batches:
+            inputs = prepare(batch.pixels, self.model, self.device, self.source_tile_px)
+            yield batch.indices, self._forward_in_parts(inputs)
+
+    def _forward_in_parts(self, inputs: torch.Tensor) -> np.ndarray:
+        size = min(self.max_batch or len(inputs), len(inputs))
+        parts, start = [], 0
+        while start < len(inputs):
+            try:
+                parts.append(self._forward(inputs[start : start + size]))
+                start += size
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    raise
+                size //= 2
+                self.max_batch = size
+                log.warning("GPU out of memory: batch size lowered to %d", size)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+        return np.concatenate(parts)
+
+    def _forward(self, inputs: torch.Tensor) -> np.ndarray:
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        with autocast:
+            logits = self.model.module(inputs)
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()

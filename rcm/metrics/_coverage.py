@@ -1,0 +1,33 @@
+"""The mosaic decision rule: a mosaic is suspicious when suspicious tissue covers
+at least a given fraction of its tissue.
+
+As a continuous score: the largest threshold t at which the share of tissue with
+probability >= t is still at least the fraction. Then ``score >= t`` exactly
+when the coverage at ``t`` reaches the fraction, so a ROC over scores equals
+sweeping the threshold with the coverage rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def coverage_at(values: np.ndarray, threshold: float) -> float:
+    """Share of `values` (probabilities on tissue; NaN counts as 0) at or above `threshold`."""
+    if values.size == 0:
+        return 0.0
+    return float(np.count_nonzero(np.nan_to_num(values, nan=0.0) >= threshold) / values.size)
+
+
+def coverage_score(values: np.ndarray, fraction: float) -> float:
+    """The largest t with ``coverage_at(values, t) >= fraction`` (0 when there are no values)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"coverage fraction must be in (0, 1], got {fraction}")
+    if values.size == 0:
+        return 0.0
+    needed = math.ceil(fraction * values.size - 1e-9)
+    flat = np.nan_to_num(values.ravel(), nan=0.0)
+    # The needed-th largest value: np.partition keeps this linear, not a full sort.
+    return float(np.partition(flat, flat.size - needed)[flat.size - needed])
