@@ -29,30 +29,61 @@ def register(commands: Any) -> None:
     source.add_argument("--weights", help="a model file (.safetensors) to use directly")
     infer.add_argument("--out", help="output folder (default: ./NAME.rcm for mosaic NAME)")
     defaults = ClassifyOptions()
-    infer.add_argument("--threshold", type=float, default=defaults.threshold,
-                       help="tile probability counted as suspicious (default %(default)s)")
-    infer.add_argument("--coverage", type=float, default=defaults.coverage,
-                       help="share of tissue that must be suspicious (default %(default)s)")
-    infer.add_argument("--overlap", type=float, default=defaults.overlap,
-                       help="fraction of a tile shared by neighbours (default %(default)s)")
-    infer.add_argument("--edge", choices=["pad", "drop", "shift"], default=defaults.edge,
-                       help="tiles at the right and bottom edges (default %(default)s)")
-    infer.add_argument("--min-tissue", type=float, default=defaults.min_tissue,
-                       help="least tissue fraction of a classified tile (default %(default)s)")
-    infer.add_argument("--blend", choices=["mean", "gaussian"], default=defaults.blend,
-                       help="how overlapping tiles combine in the map (default %(default)s)")
-    infer.add_argument("--batch-size", type=positive_int, default=defaults.batch_size,
-                       help="tiles per forward pass (default %(default)s)")
-    infer.add_argument("--device", default=defaults.device,
-                       help="auto, cpu or cuda[:N] (default %(default)s)")
+    infer.add_argument(
+        "--threshold",
+        type=float,
+        default=defaults.threshold,
+        help="tile probability counted as suspicious (default %(default)s)",
+    )
+    infer.add_argument(
+        "--coverage",
+        type=float,
+        default=defaults.coverage,
+        help="share of tissue that must be suspicious (default %(default)s)",
+    )
+    infer.add_argument(
+        "--overlap",
+        type=float,
+        default=defaults.overlap,
+        help="fraction of a tile shared by neighbours (default %(default)s)",
+    )
+    infer.add_argument(
+        "--edge",
+        choices=["pad", "drop", "shift"],
+        default=defaults.edge,
+        help="tiles at the right and bottom edges (default %(default)s)",
+    )
+    infer.add_argument(
+        "--min-tissue",
+        type=float,
+        default=defaults.min_tissue,
+        help="least tissue fraction of a classified tile (default %(default)s)",
+    )
+    infer.add_argument(
+        "--blend",
+        choices=["mean", "gaussian"],
+        default=defaults.blend,
+        help="how overlapping tiles combine in the map (default %(default)s)",
+    )
+    infer.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=defaults.batch_size,
+        help="tiles per forward pass (default %(default)s)",
+    )
+    infer.add_argument(
+        "--device", default=defaults.device, help="auto, cpu or cuda[:N] (default %(default)s)"
+    )
     add_pixel_options(infer)
     infer.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    infer.add_argument("--no-progress", dest="progress", action="store_false",
-                       help="do not show progress bars")
+    infer.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="do not show progress bars"
+    )
     infer.set_defaults(run=run_infer)
 
     models = commands.add_parser(
-        "models", help="manage the local model store",
+        "models",
+        help="manage the local model store",
         description="Named model files under $RCM_HOME/models (default ~/.local/share/rcm).",
     )
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -74,15 +105,21 @@ def register(commands: Any) -> None:
 def run_infer(args: argparse.Namespace) -> None:
     if args.model is None and args.weights is None:
         raise InputError(
-            None, "no model given: pass --model NAME (a model added with `rcm models add FILE "
+            None,
+            "no model given: pass --model NAME (a model added with `rcm models add FILE "
             "--name NAME`) or --weights FILE (a trained rcm model file); rcm does not run "
-            "untrained models"
+            "untrained models",
         )
     try:
         options = ClassifyOptions(
-            threshold=args.threshold, coverage=args.coverage, overlap=args.overlap,
-            edge=args.edge, min_tissue=args.min_tissue, blend=args.blend,
-            batch_size=args.batch_size, device=args.device,
+            threshold=args.threshold,
+            coverage=args.coverage,
+            overlap=args.overlap,
+            edge=args.edge,
+            min_tissue=args.min_tissue,
+            blend=args.blend,
+            batch_size=args.batch_size,
+            device=args.device,
         )
     except ValueError as error:
         raise InputError(None, str(error)) from error
@@ -96,13 +133,22 @@ def run_infer(args: argparse.Namespace) -> None:
     except ValueError as error:
         raise InputError(None, str(error)) from error
     output = Path(args.out) if args.out else Path(f"{Path(args.mosaic).name.split('.')[0]}.rcm")
-    result = classify_mosaic(mosaic, model, output, options=options, model_name=args.model,
-                             overwrite=args.overwrite, progress=args.progress)
+    result = classify_mosaic(
+        mosaic,
+        model,
+        output,
+        options=options,
+        model_name=args.model,
+        overwrite=args.overwrite,
+        progress=args.progress,
+    )
     seconds = result.timings.get("classify_s", 0.0)
     rate = result.tiles_classified / seconds if seconds else 0.0
-    print(f"{args.mosaic}: {result.decision} (score {result.score:.3f}, "
-          f"{result.coverage_at_threshold:.2%} of tissue >= {options.threshold}); "
-          f"{result.tiles_classified}/{result.tiles_total} tiles classified at {rate:.1f} tiles/s")
+    print(
+        f"{args.mosaic}: {result.decision} (score {result.score:.3f}, "
+        f"{result.coverage_at_threshold:.2%} of tissue >= {options.threshold}); "
+        f"{result.tiles_classified}/{result.tiles_total} tiles classified at {rate:.1f} tiles/s"
+    )
     print(f"wrote {result.output}")
 
 
@@ -110,8 +156,10 @@ def run_models_add(args: argparse.Namespace) -> None:
     from rcm.models import ModelStore
 
     entry = ModelStore().add(args.file, args.name, replace=args.replace)
-    print(f"added {entry.name}: {entry.architecture}, classes {', '.join(entry.classes)}, "
-          f"tile {entry.tile_px} px")
+    print(
+        f"added {entry.name}: {entry.architecture}, classes {', '.join(entry.classes)}, "
+        f"tile {entry.tile_px} px"
+    )
 
 
 def run_models_list(args: argparse.Namespace) -> None:
@@ -125,8 +173,10 @@ def run_models_list(args: argparse.Namespace) -> None:
     print(f"{'name':16} {'architecture':32} {'tile':>5} {'um/px':>6}  classes")
     for entry in entries:
         um = f"{entry.um_per_px:g}" if entry.um_per_px else "-"
-        print(f"{entry.name:16} {entry.architecture:32} {entry.tile_px:>5} {um:>6}  "
-              + ", ".join(entry.classes))
+        print(
+            f"{entry.name:16} {entry.architecture:32} {entry.tile_px:>5} {um:>6}  "
+            + ", ".join(entry.classes)
+        )
 
 
 def run_models_remove(args: argparse.Namespace) -> None:

@@ -25,7 +25,16 @@ _HOME = {
     "pick_device": "_runner",
     "prepare": "_runner",
 }
-__all__ = sorted(_HOME)
+__all__ = [
+    "ClassifyOptions",
+    "ClassifyResult",
+    "Predictor",
+    "TileBatch",
+    "TileReader",
+    "classify_mosaic",
+    "pick_device",
+    "prepare",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -74,6 +74,7 @@ def classify_mosaic(
         model_name: Store name of the model, recorded for provenance.
         overwrite: Replace an existing output folder once the new one is complete.
         progress: Show a progress bar with tiles per second.
+
     """
     options = options or ClassifyOptions()
     timings: dict[str, float] = {}
@@ -84,14 +85,17 @@ def classify_mosaic(
     if meta.um_per_px and info.um_per_px:
         tile_px = max(1, round(meta.tile_px * meta.um_per_px / info.um_per_px))
     else:
-        notes.append("pixel size of the mosaic or the model unknown: tiles are cut at the "
-                     "model's tile size in pixels, without rescaling")
+        notes.append(
+            "pixel size of the mosaic or the model unknown: tiles are cut at the "
+            "model's tile size in pixels, without rescaling"
+        )
     grid = TileGrid.with_overlap(info.height, info.width, tile_px, options.overlap, options.edge)
     windows, positions = grid.windows(), grid.positions()
 
     overview = thumbnail(mosaic, TissueOptions().max_edge)
-    tissue = tissue_from_overview(overview.pixels, overview.scale, info.dtype,
-                                  TissueOptions(min_fraction=options.min_tissue))
+    tissue = tissue_from_overview(
+        overview.pixels, overview.scale, info.dtype, TissueOptions(min_fraction=options.min_tissue)
+    )
     fractions = tissue.window_fractions(windows)
     selected = np.flatnonzero(fractions >= options.min_tissue)
     timings["tissue_s"] = time.perf_counter() - started
@@ -100,11 +104,18 @@ def classify_mosaic(
     started = time.perf_counter()
     if len(selected):
         device = pick_device(options.device)
-        reader = TileReader(mosaic, windows, positions, selected, batch_size=options.batch_size,
-                            workers=options.read_workers)
+        reader = TileReader(
+            mosaic,
+            windows,
+            positions,
+            selected,
+            batch_size=options.batch_size,
+            workers=options.read_workers,
+        )
         predictor = Predictor(model, device, tile_px)
-        with tqdm(total=len(selected), unit="tile", desc="classifying", disable=not progress,
-                  leave=False) as bar:
+        with tqdm(
+            total=len(selected), unit="tile", desc="classifying", disable=not progress, leave=False
+        ) as bar:
             for indices, batch_probabilities in predictor(reader):
                 probabilities[indices] = batch_probabilities
                 bar.update(len(indices))
@@ -122,8 +133,13 @@ def classify_mosaic(
     status = "ok" if len(selected) else "no_tissue"
     score = coverage_score(values, options.coverage) if status == "ok" else 0.0
     covered = coverage_at(values, options.threshold) if status == "ok" else 0.0
-    decision: Decision = ("no tissue" if status != "ok"
-                          else "suspicious" if covered >= options.coverage else "not suspicious")
+    decision: Decision = (
+        "no tissue"
+        if status != "ok"
+        else "suspicious"
+        if covered >= options.coverage
+        else "not suspicious"
+    )
     result_numbers = {
         "status": status,
         "decision": decision,
@@ -152,29 +168,53 @@ def classify_mosaic(
             "um_per_px": info.um_per_px,
             "um_per_px_source": info.um_per_px_source,
         },
-        "model": {"name": model_name, "file": model.path, "checksum": model.checksum,
-                  **{k: v for k, v in asdict(meta).items() if k != "provenance"},
-                  "provenance": meta.provenance},
+        "model": {
+            "name": model_name,
+            "file": model.path,
+            "checksum": model.checksum,
+            **{k: v for k, v in asdict(meta).items() if k != "provenance"},
+            "provenance": meta.provenance,
+        },
         "options": asdict(options),
         "notes": notes,
         "versions": {"rcm": __version__, "torch": torch.__version__, "timm": timm.__version__},
     }
     with atomic_output(output, overwrite=overwrite) as folder:
         folder.mkdir()
-        _write_tiles_csv(folder / "tiles.csv", windows, positions, fractions, probabilities, meta.classes,
-                         suspicious)
+        _write_tiles_csv(
+            folder / "tiles.csv",
+            windows,
+            positions,
+            fractions,
+            probabilities,
+            meta.classes,
+            suspicious,
+        )
         _write_heatmap(folder / "heatmap.zarr", heat, suspicious, grid, info.um_per_px, scale)
-        write_ome_zarr(da.from_array(mask.astype(np.uint8), chunks=1024), folder / "mask.zarr",
-                       um_per_px=info.um_per_px and info.um_per_px * scale, name="suspicious",
-                       attributes={"scale_to_mosaic": scale, "threshold": options.threshold},
-                       options=ZarrWriteOptions(labels=True, max_top_edge=1024))
+        write_ome_zarr(
+            da.from_array(mask.astype(np.uint8), chunks=1024),
+            folder / "mask.zarr",
+            um_per_px=info.um_per_px and info.um_per_px * scale,
+            name="suspicious",
+            attributes={"scale_to_mosaic": scale, "threshold": options.threshold},
+            options=ZarrWriteOptions(labels=True, max_top_edge=1024),
+        )
         heatmap_overlay(overview.pixels, info.dtype, heat, folder / "overlay.png")
         geojson = qupath_features(mask_polygons(mask, scale), "Suspicious", SUSPICIOUS_COLOUR)
         (folder / "suspicious.geojson").write_text(json.dumps(geojson))
         (folder / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     timings["outputs_s"] = time.perf_counter() - started
-    return ClassifyResult(Path(output), status, decision, score, covered, len(windows),
-                          len(selected), tiles_suspicious, timings)
+    return ClassifyResult(
+        Path(output),
+        status,
+        decision,
+        score,
+        covered,
+        len(windows),
+        len(selected),
+        tiles_suspicious,
+        timings,
+    )
 
 
 def _map_scale(height: int, width: int, max_edge: int) -> int:
@@ -188,36 +228,75 @@ def _map_scale(height: int, width: int, max_edge: int) -> int:
 def _resample_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     rows = (np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0]
     cols = (np.arange(shape[1]) + 0.5) * mask.shape[1] / shape[1]
-    return mask[rows.astype(np.int64).clip(0, mask.shape[0] - 1)[:, None],
-                cols.astype(np.int64).clip(0, mask.shape[1] - 1)[None, :]]
+    return mask[
+        rows.astype(np.int64).clip(0, mask.shape[0] - 1)[:, None],
+        cols.astype(np.int64).clip(0, mask.shape[1] - 1)[None, :],
+    ]
 
 
-def _write_tiles_csv(path: Path, windows: np.ndarray, positions: np.ndarray,
-                     fractions: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...],
-                     suspicious: np.ndarray) -> None:
+def _write_tiles_csv(
+    path: Path,
+    windows: np.ndarray,
+    positions: np.ndarray,
+    fractions: np.ndarray,
+    probabilities: np.ndarray,
+    classes: tuple[str, ...],
+    suspicious: np.ndarray,
+) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["tile", "row", "col", "y0", "x0", "y1", "x1", "tissue",
-                         *[f"p_{name}" for name in classes], "p_suspicious"])
+        writer.writerow(
+            [
+                "tile",
+                "row",
+                "col",
+                "y0",
+                "x0",
+                "y1",
+                "x1",
+                "tissue",
+                *[f"p_{name}" for name in classes],
+                "p_suspicious",
+            ]
+        )
         for index, (window, position) in enumerate(zip(windows, positions, strict=True)):
             scores: list[Any] = (
-                [""] * (len(classes) + 1) if np.isnan(suspicious[index])
+                [""] * (len(classes) + 1)
+                if np.isnan(suspicious[index])
                 else [f"{p:.7g}" for p in probabilities[index]] + [f"{suspicious[index]:.7g}"]
             )
-            writer.writerow([index, *position.tolist(), *window.tolist(),
-                             f"{fractions[index]:.4f}", *scores])
+            writer.writerow(
+                [index, *position.tolist(), *window.tolist(), f"{fractions[index]:.4f}", *scores]
+            )
 
 
-def _write_heatmap(path: Path, heat: np.ndarray, suspicious: np.ndarray, grid: TileGrid,
-                   um_per_px: float | None, scale: int) -> None:
+def _write_heatmap(
+    path: Path,
+    heat: np.ndarray,
+    suspicious: np.ndarray,
+    grid: TileGrid,
+    um_per_px: float | None,
+    scale: int,
+) -> None:
     """The blended map as an OME-Zarr image plus the tile-grid values as array ``tiles``."""
-    write_ome_zarr(da.from_array(heat, chunks=1024), path,
-                   um_per_px=um_per_px and um_per_px * scale, name="p_suspicious",
-                   attributes={"scale_to_mosaic": scale},
-                   options=ZarrWriteOptions(max_top_edge=1024))
+    write_ome_zarr(
+        da.from_array(heat, chunks=1024),
+        path,
+        um_per_px=um_per_px and um_per_px * scale,
+        name="p_suspicious",
+        attributes={"scale_to_mosaic": scale},
+        options=ZarrWriteOptions(max_top_edge=1024),
+    )
     group = zarr.open_group(path, mode="a")
-    tiles = group.create_array("tiles", shape=grid.shape, dtype="float32", chunks=grid.shape,
-                               fill_value=float("nan"))
+    tiles = group.create_array(
+        "tiles", shape=grid.shape, dtype="float32", chunks=grid.shape, fill_value=float("nan")
+    )
     tiles[:] = suspicious.reshape(grid.shape)
-    tiles.attrs.update({"tile_px": grid.tile, "stride_px": grid.stride, "origin_px": [0, 0],
-                        "description": "p_suspicious per tile, NaN where not classified"})
+    tiles.attrs.update(
+        {
+            "tile_px": grid.tile,
+            "stride_px": grid.stride,
+            "origin_px": [0, 0],
+            "description": "p_suspicious per tile, NaN where not classified",
+        }
+    )

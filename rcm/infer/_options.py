@@ -25,6 +25,7 @@ class ClassifyOptions:
         map_max_edge: The probability map's longer edge is at most this (a power-of-two
             fraction of the mosaic), so its memory does not grow with the mosaic.
         read_workers: Threads reading and decoding tiles ahead of the model.
+
     """
 
     threshold: float = 0.5

@@ -42,11 +42,21 @@ class TileReader:
         block: Grid cells per block edge read in one region.
         prefetch: Blocks read ahead.
         workers: Reader threads.
+
     """
 
-    def __init__(self, mosaic: Mosaic, windows: np.ndarray, positions: np.ndarray,
-                 selected: np.ndarray, *, batch_size: int, block: int = 8, prefetch: int = 4,
-                 workers: int = 2) -> None:
+    def __init__(
+        self,
+        mosaic: Mosaic,
+        windows: np.ndarray,
+        positions: np.ndarray,
+        selected: np.ndarray,
+        *,
+        batch_size: int,
+        block: int = 8,
+        prefetch: int = 4,
+        workers: int = 2,
+    ) -> None:
         if batch_size <= 0:
             raise ValueError("batch_size must be positive")
         self.mosaic, self.windows, self.batch_size = mosaic, windows, batch_size
@@ -55,8 +65,11 @@ class TileReader:
         keys = cells[:, 0] * (cells[:, 1].max(initial=0) + 1) + cells[:, 1]
         order = np.argsort(keys, kind="stable")
         boundaries = np.flatnonzero(np.diff(keys[order])) + 1
-        self.groups = [selected[order][part] for part in np.split(np.arange(len(order)), boundaries)
-                       if len(part)]
+        self.groups = [
+            selected[order][part]
+            for part in np.split(np.arange(len(order)), boundaries)
+            if len(part)
+        ]
 
     def __len__(self) -> int:
         return sum(len(group) for group in self.groups)
@@ -64,10 +77,12 @@ class TileReader:
     def _read_group(self, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         boxes = self.windows[group]
         top, left = boxes[:, 0].min(), boxes[:, 1].min()
-        region = self.mosaic.read_region(int(top), int(left), int(boxes[:, 2].max()),
-                                         int(boxes[:, 3].max()))
-        tiles = np.stack([region[y0 - top : y1 - top, x0 - left : x1 - left]
-                          for y0, x0, y1, x1 in boxes])
+        region = self.mosaic.read_region(
+            int(top), int(left), int(boxes[:, 2].max()), int(boxes[:, 3].max())
+        )
+        tiles = np.stack(
+            [region[y0 - top : y1 - top, x0 - left : x1 - left] for y0, x0, y1, x1 in boxes]
+        )
         return group, tiles
 
     def __iter__(self) -> Iterator[TileBatch]:
@@ -97,8 +112,9 @@ class TileReader:
                 yield batch
 
     @staticmethod
-    def _take(indices: list[np.ndarray], tiles: list[np.ndarray],
-              size: int) -> tuple[TileBatch, int]:
+    def _take(
+        indices: list[np.ndarray], tiles: list[np.ndarray], size: int
+    ) -> tuple[TileBatch, int]:
         all_indices, all_tiles = np.concatenate(indices), np.concatenate(tiles)
         batch = TileBatch(all_indices[:size], all_tiles[:size])
         indices[:] = [all_indices[size:]]

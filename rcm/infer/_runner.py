@@ -33,8 +33,9 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def prepare(pixels: np.ndarray, model: LoadedModel, device: torch.device,
-            source_tile_px: int) -> torch.Tensor:
+def prepare(
+    pixels: np.ndarray, model: LoadedModel, device: torch.device, source_tile_px: int
+) -> torch.Tensor:
     """Stored tiles ``(n, h, w[, c])`` to a normalised float batch ``(n, c, t, t)``."""
     meta = model.meta
     batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(device, non_blocking=True)
@@ -46,8 +47,13 @@ def prepare(pixels: np.ndarray, model: LoadedModel, device: torch.device,
     elif x.shape[1] == 3 and meta.in_chans == 1:
         x = (x * torch.tensor(_LUMA, device=device).view(1, 3, 1, 1)).sum(1, keepdim=True)
     if source_tile_px != meta.tile_px:
-        x = F.interpolate(x, size=(meta.tile_px, meta.tile_px), mode="bilinear",
-                          antialias=True, align_corners=False)
+        x = F.interpolate(
+            x,
+            size=(meta.tile_px, meta.tile_px),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
     mean = torch.tensor(meta.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(meta.std, device=device).view(1, -1, 1, 1)
     x = (x - mean) / std
@@ -63,7 +69,7 @@ class Predictor:
         self.model, self.device, self.source_tile_px = model, device, source_tile_px
         self.max_batch: int | None = None
         if device.type == "cuda":
-            model.module.to(device, memory_format=torch.channels_last)
+            model.module.to(device).to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def __call__(self, batches: Iterable[TileBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -46,8 +46,9 @@ def thumbnail(mosaic: Mosaic, max_edge: int, *, workers: int | None = None) -> T
         edge = factor * max(1, 4096 // factor)
         source = source.rechunk((edge, edge, *source.shape[2:]))
         chunks = tuple(tuple(math.ceil(n / factor) for n in axis) for axis in source.chunks[:2])
-        source = da.map_blocks(block_mean, source, factor, dtype=np.float32,
-                               chunks=(*chunks, *source.chunks[2:]))
+        source = da.map_blocks(
+            block_mean, source, factor, dtype=np.float32, chunks=(*chunks, *source.chunks[2:])
+        )
     with local_compute("thumbnail", progress=False, workers=workers):
         pixels = np.asarray(source.compute(), dtype=np.float32)
     return Thumbnail(pixels, (height / pixels.shape[0], width / pixels.shape[1]))

@@ -1,7 +1,7 @@
-"""The mosaic decision rule: a mosaic is suspicious when suspicious tissue covers
-at least a given fraction of its tissue.
+"""The mosaic decision rule, as a threshold test and as a continuous score.
 
-As a continuous score: the largest threshold t at which the share of tissue with
+A mosaic is suspicious when suspicious tissue covers at least a given fraction
+of its tissue. As a continuous score: the largest threshold t at which the share of tissue with
 probability >= t is still at least the fraction. Then ``score >= t`` exactly
 when the coverage at ``t`` reaches the fraction, so a ROC over scores equals
 sweeping the threshold with the coverage rule.
@@ -18,7 +18,8 @@ def coverage_at(values: np.ndarray, threshold: float) -> float:
     """Share of `values` (probabilities on tissue; NaN counts as 0) at or above `threshold`."""
     if values.size == 0:
         return 0.0
-    return float(np.count_nonzero(np.nan_to_num(values, nan=0.0) >= threshold) / values.size)
+    exact = np.nan_to_num(values.astype(np.float64), nan=0.0)  # compare at full precision
+    return float(np.count_nonzero(exact >= threshold) / values.size)
 
 
 def coverage_score(values: np.ndarray, fraction: float) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class ModelMeta:
         std: Per-channel standard deviation inputs are divided by.
         task: Kind of model; ``"classifier"`` for tile classifiers.
         provenance: Free-form facts about training (data, split, config, versions).
+
     """
 
     architecture: str
@@ -89,8 +91,12 @@ class ModelMeta:
 
     def build(self) -> nn.Module:
         """The network, randomly initialised, ready for this file's weights."""
-        return build_classifier(self.architecture, num_classes=len(self.classes),
-                                in_chans=self.in_chans, tile_px=self.tile_px)
+        return build_classifier(
+            self.architecture,
+            num_classes=len(self.classes),
+            in_chans=self.in_chans,
+            tile_px=self.tile_px,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,11 +109,13 @@ class LoadedModel:
     path: str
 
 
-def save_model(path: str | os.PathLike[str], module: nn.Module, meta: ModelMeta, *,
-               overwrite: bool = False) -> Path:
+def save_model(
+    path: str | os.PathLike[str], module: nn.Module, meta: ModelMeta, *, overwrite: bool = False
+) -> Path:
     """Write weights and metadata to one safetensors file, atomically."""
-    tensors = {name: tensor.detach().cpu().contiguous()
-               for name, tensor in module.state_dict().items()}
+    tensors = {
+        name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()
+    }
     with atomic_output(path, overwrite=overwrite) as partial:
         save_file(tensors, str(partial), metadata={"rcm": meta.to_json()})
     return Path(path)
@@ -125,6 +133,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     Raises:
         InputError: If the file is missing, not a model file, or its weights do
             not fit the architecture it names (before any inference runs).
+
     """
     meta, state = _read(path, weights=True)
     try:
@@ -137,7 +146,9 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     return LoadedModel(module, meta, file_checksum(path), os.fspath(path))
 
 
-def _read(path: str | os.PathLike[str], *, weights: bool) -> tuple[ModelMeta, dict[str, torch.Tensor]]:
+def _read(
+    path: str | os.PathLike[str], *, weights: bool
+) -> tuple[ModelMeta, dict[str, torch.Tensor]]:
     target = Path(path)
     if not target.is_file():
         raise InputError(path, "model file not found")
@@ -152,14 +163,23 @@ def _read(path: str | os.PathLike[str], *, weights: bool) -> tuple[ModelMeta, di
             if "rcm" not in header:
                 raise ValueError("safetensors file has no rcm metadata (not an rcm model file)")
             meta = ModelMeta.from_json(header["rcm"])
-            state = {key: handle.get_tensor(key) for key in handle.keys()} if weights else {}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict) if weights else {}
         return meta, state
-    except (ValueError, TypeError, KeyError, SafetensorError, RuntimeError, OSError) as error:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        SafetensorError,
+        RuntimeError,
+        OSError,
+        pickle.UnpicklingError,
+    ) as error:
         raise InputError(path, f"not a usable model file ({error})") from error
 
 
-def _check_fits(path: str | os.PathLike[str], module: nn.Module, state: dict[str, torch.Tensor],
-                meta: ModelMeta) -> None:
+def _check_fits(
+    path: str | os.PathLike[str], module: nn.Module, state: dict[str, torch.Tensor], meta: ModelMeta
+) -> None:
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -178,6 +198,7 @@ def _check_fits(path: str | os.PathLike[str], module: nn.Module, state: dict[str
     if mismatched:
         problems.append(f"{len(mismatched)} of another shape (e.g. {mismatched[0]})")
     raise InputError(
-        path, f"weights do not fit {meta.architecture} with {len(meta.classes)} classes and "
-        f"{meta.in_chans} input channel(s): " + "; ".join(problems)
+        path,
+        f"weights do not fit {meta.architecture} with {len(meta.classes)} classes and "
+        f"{meta.in_chans} input channel(s): " + "; ".join(problems),
     )

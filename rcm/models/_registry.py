@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import timm
 from torch import nn
@@ -42,6 +43,7 @@ def resolve_architecture(name: str) -> Architecture:
 
     Raises:
         ValueError: If neither rcm nor timm knows the name.
+
     """
     if name in CLASSIFIERS:
         return CLASSIFIERS[name]
@@ -71,9 +73,10 @@ def build_classifier(
         tile_px: Input edge; transformers are built for it, CNNs take any size.
         init: Local pretrained weights (timm checkpoint, e.g. ImageNet); random
             initialisation when None.
+
     """
     arch = resolve_architecture(architecture)
-    kwargs: dict[str, object] = {"num_classes": num_classes, "in_chans": in_chans}
+    kwargs: dict[str, Any] = {"num_classes": num_classes, "in_chans": in_chans}
     if init is not None:
         kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": str(init)})
     if tile_px is not None and tile_px != arch.tile_px:
@@ -87,4 +90,3 @@ def build_classifier(
 
 def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
-

@@ -59,7 +59,9 @@ class ModelStore:
         try:
             raw = json.loads(self.index_path.read_text())
         except (OSError, json.JSONDecodeError) as error:
-            raise InputError(self.index_path, f"model store index is unreadable ({error})") from error
+            raise InputError(
+                self.index_path, f"model store index is unreadable ({error})"
+            ) from error
         entries = [StoreEntry(**{**item, "classes": tuple(item["classes"])}) for item in raw]
         return sorted(entries, key=lambda entry: entry.name)
 
@@ -70,8 +72,10 @@ class ModelStore:
         meta = read_meta(file)
         existing = {entry.name: entry for entry in self.entries()}
         if name in existing and not replace:
-            raise InputError(None, f"a model named {name!r} is already in {self.root} "
-                             "(pass --replace to replace it)")
+            raise InputError(
+                None,
+                f"a model named {name!r} is already in {self.root} (pass --replace to replace it)",
+            )
         suffix = Path(file).suffix.lower() or ".safetensors"
         stored = self.root / f"{name}{suffix}"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -105,22 +109,30 @@ class ModelStore:
         Raises:
             InputError: If there is no such model, its file is gone, or its
                 checksum changed; the message says how to get a model.
+
         """
         entries = {entry.name: entry for entry in self.entries()}
         if name not in entries:
             raise InputError(
-                None, f"no model named {name!r} in the model store {self.root}. Add a trained "
+                None,
+                f"no model named {name!r} in the model store {self.root}. Add a trained "
                 f"model file with `rcm models add FILE --name {name}` or pass --weights FILE "
-                "(`rcm models list` shows what is there)"
+                "(`rcm models list` shows what is there)",
             )
         entry = entries[name]
         path = self.root / entry.file
         if not path.is_file():
-            raise InputError(path, f"file of model {name!r} is missing from the store; "
-                             f"add it again with `rcm models add FILE --name {name} --replace`")
+            raise InputError(
+                path,
+                f"file of model {name!r} is missing from the store; "
+                f"add it again with `rcm models add FILE --name {name} --replace`",
+            )
         if file_checksum(path) != entry.checksum:
-            raise InputError(path, f"file of model {name!r} was altered since it was added "
-                             "(checksum mismatch); add it again with `rcm models add ... --replace`")
+            raise InputError(
+                path,
+                f"file of model {name!r} was altered since it was added "
+                "(checksum mismatch); add it again with `rcm models add ... --replace`",
+            )
         return path
 
     def _write_index(self, entries: list[StoreEntry]) -> None:

@@ -27,8 +27,9 @@ def mask_polygons(mask: np.ndarray, scale: float) -> list[geometry.Polygon]:
     return sorted(scaled, key=lambda p: (p.bounds[1], p.bounds[0]))
 
 
-def qupath_features(polygons: list[geometry.Polygon], name: str,
-                    colour: tuple[int, int, int]) -> dict[str, Any]:
+def qupath_features(
+    polygons: list[geometry.Polygon], name: str, colour: tuple[int, int, int]
+) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of annotations classified as `name`."""
     features = [
         {

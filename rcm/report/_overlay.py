@@ -9,8 +9,15 @@ from matplotlib import colormaps
 from PIL import Image
 
 
-def heatmap_overlay(thumbnail: np.ndarray, dtype: str, heat: np.ndarray, path: str | os.PathLike[str],
-                    *, alpha: float = 0.5, colormap: str = "inferno") -> None:
+def heatmap_overlay(
+    thumbnail: np.ndarray,
+    dtype: str,
+    heat: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    alpha: float = 0.5,
+    colormap: str = "inferno",
+) -> None:
     """Write `thumbnail` (float, source units) in gray with `heat` ([0, 1], NaN = none) over it.
 
     The heatmap is resized to the thumbnail (nearest neighbour); the thumbnail
@@ -20,8 +27,12 @@ def heatmap_overlay(thumbnail: np.ndarray, dtype: str, heat: np.ndarray, path: s
     low, high = np.percentile(gray, [1.0, 99.5]) if gray.size else (0.0, 1.0)
     gray = np.clip((gray - low) / max(high - low, 1e-6), 0, 1)
     base = np.repeat(gray[..., None], 3, axis=-1)
-    rows = (np.arange(gray.shape[0]) * heat.shape[0] // max(gray.shape[0], 1)).clip(0, heat.shape[0] - 1)
-    cols = (np.arange(gray.shape[1]) * heat.shape[1] // max(gray.shape[1], 1)).clip(0, heat.shape[1] - 1)
+    rows = (np.arange(gray.shape[0]) * heat.shape[0] // max(gray.shape[0], 1)).clip(
+        0, heat.shape[0] - 1
+    )
+    cols = (np.arange(gray.shape[1]) * heat.shape[1] // max(gray.shape[1], 1)).clip(
+        0, heat.shape[1] - 1
+    )
     resized = heat[rows[:, None], cols[None, :]] if heat.size else np.full(gray.shape, np.nan)
     covered = ~np.isnan(resized)
     lut = colormaps[colormap](np.linspace(0, 1, 256))[:, :3]

@@ -21,8 +21,13 @@ def tile_weight(height: int, width: int, blend: Blend) -> np.ndarray:
     return np.outer(profile(height), profile(width)).astype(np.float32)
 
 
-def paint_tiles(windows: np.ndarray, values: np.ndarray, map_shape: tuple[int, int],
-                scale: int, blend: Blend = "mean") -> np.ndarray:
+def paint_tiles(
+    windows: np.ndarray,
+    values: np.ndarray,
+    map_shape: tuple[int, int],
+    scale: int,
+    blend: Blend = "mean",
+) -> np.ndarray:
     """A float32 map of `values` (one per window), NaN where no window reaches.
 
     Args:
@@ -31,6 +36,7 @@ def paint_tiles(windows: np.ndarray, values: np.ndarray, map_shape: tuple[int, i
         map_shape: Map size in map pixels.
         scale: Mosaic pixels per map pixel; window edges are rounded to it.
         blend: How overlapping windows combine.
+
     """
     total = np.zeros(map_shape, np.float64)
     weight = np.zeros(map_shape, np.float64)

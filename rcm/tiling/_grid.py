@@ -22,6 +22,7 @@ def axis_starts(length: int, tile: int, stride: int, edge: EdgePolicy) -> np.nda
             last may run past the edge and is padded with background when read);
             ``"drop"``: only tiles fully inside; ``"shift"``: like drop, plus one
             tile ending exactly at the edge when the grid leaves pixels uncovered.
+
     """
     if tile <= 0 or stride <= 0:
         raise ValueError(f"tile and stride must be positive, got {tile} and {stride}")
@@ -49,6 +50,7 @@ class TileGrid:
         tile: Tile edge in mosaic pixels.
         stride: Step between tiles; equal to `tile` for no overlap.
         edge: What happens at the right and bottom edges (see `axis_starts`).
+
     """
 
     height: int
@@ -64,8 +66,9 @@ class TileGrid:
             raise ValueError(f"unknown edge policy {self.edge!r}")
 
     @classmethod
-    def with_overlap(cls, height: int, width: int, tile: int, overlap: float = 0.0,
-                     edge: EdgePolicy = "pad") -> TileGrid:
+    def with_overlap(
+        cls, height: int, width: int, tile: int, overlap: float = 0.0, edge: EdgePolicy = "pad"
+    ) -> TileGrid:
         """A grid whose neighbouring tiles share `overlap` (a fraction in [0, 1)) of a tile."""
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
@@ -109,6 +112,7 @@ def tile_px_for(tile_um: float, um_per_px: float | None) -> int:
 
     Raises:
         ValueError: If the mosaic's pixel size is unknown.
+
     """
     if um_per_px is None:
         raise ValueError("tile size in microns needs the mosaic's pixel size (--um-per-px)")

@@ -31,6 +31,7 @@ class TissueOptions:
         smooth_px: Gaussian smoothing in mosaic pixels (about two cells), so dark
             cell interiors and nuclei do not punch holes into tissue.
         min_fraction: A tile is tissue when at least this fraction of it is.
+
     """
 
     max_edge: int = 1024
@@ -55,6 +56,7 @@ class TissueMask:
         mask: True where there is tissue, at overview resolution.
         scale: Mosaic pixels per mask pixel, (y, x).
         threshold: The intensity threshold used, in [0, 1].
+
     """
 
     mask: np.ndarray
@@ -80,7 +82,8 @@ class TissueMask:
         x1 = np.clip(np.round(windows[:, 3] / sx).astype(np.int64), 0, width)
         inside = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
         full_area = np.maximum(
-            np.round((windows[:, 2] - windows[:, 0]) / sy) * np.round((windows[:, 3] - windows[:, 1]) / sx),
+            np.round((windows[:, 2] - windows[:, 0]) / sy)
+            * np.round((windows[:, 3] - windows[:, 1]) / sx),
             1,
         )
         return np.clip(inside / full_area, 0.0, 1.0)
@@ -93,8 +96,9 @@ def detect_tissue(mosaic: Mosaic, options: TissueOptions | None = None) -> Tissu
     return tissue_from_overview(overview.pixels, overview.scale, mosaic.info.dtype, options)
 
 
-def tissue_from_overview(pixels: np.ndarray, scale: tuple[float, float], dtype: str,
-                         options: TissueOptions) -> TissueMask:
+def tissue_from_overview(
+    pixels: np.ndarray, scale: tuple[float, float], dtype: str, options: TissueOptions
+) -> TissueMask:
     """The mask for an overview already in memory (float, in the source type's units)."""
     gray = pixels if pixels.ndim == 2 else pixels[..., :3].mean(axis=-1)
     top = float(np.iinfo(dtype).max) if np.issubdtype(np.dtype(dtype), np.integer) else 1.0
@@ -109,4 +113,3 @@ def tissue_from_overview(pixels: np.ndarray, scale: tuple[float, float], dtype: 
     mask = ndimage.binary_opening(mask, iterations=1)
     mask = ndimage.binary_closing(mask, iterations=1, border_value=1) & (gray > options.low)
     return TissueMask(mask, scale, threshold)
-

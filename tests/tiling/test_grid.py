@@ -40,8 +40,13 @@ def test_shift_stays_inside_and_reaches_the_edge(length: int, tile: int, stride:
         assert np.all(np.diff(starts) > 0)
 
 
-@given(st.integers(1, 900), st.integers(1, 900), st.integers(8, 300),
-       st.floats(0, 0.9), st.sampled_from(["pad", "drop", "shift"]))
+@given(
+    st.integers(1, 900),
+    st.integers(1, 900),
+    st.integers(8, 300),
+    st.floats(0, 0.9),
+    st.sampled_from(["pad", "drop", "shift"]),
+)
 def test_grid_windows(height: int, width: int, tile: int, overlap: float, edge: str) -> None:
     grid = TileGrid.with_overlap(height, width, tile, overlap, edge)  # type: ignore[arg-type]
     windows, positions = grid.windows(), grid.positions()

@@ -11,7 +11,6 @@ from rcm.io import open_mosaic
 from rcm.tiling import TileGrid, TissueOptions, detect_tissue
 from tests.io.writers import write_tiff
 
-
 SPEC = make_spec(1600, 1400, seed=4, lesions=1)
 
 
