@@ -24,7 +24,8 @@ class ClassifyOptions:
         device: ``auto``, ``cpu`` or ``cuda[:n]``.
         map_max_edge: The probability map's longer edge is at most this (a power-of-two
             fraction of the mosaic), so its memory does not grow with the mosaic.
-        read_workers: Threads reading and decoding tiles ahead of the model.
+        read_workers: Threads reading and decoding tiles ahead of the model; None
+            uses 1 on CPU (the model already uses every core) and 4 on a GPU.
 
     """
 
@@ -36,8 +37,8 @@ class ClassifyOptions:
     blend: Blend = "mean"
     batch_size: int = 32
     device: str = "auto"
-    map_max_edge: int = 4096
-    read_workers: int = 2
+    map_max_edge: int = 2048
+    read_workers: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold <= 1:
@@ -48,7 +49,7 @@ class ClassifyOptions:
             raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
         if not 0 < self.min_tissue <= 1:
             raise ValueError(f"min_tissue must be in (0, 1], got {self.min_tissue}")
-        if self.batch_size < 1 or self.read_workers < 1 or self.map_max_edge < 16:
+        if self.batch_size < 1 or (self.read_workers or 1) < 1 or self.map_max_edge < 16:
             raise ValueError("batch_size, read_workers and map_max_edge must be positive")
 
 

@@ -98,7 +98,7 @@ def write_ome_zarr(
     options = options or ZarrWriteOptions()
     shapes = pyramid_shapes(tuple(int(n) for n in data.shape), options.max_top_edge)
     block = options.block
-    level = data.rechunk((block, block, *data.shape[2:]))
+    level = data.rechunk((block, block, *data.shape[2:]), method="tasks")
     shrink = downsample_nearest if options.labels else downsample_mean
     pyramid = [level]
     for shape in shapes[1:]:

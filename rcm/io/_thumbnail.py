@@ -44,7 +44,7 @@ def thumbnail(mosaic: Mosaic, max_edge: int, *, workers: int | None = None) -> T
         factor = math.ceil(max(source.shape[:2]) / max_edge)
     if factor > 1:
         edge = factor * max(1, 4096 // factor)
-        source = source.rechunk((edge, edge, *source.shape[2:]))
+        source = source.rechunk((edge, edge, *source.shape[2:]), method="tasks")
         chunks = tuple(tuple(math.ceil(n / factor) for n in axis) for axis in source.chunks[:2])
         source = da.map_blocks(
             block_mean, source, factor, dtype=np.float32, chunks=(*chunks, *source.chunks[2:])
