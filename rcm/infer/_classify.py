@@ -110,7 +110,7 @@ def classify_mosaic(
             positions,
             selected,
             batch_size=options.batch_size,
-            workers=options.read_workers,
+            workers=options.read_workers or (4 if device.type == "cuda" else 1),
         )
         predictor = Predictor(model, device, tile_px)
         with tqdm(
