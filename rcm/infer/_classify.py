@@ -74,24 +74,14 @@ def classify_mosaic(
         model_name: Store name of the model, recorded for provenance.
         overwrite: Replace an existing output folder once the new one is complete.
         progress: Show a progress bar with tiles per second.
-
     """
     options = options or ClassifyOptions()
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    meta, info = model.meta, mosaic.info
-    notes = list(info.notes)
-    tile_px = meta.tile_px
-    if meta.um_per_px and info.um_per_px:
-        tile_px = max(1, round(meta.tile_px * meta.um_per_px / info.um_per_px))
-    else:
-        notes.append(
-            "pixel size of the mosaic or the model unknown: tiles are cut at the "
-            "model's tile size in pixels, without rescaling"
-        )
+    tile_px, notes = _tile_edge(model, mosaic)
+    info = mosaic.info
     grid = TileGrid.with_overlap(info.height, info.width, tile_px, options.overlap, options.edge)
-    windows, positions = grid.windows(), grid.positions()
-
+    windows = grid.windows()
     overview = thumbnail(mosaic, TissueOptions().max_edge)
     tissue = tissue_from_overview(
         overview.pixels, overview.scale, info.dtype, TissueOptions(min_fraction=options.min_tissue)
@@ -100,58 +90,22 @@ def classify_mosaic(
     selected = np.flatnonzero(fractions >= options.min_tissue)
     timings["tissue_s"] = time.perf_counter() - started
 
-    probabilities = np.full((len(windows), len(meta.classes)), np.nan, np.float32)
     started = time.perf_counter()
-    if len(selected):
-        device = pick_device(options.device)
-        reader = TileReader(
-            mosaic,
-            windows,
-            positions,
-            selected,
-            batch_size=options.batch_size,
-            workers=options.read_workers or (4 if device.type == "cuda" else 1),
-        )
-        predictor = Predictor(model, device, tile_px)
-        with tqdm(
-            total=len(selected), unit="tile", desc="classifying", disable=not progress, leave=False
-        ) as bar:
-            for indices, batch_probabilities in predictor(reader):
-                probabilities[indices] = batch_probabilities
-                bar.update(len(indices))
+    probabilities = _predict(mosaic, model, grid, selected, options, progress)
     timings["classify_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    suspicious = probabilities[:, list(meta.positive_indices)].sum(axis=1)
+    suspicious = probabilities[:, list(model.meta.positive_indices)].sum(axis=1)
     scale = _map_scale(info.height, info.width, options.map_max_edge)
     map_shape = (math.ceil(info.height / scale), math.ceil(info.width / scale))
     heat = paint_tiles(windows[selected], suspicious[selected], map_shape, scale, options.blend)
     tissue_map = _resample_nearest(tissue.mask, map_shape)
-    values = np.nan_to_num(heat[tissue_map], nan=0.0)
-    mask = np.nan_to_num(heat, nan=0.0) >= options.threshold
-    mask &= tissue_map
-    status = "ok" if len(selected) else "no_tissue"
-    score = coverage_score(values, options.coverage) if status == "ok" else 0.0
-    covered = coverage_at(values, options.threshold) if status == "ok" else 0.0
-    decision: Decision = (
-        "no tissue"
-        if status != "ok"
-        else "suspicious"
-        if covered >= options.coverage
-        else "not suspicious"
-    )
-    result_numbers = {
-        "status": status,
-        "decision": decision,
-        "score": score,
-        "threshold": options.threshold,
-        "coverage_fraction": options.coverage,
-        "coverage_at_threshold": covered,
-        "tissue_fraction": tissue.fraction,
-    }
+    mask = (np.nan_to_num(heat, nan=0.0) >= options.threshold) & tissue_map
+    verdict = _verdict(heat[tissue_map], options, classified=len(selected) > 0)
     tiles_suspicious = int(np.count_nonzero(suspicious[selected] >= options.threshold))
     summary = {
-        **result_numbers,
+        **verdict,
+        "tissue_fraction": tissue.fraction,
         "tiles": {
             "grid": list(grid.shape),
             "tile_px": tile_px,
@@ -161,34 +115,12 @@ def classify_mosaic(
             "suspicious": tiles_suspicious,
         },
         "map": {"scale": scale, "shape": list(map_shape)},
-        "mosaic": {
-            "path": info.path,
-            "checksum": info.checksum,
-            "shape": list(info.shape),
-            "um_per_px": info.um_per_px,
-            "um_per_px_source": info.um_per_px_source,
-        },
-        "model": {
-            "name": model_name,
-            "file": model.path,
-            "checksum": model.checksum,
-            **{k: v for k, v in asdict(meta).items() if k != "provenance"},
-            "provenance": meta.provenance,
-        },
-        "options": asdict(options),
-        "notes": notes,
-        "versions": {"rcm": __version__, "torch": torch.__version__, "timm": timm.__version__},
+        **_provenance(mosaic, model, model_name, options, notes),
     }
     with atomic_output(output, overwrite=overwrite) as folder:
         folder.mkdir()
         _write_tiles_csv(
-            folder / "tiles.csv",
-            windows,
-            positions,
-            fractions,
-            probabilities,
-            meta.classes,
-            suspicious,
+            folder / "tiles.csv", grid, fractions, probabilities, model.meta.classes, suspicious
         )
         _write_heatmap(folder / "heatmap.zarr", heat, suspicious, grid, info.um_per_px, scale)
         write_ome_zarr(
@@ -206,15 +138,112 @@ def classify_mosaic(
     timings["outputs_s"] = time.perf_counter() - started
     return ClassifyResult(
         Path(output),
-        status,
-        decision,
-        score,
-        covered,
+        verdict["status"],
+        verdict["decision"],
+        verdict["score"],
+        verdict["coverage_at_threshold"],
         len(windows),
         len(selected),
         tiles_suspicious,
         timings,
     )
+
+
+def _tile_edge(model: LoadedModel, mosaic: Mosaic) -> tuple[int, list[str]]:
+    """Tile edge in mosaic pixels covering what a training tile covered, and notes."""
+    meta, info = model.meta, mosaic.info
+    notes = list(info.notes)
+    if meta.um_per_px and info.um_per_px:
+        return max(1, round(meta.tile_px * meta.um_per_px / info.um_per_px)), notes
+    notes.append(
+        "pixel size of the mosaic or the model unknown: tiles are cut at the "
+        "model's tile size in pixels, without rescaling"
+    )
+    return meta.tile_px, notes
+
+
+def _predict(
+    mosaic: Mosaic,
+    model: LoadedModel,
+    grid: TileGrid,
+    selected: np.ndarray,
+    options: ClassifyOptions,
+    progress: bool,
+) -> np.ndarray:
+    """Class probabilities per grid tile (NaN rows for tiles not classified)."""
+    windows = grid.windows()
+    probabilities = np.full((len(windows), len(model.meta.classes)), np.nan, np.float32)
+    if not len(selected):
+        return probabilities
+    device = pick_device(options.device)
+    reader = TileReader(
+        mosaic,
+        windows,
+        grid.positions(),
+        selected,
+        batch_size=options.batch_size,
+        workers=options.read_workers or (4 if device.type == "cuda" else 1),
+    )
+    predictor = Predictor(model, device, grid.tile)
+    with tqdm(
+        total=len(selected), unit="tile", desc="classifying", disable=not progress, leave=False
+    ) as bar:
+        for indices, batch_probabilities in predictor(reader):
+            probabilities[indices] = batch_probabilities
+            bar.update(len(indices))
+    return probabilities
+
+
+def _verdict(
+    tissue_values: np.ndarray, options: ClassifyOptions, *, classified: bool
+) -> dict[str, Any]:
+    """Status, decision, score and coverage from the map's values on tissue."""
+    values = np.nan_to_num(tissue_values, nan=0.0)
+    score = coverage_score(values, options.coverage) if classified else 0.0
+    covered = coverage_at(values, options.threshold) if classified else 0.0
+    decision: Decision = (
+        "no tissue"
+        if not classified
+        else "suspicious"
+        if covered >= options.coverage
+        else "not suspicious"
+    )
+    return {
+        "status": "ok" if classified else "no_tissue",
+        "decision": decision,
+        "score": score,
+        "threshold": options.threshold,
+        "coverage_fraction": options.coverage,
+        "coverage_at_threshold": covered,
+    }
+
+
+def _provenance(
+    mosaic: Mosaic,
+    model: LoadedModel,
+    model_name: str | None,
+    options: ClassifyOptions,
+    notes: list[str],
+) -> dict[str, Any]:
+    info, meta = mosaic.info, model.meta
+    return {
+        "mosaic": {
+            "path": info.path,
+            "checksum": info.checksum,
+            "shape": list(info.shape),
+            "um_per_px": info.um_per_px,
+            "um_per_px_source": info.um_per_px_source,
+        },
+        "model": {
+            "name": model_name,
+            "file": model.path,
+            "checksum": model.checksum,
+            **asdict(meta),
+        },
+        "options": asdict(options),
+        "notes": notes,
+        "versions": {"rcm": __version__, "torch": torch.__version__, "timm": timm.__version__},
+    }
 
 
 def _map_scale(height: int, width: int, max_edge: int) -> int:
@@ -236,8 +265,7 @@ def _resample_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def _write_tiles_csv(
     path: Path,
-    windows: np.ndarray,
-    positions: np.ndarray,
+    grid: TileGrid,
     fractions: np.ndarray,
     probabilities: np.ndarray,
     classes: tuple[str, ...],
@@ -259,7 +287,8 @@ def _write_tiles_csv(
                 "p_suspicious",
             ]
         )
-        for index, (window, position) in enumerate(zip(windows, positions, strict=True)):
+        rows = zip(grid.windows(), grid.positions(), strict=True)
+        for index, (window, position) in enumerate(rows):
             scores: list[Any] = (
                 [""] * (len(classes) + 1)
                 if np.isnan(suspicious[index])
