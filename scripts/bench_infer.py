@@ -72,8 +72,21 @@ print(json.dumps({"end_to_end": end_to_end, "bare": bare, "tiles": tiles, "peak_
 def run(mosaic: Path, arch: str, tile: int, device: str, batch: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as workdir:
         result = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(mosaic), arch, str(tile), device, str(batch),
-             workdir], check=True, capture_output=True, text=True)
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                str(mosaic),
+                arch,
+                str(tile),
+                device,
+                str(batch),
+                workdir,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -81,15 +94,28 @@ def ensure_mosaic(size: int) -> Path:
     path = ROOT / "bench-data" / f"synth-{size}.tif"
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
-        subprocess.run([sys.executable, "-m", "rcm", "synth", str(path), "--size", str(size),
-                        "--seed", "1", "--no-progress"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rcm",
+                "synth",
+                str(path),
+                "--size",
+                str(size),
+                "--seed",
+                "1",
+                "--no-progress",
+            ],
+            check=True,
+        )
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=12000)
-    parser.add_argument("--arch", nargs="+", default=["efficientnet_b0"])
+    parser.add_argument("--arch", nargs="*", default=["efficientnet_b0"])
     parser.add_argument("--tile", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
@@ -100,31 +126,63 @@ def main() -> None:
     rows = []
     for arch in args.arch:
         figures = run(ensure_mosaic(args.size), arch, args.tile, args.device, args.batch_size)
-        rows.append([
-            f"{args.size} x {args.size}", arch, args.device, str(int(figures["tiles"])),
-            f"{figures['end_to_end']:.1f}", f"{figures['bare']:.1f}",
-            f"{figures['end_to_end'] / figures['bare']:.3f}",
-            f"{figures['tiles'] / figures['end_to_end']:.1f}",
-            f"{figures['peak_rss'] / 2**20:.0f}",
-        ])
-    table = markdown_table(["mosaic", "model", "device", "tissue tiles", "rcm infer s",
-                            "bare forward s", "infer / forward", "tiles/s", "peak RSS MiB"], rows)
+        rows.append(
+            [
+                f"{args.size} x {args.size}",
+                arch,
+                args.device,
+                str(int(figures["tiles"])),
+                f"{figures['end_to_end']:.1f}",
+                f"{figures['bare']:.1f}",
+                f"{figures['end_to_end'] / figures['bare']:.3f}",
+                f"{figures['tiles'] / figures['end_to_end']:.1f}",
+                f"{figures['peak_rss'] / 2**20:.0f}",
+            ]
+        )
+    table = (
+        markdown_table(
+            [
+                "mosaic",
+                "model",
+                "device",
+                "tissue tiles",
+                "rcm infer s",
+                "bare forward s",
+                "infer / forward",
+                "tiles/s",
+                "peak RSS MiB",
+            ],
+            rows,
+        )
+        if rows
+        else ""
+    )
     rss_rows, peaks = [], []
     for size in args.rss_sizes:
-        figures = run(ensure_mosaic(size), "test_efficientnet", args.tile, args.device,
-                      args.batch_size)
+        figures = run(
+            ensure_mosaic(size), "test_efficientnet", args.tile, args.device, args.batch_size
+        )
         peaks.append(figures["peak_rss"])
-        rss_rows.append([f"{size} x {size}", str(int(figures["tiles"])),
-                         f"{figures['end_to_end']:.1f}", f"{figures['peak_rss'] / 2**20:.0f}"])
+        rss_rows.append(
+            [
+                f"{size} x {size}",
+                str(int(figures["tiles"])),
+                f"{figures['end_to_end']:.1f}",
+                f"{figures['peak_rss'] / 2**20:.0f}",
+            ]
+        )
     if rss_rows:
         table += "\n\nPeak RSS against mosaic size (tiny network `test_efficientnet`):\n\n"
-        table += markdown_table(["mosaic", "tissue tiles", "rcm infer s", "peak RSS MiB"],
-                                rss_rows)
-    notes = (f"Random-init weights, {args.tile} px tiles at 0.5 um/px, batch {args.batch_size}; "
-             "bare forward: the same tile count through the same network, tensors already in "
-             "memory, softmax and copy to host included.")
+        table += markdown_table(["mosaic", "tissue tiles", "rcm infer s", "peak RSS MiB"], rss_rows)
+    notes = (
+        f"Random-init weights, {args.tile} px tiles at 0.5 um/px, batch {args.batch_size}; "
+        "bare forward: the same tile count through the same network, tensors already in "
+        "memory, softmax and copy to host included."
+    )
     if len(peaks) > 1:
-        notes += f" Peak RSS {args.rss_sizes[-1]} vs {args.rss_sizes[0]}: {peaks[-1] / peaks[0]:.2f}x."
+        notes += (
+            f" Peak RSS {args.rss_sizes[-1]} vs {args.rss_sizes[0]}: {peaks[-1] / peaks[0]:.2f}x."
+        )
     print(table)
     print(notes)
     if args.record:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
 
 from rcm._dask import local_compute
 from rcm._version import __version__
@@ -41,34 +43,37 @@ def _coordinates(block_info: dict[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(y0, y1), np.arange(x0, x1)
 
 
-def image_array(spec: SyntheticSpec) -> da.Array:
-    """The mosaic's 8-bit grayscale pixels as a lazy dask array."""
+def _rendered(
+    spec: SyntheticSpec, render: Callable[..., np.ndarray], dtype: type, kind: str
+) -> da.Array:
+    """A dask array whose blocks are `render(spec, ys, xs)` on the generation grid."""
 
     def block(block_info: dict[Any, Any] | None = None) -> np.ndarray:
         assert block_info is not None
-        return render_image(spec, *_coordinates(block_info))
+        return render(spec, *_coordinates(block_info))
 
-    return da.map_blocks(
-        block,
-        chunks=_block_grid(spec),
-        dtype=np.uint8,
-        name=f"rcm-synth-image-{spec.seed}-{spec.height}x{spec.width}",
+    token = tokenize(
+        spec.height,
+        spec.width,
+        spec.seed,
+        spec.um_per_px,
+        spec.camera_block,
+        spec.lesions,
+        spec.dendrites,
     )
+    return da.map_blocks(
+        block, chunks=_block_grid(spec), dtype=dtype, name=f"rcm-synth-{kind}-{token}"
+    )
+
+
+def image_array(spec: SyntheticSpec) -> da.Array:
+    """The mosaic's 8-bit grayscale pixels as a lazy dask array."""
+    return _rendered(spec, render_image, np.uint8, "image")
 
 
 def instance_array(spec: SyntheticSpec) -> da.Array:
     """Lesion instance ids (0 = no lesion), uint16, as a lazy dask array."""
-
-    def block(block_info: dict[Any, Any] | None = None) -> np.ndarray:
-        assert block_info is not None
-        return render_instances(spec, *_coordinates(block_info))
-
-    return da.map_blocks(
-        block,
-        chunks=_block_grid(spec),
-        dtype=np.uint16,
-        name=f"rcm-synth-instances-{spec.seed}-{spec.height}x{spec.width}",
-    )
+    return _rendered(spec, render_instances, np.uint16, "instances")
 
 
 def class_array(spec: SyntheticSpec) -> da.Array:

@@ -74,6 +74,7 @@ def classify_mosaic(
         model_name: Store name of the model, recorded for provenance.
         overwrite: Replace an existing output folder once the new one is complete.
         progress: Show a progress bar with tiles per second.
+
     """
     options = options or ClassifyOptions()
     timings: dict[str, float] = {}

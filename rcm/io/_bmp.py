@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rcm.errors import MosaicReadError
+from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size
 from rcm.io._source import RegionSource, as_dask, region_chunks
@@ -124,16 +125,7 @@ class BmpSource(RegionSource):
 def open_bmp(path: str, *, checksum: str, max_pixels: int, um_per_px: float | None) -> Mosaic:
     """Open an uncompressed BMP lazily; see `rcm.io.open_mosaic`."""
     header = read_bmp_header(path)
-    if header.width <= 0 or header.height == 0:
-        raise MosaicReadError(
-            path, f"image has zero size ({header.width} x {header.height} pixels)"
-        )
-    if header.width * header.height > max_pixels:
-        raise MosaicReadError(
-            path,
-            f"image declares {header.width} x {header.height} pixels, beyond the pixel "
-            f"budget of {max_pixels:,} (raise it with --max-pixels if this is real)",
-        )
+    check_dimensions(path, header.height, header.width, max_pixels)
     end = header.pixel_offset + header.row_stride * header.height
     if end > os.path.getsize(path):
         raise MosaicReadError(

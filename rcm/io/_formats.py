@@ -90,5 +90,20 @@ def detect_family(path: str | os.PathLike[str]) -> str:
     return family
 
 
+def check_dimensions(path: str, height: int, width: int, max_pixels: int, what: str = "") -> None:
+    """Refuse empty images and images declaring more pixels than the budget.
+
+    Runs on header values, before anything is allocated or decoded.
+    """
+    if height <= 0 or width <= 0:
+        raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
+    if height * width > max_pixels:
+        raise MosaicReadError(
+            path,
+            f"image declares {width} x {height} pixels, beyond the pixel budget of "
+            f"{max_pixels:,}{what} (raise it with --max-pixels if this is real)",
+        )
+
+
 def _suffix(path: Path) -> str:
     return path.suffix.lower()

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rcm.errors import MosaicReadError
+from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size
 from rcm.io._source import RegionSource, as_dask, region_chunks
@@ -51,14 +52,7 @@ def open_openslide(path: str, *, checksum: str, max_pixels: int, um_per_px: floa
     except openslide.OpenSlideError as error:
         raise MosaicReadError(path, f"OpenSlide cannot open it ({error})") from error
     width, height = slide.dimensions
-    if width == 0 or height == 0:
-        raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
-    if width * height > max_pixels:
-        raise MosaicReadError(
-            path,
-            f"image declares {width} x {height} pixels, beyond the pixel budget of "
-            f"{max_pixels:,} (raise it with --max-pixels if this is real)",
-        )
+    check_dimensions(path, height, width, max_pixels)
     properties = slide.properties
     pixel_size = resolve_pixel_size(
         _float(properties.get(openslide.PROPERTY_NAME_MPP_X)),

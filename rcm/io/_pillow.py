@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from rcm.errors import MosaicReadError
+from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size
 from rcm.io._source import RegionSource, as_dask, region_chunks
@@ -80,14 +81,7 @@ def open_pillow(
         width, height = image.size
         image_format = (image.format or "").lower()
         mode, dpi = image.mode, image.info.get("dpi")
-    if width == 0 or height == 0:
-        raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
-    if width * height > budget:
-        raise MosaicReadError(
-            path,
-            f"image declares {width} x {height} pixels, beyond the pixel budget of "
-            f"{budget:,} for formats decoded whole (raise it with --max-pixels if this is real)",
-        )
+    check_dimensions(path, height, width, budget, " for formats decoded whole")
     sixteen_bit_color = image_format == "png" and _png_bit_depth(path) == (16, True)
     shape, dtype = _shape_and_dtype(mode, height, width, sixteen_bit_color)
     um = 25400.0 / float(dpi[0]) if dpi and dpi[0] else None

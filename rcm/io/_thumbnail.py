@@ -41,10 +41,13 @@ def thumbnail(mosaic: Mosaic, max_edge: int, *, workers: int | None = None) -> T
         source, factor = fitting[0], 1
     else:
         source = mosaic.levels[-1]
-        factor = math.ceil(max(source.shape[:2]) / max_edge)
+        # A power of two divides the readers' 4096 px regions: no rechunking, whose
+        # intermediate pieces would hold more of the mosaic in memory.
+        factor = 1 << math.ceil(math.log2(max(source.shape[:2]) / max_edge))
     if factor > 1:
-        edge = factor * max(1, 4096 // factor)
-        source = source.rechunk((edge, edge, *source.shape[2:]), method="tasks")
+        if any(n % factor for axis in source.chunks[:2] for n in axis[:-1]):
+            edge = factor * max(1, 4096 // factor)
+            source = source.rechunk((edge, edge, *source.shape[2:]), method="tasks")
         chunks = tuple(tuple(math.ceil(n / factor) for n in axis) for axis in source.chunks[:2])
         source = da.map_blocks(
             block_mean, source, factor, dtype=np.float32, chunks=(*chunks, *source.chunks[2:])

@@ -10,6 +10,7 @@ import numpy as np
 import tifffile
 
 from rcm.errors import MosaicReadError
+from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import PixelSize, resolve_pixel_size, um_per_unit
 from rcm.io._source import RegionSource, as_dask, band_chunks, region_chunks
@@ -123,7 +124,7 @@ def open_tiff(path: str, *, checksum: str, max_pixels: int, um_per_px: float | N
     series = tiff.series[0]
     layout = _Layout(series.axes, series.shape, path)
     shapes = tuple(layout.mosaic_shape(level.shape) for level in series.levels)
-    _check_size(path, shapes[0], max_pixels)
+    check_dimensions(path, shapes[0][0], shapes[0][1], max_pixels)
     _check_not_truncated(path, series)
     dtype = np.dtype(series.dtype)
     first_page = series.levels[0].keyframe
@@ -161,18 +162,6 @@ def _shared_tiff(path: str) -> tifffile.TiffFile:
     tiff = tifffile.TiffFile(path)
     tiff.filehandle.set_lock(True)
     return tiff
-
-
-def _check_size(path: str, shape: tuple[int, ...], max_pixels: int) -> None:
-    height, width = shape[:2]
-    if height == 0 or width == 0:
-        raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
-    if height * width > max_pixels:
-        raise MosaicReadError(
-            path,
-            f"image declares {width} x {height} pixels, beyond the pixel budget of "
-            f"{max_pixels:,} (raise it with --max-pixels if this is real)",
-        )
 
 
 def _check_not_truncated(path: str, series: Any) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import zarr
 
 from rcm.errors import MosaicReadError
+from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size, um_per_unit
 from rcm.io._source import RegionSource, as_dask
@@ -62,13 +63,7 @@ def open_ome_zarr(path: str, *, checksum: str, max_pixels: int, um_per_px: float
             raise MosaicReadError(path, "single-channel images must be stored as (y, x)")
         sources.append(ZarrLevelSource(path, dataset["path"], shape, array.dtype, channel_first))
     height, width = sources[0].shape[:2]
-    if height == 0 or width == 0:
-        raise MosaicReadError(path, f"image has zero size ({width} x {height} pixels)")
-    if height * width > max_pixels:
-        raise MosaicReadError(
-            path,
-            f"image declares {width} x {height} pixels, beyond the pixel budget of {max_pixels:,}",
-        )
+    check_dimensions(path, height, width, max_pixels)
     found = _scale_um(image, axes)
     pixel_size = resolve_pixel_size(found, found, "OME-Zarr scale", um_per_px)
     levels = tuple(

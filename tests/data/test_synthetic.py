@@ -97,3 +97,10 @@ def test_written_outputs(tmp_path: Path, name: str) -> None:
 
         with tifffile.TiffFile(written["mosaic"]) as tif:
             assert tif.is_bigtiff and tif.pages.first.is_tiled
+
+
+def test_different_specs_never_share_graph_keys() -> None:
+    one = make_spec(300, 300, seed=1, lesions=1)
+    two = make_spec(300, 300, seed=1, lesions=2)
+    assert image_array(one).name != image_array(two).name
+    assert image_array(one).name == image_array(make_spec(300, 300, seed=1, lesions=1)).name
