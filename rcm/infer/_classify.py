@@ -28,7 +28,7 @@ from rcm.io._thumbnail import thumbnail
 from rcm.metrics import coverage_at, coverage_score
 from rcm.models import LoadedModel
 from rcm.report import heatmap_overlay, mask_polygons, qupath_features
-from rcm.stitch import paint_tiles
+from rcm.stitch import paint_tiles, resize_nearest
 from rcm.tiling import TileGrid, TissueOptions, tissue_from_overview
 
 SUSPICIOUS_COLOUR = (220, 40, 40)
@@ -100,7 +100,7 @@ def classify_mosaic(
     scale = _map_scale(info.height, info.width, options.map_max_edge)
     map_shape = (math.ceil(info.height / scale), math.ceil(info.width / scale))
     heat = paint_tiles(windows[selected], suspicious[selected], map_shape, scale, options.blend)
-    tissue_map = _resample_nearest(tissue.mask, map_shape)
+    tissue_map = resize_nearest(tissue.mask, map_shape)
     mask = (np.nan_to_num(heat, nan=0.0) >= options.threshold) & tissue_map
     verdict = _verdict(heat[tissue_map], options, classified=len(selected) > 0)
     tiles_suspicious = int(np.count_nonzero(suspicious[selected] >= options.threshold))
@@ -253,15 +253,6 @@ def _map_scale(height: int, width: int, max_edge: int) -> int:
     while max(height, width) / scale > max_edge:
         scale *= 2
     return scale
-
-
-def _resample_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    rows = (np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0]
-    cols = (np.arange(shape[1]) + 0.5) * mask.shape[1] / shape[1]
-    return mask[
-        rows.astype(np.int64).clip(0, mask.shape[0] - 1)[:, None],
-        cols.astype(np.int64).clip(0, mask.shape[1] - 1)[None, :],
-    ]
 
 
 def _write_tiles_csv(

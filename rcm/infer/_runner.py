@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from rcm.infer._reader import TileBatch
+from rcm.io._pixels import LUMA_WEIGHTS
 from rcm.models import LoadedModel
 
 log = logging.getLogger(__name__)
-_LUMA = (0.299, 0.587, 0.114)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -45,7 +45,7 @@ def prepare(
     if x.shape[1] == 1 and meta.in_chans == 3:
         x = x.expand(-1, 3, -1, -1)
     elif x.shape[1] == 3 and meta.in_chans == 1:
-        x = (x * torch.tensor(_LUMA, device=device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = (x * torch.tensor(LUMA_WEIGHTS, device=device).view(1, 3, 1, 1)).sum(1, keepdim=True)
     if source_tile_px != meta.tile_px:
         x = F.interpolate(
             x,

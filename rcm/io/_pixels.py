@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
+_LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
 
 
 def to_model_input(pixels: np.ndarray, channels: int) -> np.ndarray:

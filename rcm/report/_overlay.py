@@ -8,6 +8,8 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
+from rcm.stitch import resize_nearest
+
 
 def heatmap_overlay(
     thumbnail: np.ndarray,
@@ -27,13 +29,7 @@ def heatmap_overlay(
     low, high = np.percentile(gray, [1.0, 99.5]) if gray.size else (0.0, 1.0)
     gray = np.clip((gray - low) / max(high - low, 1e-6), 0, 1)
     base = np.repeat(gray[..., None], 3, axis=-1)
-    rows = (np.arange(gray.shape[0]) * heat.shape[0] // max(gray.shape[0], 1)).clip(
-        0, heat.shape[0] - 1
-    )
-    cols = (np.arange(gray.shape[1]) * heat.shape[1] // max(gray.shape[1], 1)).clip(
-        0, heat.shape[1] - 1
-    )
-    resized = heat[rows[:, None], cols[None, :]] if heat.size else np.full(gray.shape, np.nan)
+    resized = resize_nearest(heat, gray.shape) if heat.size else np.full(gray.shape, np.nan)
     covered = ~np.isnan(resized)
     lut = colormaps[colormap](np.linspace(0, 1, 256))[:, :3]
     colours = lut[np.clip(np.nan_to_num(resized) * 255, 0, 255).astype(np.uint8)]
