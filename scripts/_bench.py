@@ -26,6 +26,17 @@ print(json.dumps({{"seconds": elapsed, "peak_rss": peak}}))
 """
 
 
+def ensure_mosaic(size: int, folder: Path = ROOT / "bench-data") -> Path:
+    """The seeded synthetic ``size`` x ``size`` benchmark mosaic, generated on first use."""
+    path = folder / f"synth-{size}.tif"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"generating {path} ...", flush=True)
+        command = ["rcm", "synth", str(path), "--size", str(size), "--seed", "1", "--no-progress"]
+        subprocess.run([sys.executable, "-m", *command], check=True)
+    return path
+
+
 def run_child(setup: str, body: str) -> dict[str, float]:
     """Time `body` in a new Python process; return seconds and peak RSS in bytes."""
     code = _CHILD.format(setup=setup, body=body)

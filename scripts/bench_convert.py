@@ -13,35 +13,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-from _bench import ROOT, markdown_table, median_of, record, run_child
+from _bench import ROOT, ensure_mosaic, markdown_table, median_of, record, run_child
 
 from rcm.io import ZarrWriteOptions
-
-
-def ensure_mosaic(folder: Path, size: int) -> Path:
-    path = folder / f"synth-{size}.tif"
-    if not path.exists():
-        print(f"generating {path} ...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rcm",
-                "synth",
-                str(path),
-                "--size",
-                str(size),
-                "--seed",
-                "1",
-                "--no-progress",
-            ],
-            check=True,
-        )
-    return path
 
 
 def main() -> None:
@@ -56,7 +32,7 @@ def main() -> None:
 
     rows, peaks = [], {}
     for size in args.sizes:
-        source = ensure_mosaic(args.data, size)
+        source = ensure_mosaic(size, args.data)
         target = args.data / f"synth-{size}.zarr"
         baseline, convert = [], []
         for _ in range(args.repeat):

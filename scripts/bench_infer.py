@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, markdown_table, record
+from _bench import ensure_mosaic, markdown_table, record
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -88,28 +88,6 @@ def run(mosaic: Path, arch: str, tile: int, device: str, batch: int) -> dict[str
             text=True,
         )
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def ensure_mosaic(size: int) -> Path:
-    path = ROOT / "bench-data" / f"synth-{size}.tif"
-    if not path.exists():
-        path.parent.mkdir(exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rcm",
-                "synth",
-                str(path),
-                "--size",
-                str(size),
-                "--seed",
-                "1",
-                "--no-progress",
-            ],
-            check=True,
-        )
-    return path
 
 
 def main() -> None:
