@@ -30,7 +30,7 @@ import torch
 from rcm.cli.main import main
 from rcm.models import ModelMeta, save_model
 
-mosaic, arch, tile, device, batch, workdir = sys.argv[1:7]
+mosaic, arch, tile, device, batch, workdir, measure_bare = sys.argv[1:8]
 tile, batch = int(tile), int(batch)
 meta = ModelMeta(architecture=arch, classes=("benign", "suspicious"), positive=("suspicious",),
                  tile_px=tile, um_per_px=0.5)
@@ -45,7 +45,7 @@ end_to_end = time.perf_counter() - start
 tiles = json.loads((out / "summary.json").read_text())["tiles"]["classified"]
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 bare = None
-if arch != "test_efficientnet":
+if measure_bare == "1":
     module = module.eval().to(device)
     x = torch.zeros(batch, 1, tile, tile, device=device)
     if device.startswith("cuda"):
@@ -69,7 +69,9 @@ print(json.dumps({"end_to_end": end_to_end, "bare": bare, "tiles": tiles, "peak_
 """
 
 
-def run(mosaic: Path, arch: str, tile: int, device: str, batch: int) -> dict[str, float]:
+def run(
+    mosaic: Path, arch: str, tile: int, device: str, batch: int, bare: bool = True
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as workdir:
         result = subprocess.run(
             [
@@ -82,6 +84,7 @@ def run(mosaic: Path, arch: str, tile: int, device: str, batch: int) -> dict[str
                 device,
                 str(batch),
                 workdir,
+                "1" if bare else "0",
             ],
             check=True,
             capture_output=True,
@@ -138,7 +141,12 @@ def main() -> None:
     rss_rows, peaks = [], []
     for size in args.rss_sizes:
         figures = run(
-            ensure_mosaic(size), "test_efficientnet", args.tile, args.device, args.batch_size
+            ensure_mosaic(size),
+            "test_efficientnet",
+            args.tile,
+            args.device,
+            args.batch_size,
+            bare=False,
         )
         peaks.append(figures["peak_rss"])
         rss_rows.append(
