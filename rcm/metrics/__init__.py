@@ -1,4 +1,4 @@
-"""Mosaic-level metrics: the coverage rule, ROC analysis, patient-level bootstrap, DeLong."""
+"""Metrics: coverage rule, ROC analysis, patient bootstrap, DeLong, COCO mAP, FROC, Dice."""
 
 from rcm.metrics._bootstrap import (
     Interval,
@@ -20,9 +20,17 @@ from rcm.metrics._classification import (
 )
 from rcm.metrics._coverage import coverage_at, coverage_score
 from rcm.metrics._delong import DelongResult, delong_covariance, delong_test
+from rcm.metrics._detection import FROC_RATES, Froc, coco_map, froc
+from rcm.metrics._segmentation import Overlap, overlap
 
 __all__ = [
+    "FROC_RATES",
     "DelongResult",
+    "Froc",
+    "Overlap",
+    "coco_map",
+    "froc",
+    "overlap",
     "Interval",
     "OperatingPoint",
     "RocCurve",

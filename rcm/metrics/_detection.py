@@ -1,0 +1,141 @@
+"""Detection metrics: COCO mAP (faster-coco-eval, equal to pycocotools) and FROC."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+FROC_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+_SUMMARY_NAMES = (
+    "AP",
+    "AP50",
+    "AP75",
+    "AP_small",
+    "AP_medium",
+    "AP_large",
+    "AR1",
+    "AR10",
+    "AR100",
+    "AR_small",
+    "AR_medium",
+    "AR_large",
+)
+
+
+def coco_map(
+    ground_truth: dict[str, Any],
+    detections: list[dict[str, Any]],
+    iou_type: Literal["bbox", "segm"] = "bbox",
+) -> dict[str, Any]:
+    """COCO AP@[.50:.95], AP50, AP75, by object size, recall, and AP per category.
+
+    Args:
+        ground_truth: A COCO dataset dict (images, annotations, categories).
+        detections: COCO results: ``image_id``, ``category_id``, ``score`` and
+            ``bbox`` (or ``segmentation`` RLE for ``segm``).
+        iou_type: Boxes or masks.
+
+    Returns:
+        The twelve COCO summary numbers by name, and ``per_category`` AP by name
+        (NaN for categories without ground truth).
+
+    """
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the library prints its progress
+        truth = COCO(ground_truth)
+        results = truth.loadRes(detections) if detections else COCO()
+        evaluator = COCOeval_faster(truth, results, iou_type, print_function=lambda *a: None)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    summary = {
+        name: float(value) for name, value in zip(_SUMMARY_NAMES, evaluator.stats, strict=False)
+    }
+    precision = evaluator.eval["precision"]  # iou x recall x category x area x max dets
+    per_category = {}
+    for index, category in enumerate(evaluator.params.catIds):
+        values = precision[:, :, index, 0, -1]
+        values = values[values > -1]
+        name = truth.cats[category]["name"]
+        per_category[name] = float(values.mean()) if values.size else float("nan")
+    return {**summary, "per_category": per_category}
+
+
+@dataclass(frozen=True)
+class Froc:
+    """Lesion-level sensitivity against false positives per image."""
+
+    false_positives_per_image: np.ndarray
+    sensitivity: np.ndarray
+    thresholds: np.ndarray
+
+    def at(self, rates: tuple[float, ...] = FROC_RATES) -> dict[float, float]:
+        """Best sensitivity reached with at most each rate of false positives per image."""
+        out = {}
+        for rate in rates:
+            allowed = self.false_positives_per_image <= rate
+            out[rate] = float(self.sensitivity[allowed].max()) if allowed.any() else 0.0
+        return out
+
+
+def froc(
+    truth_boxes: dict[Any, np.ndarray],
+    detections: dict[Any, tuple[np.ndarray, np.ndarray]],
+    *,
+    iou: float = 0.5,
+) -> Froc:
+    """FROC over images: a detection finds a lesion when their boxes overlap by `iou`.
+
+    Args:
+        truth_boxes: Per image, lesion boxes ``(n, 4)`` as ``[x0, y0, x1, y1]``.
+        detections: Per image, ``(boxes (m, 4), scores (m,))``.
+        iou: Overlap needed for a hit; each lesion counts once (highest score
+            first), further detections on it are neither hits nor false positives.
+
+    """
+    images = set(truth_boxes) | set(detections)
+    if not images:
+        raise ValueError("FROC needs at least one image")
+    total_lesions = sum(len(boxes) for boxes in truth_boxes.values())
+    scores_all, hit_all, fp_all = [], [], []
+    for image in images:
+        lesions = truth_boxes.get(image, np.zeros((0, 4)))
+        boxes, scores = detections.get(image, (np.zeros((0, 4)), np.zeros(0)))
+        order = np.argsort(-np.asarray(scores), kind="stable")
+        found = np.zeros(len(lesions), bool)
+        for index in order:
+            overlaps = _iou(boxes[index], lesions) if len(lesions) else np.zeros(0)
+            best = int(np.argmax(overlaps)) if len(overlaps) else -1
+            if best >= 0 and overlaps[best] >= iou:
+                hit, false_positive = not found[best], False
+                found[best] = True
+            else:
+                hit, false_positive = False, True
+            scores_all.append(scores[index])
+            hit_all.append(hit)
+            fp_all.append(false_positive)
+    order = np.argsort(-np.asarray(scores_all, dtype=np.float64), kind="stable")
+    hits = np.cumsum(np.asarray(hit_all, bool)[order])
+    fps = np.cumsum(np.asarray(fp_all, bool)[order])
+    sensitivity = hits / total_lesions if total_lesions else np.zeros(len(hits))
+    return Froc(
+        np.concatenate([[0.0], fps / len(images)]),
+        np.concatenate([[0.0], sensitivity]),
+        np.concatenate([[np.inf], np.asarray(scores_all, np.float64)[order]]),
+    )
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-12)
