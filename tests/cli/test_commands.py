@@ -12,7 +12,7 @@ import zarr
 from rcm.cli.main import build_parser, main
 from rcm.io import open_mosaic
 
-COMMANDS = ["synth", "convert", "info", "demo", "infer", "models"]
+COMMANDS = ["synth", "convert", "info", "demo", "infer", "models", "evaluate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

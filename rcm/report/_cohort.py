@@ -1,0 +1,186 @@
+"""A cohort to evaluate: per-mosaic outputs of `rcm infer` joined to a ground-truth manifest.
+
+The manifest is a CSV with columns ``mosaic_id``, ``patient_id`` and ``label``
+(more columns are kept but not used). Each output folder is matched by its
+name without the ``.rcm`` suffix. Every problem is collected, none is silently
+dropped: duplicate ids and unknown labels are errors; missing predictions and
+outputs without labels are warnings (``--strict`` makes them errors).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rcm.errors import InputError
+from rcm.io._mosaic import file_checksum
+
+POSITIVE_LABELS = ("1", "true", "yes", "positive", "suspicious", "malignant")
+NEGATIVE_LABELS = ("0", "false", "no", "negative", "benign", "not suspicious")
+REQUIRED_COLUMNS = ("mosaic_id", "patient_id", "label")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One mosaic with its truth and the classifier's outputs."""
+
+    mosaic_id: str
+    patient_id: str
+    label: str
+    positive: bool
+    score: float
+    decision: str
+    output: Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the inputs, for one mosaic or the whole cohort."""
+
+    severity: str  # "error" or "warning"
+    mosaic_id: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Matched cases, the problems found, and checksums of what was read."""
+
+    cases: tuple[Case, ...]
+    problems: tuple[Problem, ...]
+    threshold: float | None
+    coverage: float | None
+    checksums: dict[str, str]
+
+
+def load_cohort(
+    outputs: str | os.PathLike[str],
+    manifest: str | os.PathLike[str],
+    *,
+    positive: tuple[str, ...] = POSITIVE_LABELS,
+    negative: tuple[str, ...] = NEGATIVE_LABELS,
+) -> Cohort:
+    """Read the manifest and every ``*/summary.json`` under `outputs`, and match them."""
+    rows = _read_manifest(manifest)
+    problems: list[Problem] = []
+    truth: dict[str, dict[str, str]] = {}
+    for row in rows:
+        mosaic_id = row["mosaic_id"]
+        if mosaic_id in truth:
+            other = truth[mosaic_id]["patient_id"]
+            detail = (
+                f" (patients {other} and {row['patient_id']})" if other != row["patient_id"] else ""
+            )
+            problems.append(Problem("error", mosaic_id, f"listed twice in the manifest{detail}"))
+            continue
+        truth[mosaic_id] = row
+    summaries = _read_summaries(Path(outputs), problems)
+    checksums = {"manifest": file_checksum(manifest)}
+    cases, thresholds, coverages = [], set(), set()
+    lowered_positive = {label.lower() for label in positive}
+    lowered_negative = {label.lower() for label in negative}
+    for mosaic_id, row in sorted(truth.items()):
+        label = row["label"].strip()
+        if label.lower() not in lowered_positive | lowered_negative:
+            problems.append(
+                Problem(
+                    "error",
+                    mosaic_id,
+                    f"label {label!r} is neither a positive "
+                    f"({', '.join(positive)}) nor a negative label",
+                )
+            )
+            continue
+        if mosaic_id not in summaries:
+            problems.append(
+                Problem(
+                    "warning",
+                    mosaic_id,
+                    "no prediction (no output folder with summary.json); left out",
+                )
+            )
+            continue
+        folder, summary = summaries[mosaic_id]
+        checksums[f"{mosaic_id}/summary.json"] = file_checksum(folder / "summary.json")
+        thresholds.add(summary["threshold"])
+        coverages.add(summary["coverage_fraction"])
+        cases.append(
+            Case(
+                mosaic_id,
+                row["patient_id"],
+                label,
+                label.lower() in lowered_positive,
+                float(summary["score"]),
+                summary["decision"],
+                folder,
+            )
+        )
+    for mosaic_id in sorted(set(summaries) - set(truth)):
+        problems.append(
+            Problem("warning", mosaic_id, "has outputs but no label in the manifest; left out")
+        )
+    if len(thresholds) > 1 or len(coverages) > 1:
+        problems.append(
+            Problem(
+                "error",
+                None,
+                "outputs were made with different thresholds or "
+                "coverage fractions; evaluate them separately",
+            )
+        )
+    return Cohort(
+        tuple(cases),
+        tuple(problems),
+        next(iter(thresholds), None) if len(thresholds) == 1 else None,
+        next(iter(coverages), None) if len(coverages) == 1 else None,
+        checksums,
+    )
+
+
+def _read_manifest(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(
+                    path,
+                    f"manifest lacks column(s) {', '.join(missing)} "
+                    f"(needs {', '.join(REQUIRED_COLUMNS)})",
+                )
+            rows = [
+                {key: (value or "").strip() for key, value in row.items() if key} for row in reader
+            ]
+    except OSError as error:
+        raise InputError(path, f"cannot read manifest: {error.strerror or error}") from error
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise InputError(path, f"not a readable CSV manifest ({error})") from error
+    if not rows:
+        raise InputError(path, "manifest has no rows")
+    for number, row in enumerate(rows, start=2):
+        empty = [c for c in REQUIRED_COLUMNS if not row.get(c)]
+        if empty:
+            raise InputError(path, f"line {number}: empty {', '.join(empty)}")
+    return rows
+
+
+def _read_summaries(outputs: Path, problems: list[Problem]) -> dict[str, tuple[Path, dict]]:
+    if not outputs.is_dir():
+        raise InputError(outputs, "outputs folder not found")
+    found: dict[str, tuple[Path, dict]] = {}
+    for summary_path in sorted(outputs.glob("*/summary.json")):
+        folder = summary_path.parent
+        mosaic_id = folder.name.removesuffix(".rcm")
+        try:
+            summary = json.loads(summary_path.read_text())
+            summary["score"], summary["threshold"], summary["decision"]
+        except (OSError, json.JSONDecodeError, KeyError) as error:
+            problems.append(Problem("error", mosaic_id, f"unreadable {summary_path} ({error})"))
+            continue
+        if summary.get("status") == "no_tissue":
+            problems.append(Problem("warning", mosaic_id, "no tissue found; scored 0"))
+        found[mosaic_id] = (folder, summary)
+    return found

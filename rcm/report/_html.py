@@ -1,0 +1,168 @@
+"""The evaluation report: one self-contained HTML page (figures and thumbnails embedded).
+
+It opens offline in any browser: no scripts, no web fonts, no CDN. Figures are
+drawn with matplotlib and embedded as PNG data; each mosaic's overlay is
+embedded as a small JPEG thumbnail and linked to its output folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+import matplotlib.pyplot as plt
+from PIL import Image
+
+from rcm.report._cohort import Cohort
+
+THUMBNAIL_PX = 112
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1100px; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f2f2f2; } td.text { text-align: left; }
+.error { color: #a00; } .warning { color: #a60; }
+img.thumb { width: 112px; }
+"""
+
+
+def write_report(path: Path, metrics: dict[str, Any], cohort: Cohort) -> None:
+    """Write the HTML report for `metrics` (from `evaluate_cohort`) to `path`."""
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>rcm evaluation</title><style>{_STYLE}</style></head><body>",
+        "<h1>Mosaic-level evaluation</h1>",
+        _counts(metrics),
+        _problems(cohort),
+    ]
+    if metrics.get("auroc"):
+        auc = metrics["auroc"]
+        level = round(100 * auc["level"])
+        parts.append(
+            f"<h2>ROC</h2><p>AUROC {auc['estimate']:.3f} ({level}% CI "
+            f"{auc['low']:.3f}-{auc['high']:.3f}, patient-level bootstrap, "
+            f"{auc['resamples']} resamples)</p>"
+        )
+        parts.append(f"<img alt='ROC curve' id='roc' src='{_roc_png(metrics)}'>")
+        parts.append(_operating_points(metrics))
+        if "confusion_matrix" in metrics:
+            (tn, fp), (fn, tp) = metrics["confusion_matrix"]["counts"]
+            parts.append(
+                "<h2>Confusion matrix at the threshold</h2><table>"
+                "<tr><th></th><th>called negative</th><th>called positive</th></tr>"
+                f"<tr><th>negative</th><td>{tn}</td><td>{fp}</td></tr>"
+                f"<tr><th>positive</th><td>{fn}</td><td>{tp}</td></tr></table>"
+            )
+    elif metrics.get("note"):
+        parts.append(f"<p>{html.escape(metrics['note'])}</p>")
+    parts.append(_cases(path.parent, cohort))
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def _counts(metrics: dict[str, Any]) -> str:
+    counts = metrics["counts"]
+    rule = ""
+    if metrics.get("threshold") is not None:
+        rule = (
+            f"<p>Decision rule: suspicious when tissue with probability &ge; "
+            f"{metrics['threshold']:g} covers &ge; {100 * metrics['coverage_fraction']:g}% "
+            "of the tissue.</p>"
+        )
+    return (
+        f"<p>{counts['mosaics']} mosaics from {counts['patients']} patients: "
+        f"{counts['positive']} positive, {counts['negative']} negative.</p>{rule}"
+    )
+
+
+def _problems(cohort: Cohort) -> str:
+    if not cohort.problems:
+        return ""
+    items = "".join(
+        f"<li class='{p.severity}'>{p.severity}: {html.escape(p.mosaic_id or 'cohort')}"
+        f": {html.escape(p.message)}</li>"
+        for p in cohort.problems
+    )
+    return f"<h2>Input problems</h2><ul>{items}</ul>"
+
+
+def _operating_points(metrics: dict[str, Any]) -> str:
+    rows = []
+    for name, point in metrics["operating_points"].items():
+        sens, spec = point["sensitivity_ci"], point["specificity_ci"]
+        rows.append(
+            f"<tr><td class='text'>{html.escape(name)}</td><td>{point['threshold']:.4g}</td>"
+            f"<td>{point['sensitivity']:.3f} ({sens['low']:.3f}-{sens['high']:.3f})</td>"
+            f"<td>{point['specificity']:.3f} ({spec['low']:.3f}-{spec['high']:.3f})</td>"
+            f"<td>{point['ppv']:.3f}</td><td>{point['npv']:.3f}</td></tr>"
+        )
+    return (
+        "<h2>Operating points</h2><table><tr><th>point</th><th>threshold</th>"
+        "<th>sensitivity (CI)</th><th>specificity (CI)</th><th>PPV</th><th>NPV</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _roc_png(metrics: dict[str, Any]) -> str:
+    figure, axes = plt.subplots(figsize=(5, 5), dpi=100)
+    band = metrics["roc"]["band"]
+    if band["low"]:
+        axes.fill_between(
+            band["fpr"],
+            band["low"],
+            band["high"],
+            color="tab:blue",
+            alpha=0.2,
+            label=f"{round(100 * metrics['auroc']['level'])}% band",
+        )
+    axes.plot(
+        metrics["roc"]["fpr"],
+        metrics["roc"]["tpr"],
+        color="tab:blue",
+        label=f"model (AUROC {metrics['auroc']['estimate']:.3f})",
+    )
+    for name, point in metrics["operating_points"].items():
+        axes.plot(1 - point["specificity"], point["sensitivity"], "o", label=name)
+    axes.plot([0, 1], [0, 1], ":", color="gray")
+    axes.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01))
+    axes.legend(loc="lower right", fontsize=8)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _cases(folder: Path, cohort: Cohort) -> str:
+    rows = []
+    for case in sorted(cohort.cases, key=lambda c: -c.score):
+        link = os.path.relpath(case.output, folder)
+        rows.append(
+            f"<tr><td class='text'><a href='{html.escape(link)}'>{html.escape(case.mosaic_id)}</a>"
+            f"</td><td class='text'>{html.escape(case.patient_id)}</td>"
+            f"<td class='text'>{html.escape(case.label)}</td><td>{case.score:.4f}</td>"
+            f"<td class='text'>{html.escape(case.decision)}</td>"
+            f"<td>{_thumbnail(case.output / 'overlay.png')}</td></tr>"
+        )
+    return (
+        "<h2>Mosaics</h2><table><tr><th>mosaic</th><th>patient</th><th>label</th>"
+        "<th>score</th><th>decision</th><th>overlay</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _thumbnail(path: Path) -> str:
+    if not path.exists():
+        return ""
+    with Image.open(path) as image:
+        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="JPEG", quality=75)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f"<img class='thumb' alt='overlay' src='data:image/jpeg;base64,{data}'>"

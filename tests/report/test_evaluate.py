@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rcm.cli.main import main
+from rcm.metrics import auroc
+
+
+def _outputs(folder: Path, cases: list[tuple[str, float]]) -> None:
+    """Fake `rcm infer` outputs: only summary.json matters to evaluation."""
+    for mosaic_id, score in cases:
+        out = folder / f"{mosaic_id}.rcm"
+        out.mkdir(parents=True)
+        (out / "summary.json").write_text(json.dumps({
+            "status": "ok", "score": score, "threshold": 0.5, "coverage_fraction": 0.01,
+            "decision": "suspicious" if score >= 0.5 else "not suspicious"}))
+
+
+def _manifest(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text("mosaic_id,patient_id,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    return path
+
+
+@pytest.fixture
+def cohort(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 60)
+    scores = np.clip(labels * 0.3 + rng.uniform(0, 0.7, 60), 0, 1)
+    ids = [f"m{i:03d}" for i in range(60)]
+    _outputs(tmp_path / "outputs", list(zip(ids, scores.tolist(), strict=True)))
+    rows = [(mosaic, f"p{i // 2}", "malignant" if label else "benign")
+            for i, (mosaic, label) in enumerate(zip(ids, labels, strict=True))]
+    return tmp_path / "outputs", _manifest(tmp_path / "truth.csv", rows), labels, scores
+
+
+def test_metrics_and_report(cohort: tuple[Path, Path, np.ndarray, np.ndarray],
+                            tmp_path: Path) -> None:
+    outputs, truth, labels, scores = cohort
+    out = tmp_path / "report"
+    assert main(["evaluate", str(outputs), "--truth", str(truth), "--out", str(out),
+                 "--bootstrap", "200"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["counts"] == {"mosaics": 60, "patients": 30, "positive": int(labels.sum()),
+                                 "negative": int(60 - labels.sum())}
+    assert metrics["auroc"]["estimate"] == pytest.approx(auroc(labels, scores))
+    assert metrics["auroc"]["low"] <= metrics["auroc"]["estimate"] <= metrics["auroc"]["high"]
+    at = metrics["operating_points"]["at threshold"]
+    assert at["tp"] + at["fn"] == labels.sum()
+    assert metrics["confusion_matrix"]["counts"] == [[at["tn"], at["fp"]], [at["fn"], at["tp"]]]
+    assert metrics["inputs"]["manifest"].startswith("sha256:")
+    page = (out / "report.html").read_text()
+    assert "<img alt='ROC curve'" in page and "data:image/png;base64," in page
+    assert "m000" in page and "http" not in page  # offline: no external resources
+
+
+@pytest.mark.parametrize(
+    ("edit", "message", "strict_only"),
+    [
+        ("duplicate", "listed twice", False),
+        ("unknown-label", "neither a positive", False),
+        ("missing-prediction", "no prediction", True),
+        ("unlabelled-output", "no label in the manifest", True),
+    ],
+)
+def test_manifest_problems(cohort: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Path,
+                           edit: str, message: str, strict_only: bool,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    outputs, truth, _, _ = cohort
+    lines = truth.read_text().splitlines()
+    if edit == "duplicate":
+        lines.append(lines[1].replace("p0", "p99"))
+    elif edit == "unknown-label":
+        lines[1] = lines[1].rsplit(",", 1)[0] + ",maybe"
+    elif edit == "missing-prediction":
+        lines.append("m999,p999,benign")
+    else:
+        _outputs(outputs, [("extra", 0.4)])
+    truth.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "r"
+    code = main(["evaluate", str(outputs), "--truth", str(truth), "--out", str(out),
+                 "--bootstrap", "50"])
+    err = capsys.readouterr().err
+    assert message in err
+    assert code == (0 if strict_only else 2)
+    if strict_only:
+        strict = main(["evaluate", str(outputs), "--truth", str(truth), "--out",
+                       str(tmp_path / "s"), "--bootstrap", "50", "--strict"])
+        assert strict == 2 and not (tmp_path / "s").exists()
+    else:
+        assert not out.exists()
+
+
+def test_bad_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "outputs").mkdir()
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\nm1,benign\n")
+    assert main(["evaluate", str(tmp_path / "outputs"), "--truth", str(truth)]) == 2
+    assert "lacks column(s) mosaic_id, patient_id" in capsys.readouterr().err
