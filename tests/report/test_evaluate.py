@@ -15,9 +15,17 @@ def _outputs(folder: Path, cases: list[tuple[str, float]]) -> None:
     for mosaic_id, score in cases:
         out = folder / f"{mosaic_id}.rcm"
         out.mkdir(parents=True)
-        (out / "summary.json").write_text(json.dumps({
-            "status": "ok", "score": score, "threshold": 0.5, "coverage_fraction": 0.01,
-            "decision": "suspicious" if score >= 0.5 else "not suspicious"}))
+        (out / "summary.json").write_text(
+            json.dumps(
+                {
+                    "status": "ok",
+                    "score": score,
+                    "threshold": 0.5,
+                    "coverage_fraction": 0.01,
+                    "decision": "suspicious" if score >= 0.5 else "not suspicious",
+                }
+            )
+        )
 
 
 def _manifest(path: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -32,20 +40,40 @@ def cohort(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
     scores = np.clip(labels * 0.3 + rng.uniform(0, 0.7, 60), 0, 1)
     ids = [f"m{i:03d}" for i in range(60)]
     _outputs(tmp_path / "outputs", list(zip(ids, scores.tolist(), strict=True)))
-    rows = [(mosaic, f"p{i // 2}", "malignant" if label else "benign")
-            for i, (mosaic, label) in enumerate(zip(ids, labels, strict=True))]
+    rows = [
+        (mosaic, f"p{i // 2}", "malignant" if label else "benign")
+        for i, (mosaic, label) in enumerate(zip(ids, labels, strict=True))
+    ]
     return tmp_path / "outputs", _manifest(tmp_path / "truth.csv", rows), labels, scores
 
 
-def test_metrics_and_report(cohort: tuple[Path, Path, np.ndarray, np.ndarray],
-                            tmp_path: Path) -> None:
+def test_metrics_and_report(
+    cohort: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     outputs, truth, labels, scores = cohort
     out = tmp_path / "report"
-    assert main(["evaluate", str(outputs), "--truth", str(truth), "--out", str(out),
-                 "--bootstrap", "200"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(outputs),
+                "--truth",
+                str(truth),
+                "--out",
+                str(out),
+                "--bootstrap",
+                "200",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["counts"] == {"mosaics": 60, "patients": 30, "positive": int(labels.sum()),
-                                 "negative": int(60 - labels.sum())}
+    assert metrics["counts"] == {
+        "mosaics": 60,
+        "patients": 30,
+        "positive": int(labels.sum()),
+        "negative": int(60 - labels.sum()),
+    }
     assert metrics["auroc"]["estimate"] == pytest.approx(auroc(labels, scores))
     assert metrics["auroc"]["low"] <= metrics["auroc"]["estimate"] <= metrics["auroc"]["high"]
     at = metrics["operating_points"]["at threshold"]
@@ -66,9 +94,14 @@ def test_metrics_and_report(cohort: tuple[Path, Path, np.ndarray, np.ndarray],
         ("unlabelled-output", "no label in the manifest", True),
     ],
 )
-def test_manifest_problems(cohort: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Path,
-                           edit: str, message: str, strict_only: bool,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_manifest_problems(
+    cohort: tuple[Path, Path, np.ndarray, np.ndarray],
+    tmp_path: Path,
+    edit: str,
+    message: str,
+    strict_only: bool,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     outputs, truth, _, _ = cohort
     lines = truth.read_text().splitlines()
     if edit == "duplicate":
@@ -81,14 +114,26 @@ def test_manifest_problems(cohort: tuple[Path, Path, np.ndarray, np.ndarray], tm
         _outputs(outputs, [("extra", 0.4)])
     truth.write_text("\n".join(lines) + "\n")
     out = tmp_path / "r"
-    code = main(["evaluate", str(outputs), "--truth", str(truth), "--out", str(out),
-                 "--bootstrap", "50"])
+    code = main(
+        ["evaluate", str(outputs), "--truth", str(truth), "--out", str(out), "--bootstrap", "50"]
+    )
     err = capsys.readouterr().err
     assert message in err
     assert code == (0 if strict_only else 2)
     if strict_only:
-        strict = main(["evaluate", str(outputs), "--truth", str(truth), "--out",
-                       str(tmp_path / "s"), "--bootstrap", "50", "--strict"])
+        strict = main(
+            [
+                "evaluate",
+                str(outputs),
+                "--truth",
+                str(truth),
+                "--out",
+                str(tmp_path / "s"),
+                "--bootstrap",
+                "50",
+                "--strict",
+            ]
+        )
         assert strict == 2 and not (tmp_path / "s").exists()
     else:
         assert not out.exists()
