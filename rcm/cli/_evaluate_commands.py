@@ -23,6 +23,7 @@ def register(commands: Any) -> None:
     )
     evaluate.add_argument("outputs", help="folder holding one output folder per mosaic")
     evaluate.add_argument("--truth", required=True, help="ground-truth manifest CSV")
+    evaluate.add_argument("--readers", help="clinicians' reads: CSV with reader, mosaic_id, call")
     evaluate.add_argument("--out", default="evaluation", help="report folder (default %(default)s)")
     evaluate.add_argument("--strict", action="store_true", help="treat warnings as errors")
     evaluate.add_argument(
@@ -40,16 +41,19 @@ def register(commands: Any) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     from rcm._version import __version__
+    from rcm.io import file_checksum
     from rcm.io._atomic import atomic_output
-    from rcm.report._cohort import load_cohort
+    from rcm.report._cohort import load_cohort, load_reads
     from rcm.report._evaluate import evaluate_cohort
     from rcm.report._html import write_report
 
     cohort = load_cohort(args.outputs, args.truth)
-    for problem in cohort.problems:
+    problems = list(cohort.problems)
+    reads = load_reads(args.readers, cohort, problems) if args.readers else None
+    for problem in problems:
         where = f"{problem.mosaic_id}: " if problem.mosaic_id else ""
         print(f"rcm: {problem.severity}: {where}{problem.message}", file=sys.stderr)
-    failing = [p for p in cohort.problems if p.severity == "error" or args.strict]
+    failing = [p for p in problems if p.severity == "error" or args.strict]
     if failing:
         raise InputError(
             args.truth,
@@ -58,6 +62,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         )
     metrics = evaluate_cohort(
         cohort,
+        reads=reads,
         n_resamples=args.bootstrap,
         seed=args.seed,
         target_sensitivity=args.target_sensitivity,
@@ -65,8 +70,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
     )
     document = {
         **metrics,
-        "inputs": cohort.checksums,
-        "problems": [vars(p) for p in cohort.problems],
+        "inputs": {
+            **cohort.checksums,
+            **({"readers": file_checksum(args.readers)} if args.readers else {}),
+        },
+        "problems": [vars(p) for p in problems],
         "options": {
             "bootstrap": args.bootstrap,
             "seed": args.seed,

@@ -21,6 +21,7 @@ from rcm.metrics._classification import (
 from rcm.metrics._coverage import coverage_at, coverage_score
 from rcm.metrics._delong import DelongResult, delong_covariance, delong_test
 from rcm.metrics._detection import FROC_RATES, Froc, coco_map, froc
+from rcm.metrics._readers import ReaderPoint, reader_points
 from rcm.metrics._segmentation import Overlap, overlap
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "overlap",
     "Interval",
     "OperatingPoint",
+    "ReaderPoint",
     "RocCurve",
     "auroc",
     "auroc_one_vs_rest",
@@ -47,6 +49,7 @@ __all__ = [
     "patient_resamples",
     "point_at_sensitivity",
     "point_at_specificity",
+    "reader_points",
     "roc",
     "youden_point",
 ]

@@ -140,28 +140,81 @@ def load_cohort(
     )
 
 
-def _read_manifest(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class Reads:
+    """Clinicians' binary calls: one entry per (reader, mosaic)."""
+
+    readers: tuple[str, ...]
+    mosaic_ids: tuple[str, ...]
+    calls: tuple[bool, ...]
+
+
+def load_reads(
+    path: str | os.PathLike[str],
+    cohort: Cohort,
+    problems: list[Problem],
+    *,
+    positive: tuple[str, ...] = POSITIVE_LABELS,
+    negative: tuple[str, ...] = NEGATIVE_LABELS,
+) -> Reads:
+    """Read a CSV with ``reader``, ``mosaic_id`` and ``call``; unknown calls are errors."""
+    rows = _read_manifest(path, ("reader", "mosaic_id", "call"), "reads")
+    known = {case.mosaic_id for case in cohort.cases}
+    lowered_positive = {label.lower() for label in positive}
+    lowered_negative = {label.lower() for label in negative}
+    readers, ids, calls = [], [], []
+    for row in rows:
+        call = row["call"].lower()
+        if call not in lowered_positive | lowered_negative:
+            problems.append(
+                Problem(
+                    "error",
+                    row["mosaic_id"],
+                    f"reader {row['reader']}: call "
+                    f"{row['call']!r} is neither positive nor negative",
+                )
+            )
+            continue
+        if row["mosaic_id"] not in known:
+            problems.append(
+                Problem(
+                    "warning",
+                    row["mosaic_id"],
+                    f"read by {row['reader']} but not in the evaluated cohort; left out",
+                )
+            )
+            continue
+        readers.append(row["reader"])
+        ids.append(row["mosaic_id"])
+        calls.append(call in lowered_positive)
+    return Reads(tuple(readers), tuple(ids), tuple(calls))
+
+
+def _read_manifest(
+    path: str | os.PathLike[str],
+    columns: tuple[str, ...] = REQUIRED_COLUMNS,
+    what: str = "manifest",
+) -> list[dict[str, str]]:
     try:
         with open(path, newline="") as handle:
             reader = csv.DictReader(handle)
-            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
                 raise InputError(
                     path,
-                    f"manifest lacks column(s) {', '.join(missing)} "
-                    f"(needs {', '.join(REQUIRED_COLUMNS)})",
+                    f"{what} lacks column(s) {', '.join(missing)} (needs {', '.join(columns)})",
                 )
             rows = [
                 {key: (value or "").strip() for key, value in row.items() if key} for row in reader
             ]
     except OSError as error:
-        raise InputError(path, f"cannot read manifest: {error.strerror or error}") from error
+        raise InputError(path, f"cannot read {what}: {error.strerror or error}") from error
     except (csv.Error, UnicodeDecodeError) as error:
-        raise InputError(path, f"not a readable CSV manifest ({error})") from error
+        raise InputError(path, f"not a readable CSV {what} ({error})") from error
     if not rows:
-        raise InputError(path, "manifest has no rows")
+        raise InputError(path, f"{what} has no rows")
     for number, row in enumerate(rows, start=2):
-        empty = [c for c in REQUIRED_COLUMNS if not row.get(c)]
+        empty = [c for c in columns if not row.get(c)]
         if empty:
             raise InputError(path, f"line {number}: empty {', '.join(empty)}")
     return rows

@@ -13,10 +13,11 @@ from rcm.metrics import (
     patient_resamples,
     point_at_sensitivity,
     point_at_specificity,
+    reader_points,
     roc,
     youden_point,
 )
-from rcm.report._cohort import Cohort
+from rcm.report._cohort import Cohort, Reads
 
 FPR_GRID = np.linspace(0, 1, 101)
 
@@ -24,6 +25,7 @@ FPR_GRID = np.linspace(0, 1, 101)
 def evaluate_cohort(
     cohort: Cohort,
     *,
+    reads: Reads | None = None,
     n_resamples: int = 2000,
     level: float = 0.95,
     target_sensitivity: float = 0.8,
@@ -83,6 +85,18 @@ def evaluate_cohort(
         entry["sensitivity_ci"] = ci(lambda i, t=threshold: _rate(labels[i], scores[i], t, True))
         entry["specificity_ci"] = ci(lambda i, t=threshold: _rate(labels[i], scores[i], t, False))
         result["operating_points"][name] = entry
+    if reads is not None and reads.readers:
+        truth = {case.mosaic_id: case.positive for case in cohort.cases}
+        result["readers"] = [
+            point.as_dict()
+            for point in reader_points(
+                np.array(reads.readers),
+                np.array(reads.mosaic_ids),
+                np.array(reads.calls),
+                truth,
+                curve,
+            )
+        ]
     if cohort.threshold is not None:
         at = points["at threshold"]
         result["confusion_matrix"] = {

@@ -52,6 +52,8 @@ def write_report(path: Path, metrics: dict[str, Any], cohort: Cohort) -> None:
         )
         parts.append(f"<img alt='ROC curve' id='roc' src='{_roc_png(metrics)}'>")
         parts.append(_operating_points(metrics))
+        if metrics.get("readers"):
+            parts.append(_readers(metrics["readers"]))
         if "confusion_matrix" in metrics:
             (tn, fp), (fn, tp) = metrics["confusion_matrix"]["counts"]
             parts.append(
@@ -111,6 +113,21 @@ def _operating_points(metrics: dict[str, Any]) -> str:
     )
 
 
+def _readers(readers: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td class='text'>{html.escape(str(r['reader']))}</td><td>{r['cases']}</td>"
+        f"<td>{r['sensitivity']:.3f}</td><td>{r['specificity']:.3f}</td>"
+        f"<td>{r['model_sensitivity_at_reader_specificity']:.3f}</td>"
+        f"<td>{r['model_specificity_at_reader_sensitivity']:.3f}</td></tr>"
+        for r in readers
+    )
+    return (
+        "<h2>Readers</h2><table><tr><th>reader</th><th>cases</th><th>sensitivity</th>"
+        "<th>specificity</th><th>model sensitivity at the reader's specificity</th>"
+        "<th>model specificity at the reader's sensitivity</th></tr>" + rows + "</table>"
+    )
+
+
 def _roc_png(metrics: dict[str, Any]) -> str:
     figure, axes = plt.subplots(figsize=(5, 5), dpi=100)
     band = metrics["roc"]["band"]
@@ -131,6 +148,16 @@ def _roc_png(metrics: dict[str, Any]) -> str:
     )
     for name, point in metrics["operating_points"].items():
         axes.plot(1 - point["specificity"], point["sensitivity"], "o", label=name)
+    for reader in metrics.get("readers", []):
+        marker = "D" if reader["reader"] == "average" else "^"
+        axes.plot(
+            1 - reader["specificity"],
+            reader["sensitivity"],
+            marker,
+            color="black",
+            markersize=5,
+            label=f"reader {reader['reader']}",
+        )
     axes.plot([0, 1], [0, 1], ":", color="gray")
     axes.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01))
     axes.legend(loc="lower right", fontsize=8)

@@ -159,3 +159,19 @@ def test_single_class_resamples_are_skipped() -> None:
         lambda i: auroc(labels[i], labels[i].astype(float)), np.array([0, 1]), n_resamples=50
     )
     assert interval.skipped > 0 and interval.resamples + interval.skipped == 50
+
+
+def test_reader_points() -> None:
+    from rcm.metrics import reader_points
+
+    truth = {"a": True, "b": True, "c": False, "d": False}
+    readers = np.array(["r1"] * 4 + ["r2"] * 4)
+    cases = np.array(["a", "b", "c", "d"] * 2)
+    calls = np.array([1, 0, 0, 0, 1, 1, 1, 0])
+    model = roc(np.array([1, 1, 0, 0]), np.array([0.9, 0.6, 0.7, 0.1]))
+    points = {p.reader: p for p in reader_points(readers, cases, calls, truth, model)}
+    assert (points["r1"].sensitivity, points["r1"].specificity) == (0.5, 1.0)
+    assert (points["r2"].sensitivity, points["r2"].specificity) == (1.0, 0.5)
+    assert points["average"].sensitivity == 0.75 and points["average"].specificity == 0.75
+    assert points["r1"].model_sensitivity_at_reader_specificity == 0.5  # only 0.9 is above 0.7
+    assert points["r2"].model_specificity_at_reader_sensitivity == 0.5

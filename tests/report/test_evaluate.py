@@ -145,3 +145,38 @@ def test_bad_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     truth.write_text("id,label\nm1,benign\n")
     assert main(["evaluate", str(tmp_path / "outputs"), "--truth", str(truth)]) == 2
     assert "lacks column(s) mosaic_id, patient_id" in capsys.readouterr().err
+
+
+def test_readers(cohort: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    outputs, truth, labels, _ = cohort
+    reads = tmp_path / "reads.csv"
+    lines = ["reader,mosaic_id,call"]
+    for reader, flip in (("dr_a", 0), ("dr_b", 7)):
+        for index, label in enumerate(labels):
+            call = bool(label) != (flip and index % flip == 0)
+            lines.append(f"{reader},m{index:03d},{'malignant' if call else 'benign'}")
+    reads.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(outputs),
+                "--truth",
+                str(truth),
+                "--readers",
+                str(reads),
+                "--out",
+                str(out),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    readers = {r["reader"]: r for r in metrics["readers"]}
+    assert readers["dr_a"]["sensitivity"] == 1.0 and readers["dr_a"]["specificity"] == 1.0
+    assert readers["dr_b"]["sensitivity"] < 1.0 and "average" in readers
+    assert "readers" in metrics["inputs"]
+    assert "<h2>Readers</h2>" in (out / "report.html").read_text()
