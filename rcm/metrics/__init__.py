@@ -12,10 +12,12 @@ from rcm.metrics._classification import (
     auroc,
     auroc_one_vs_rest,
     confusion,
+    fast_auroc,
     operating_point,
     point_at_sensitivity,
     point_at_specificity,
     roc,
+    roc_points,
     youden_point,
 )
 from rcm.metrics._coverage import coverage_at, coverage_score
@@ -44,6 +46,7 @@ __all__ = [
     "coverage_score",
     "delong_covariance",
     "delong_test",
+    "fast_auroc",
     "operating_point",
     "paired_difference",
     "patient_resamples",
@@ -51,5 +54,6 @@ __all__ = [
     "point_at_specificity",
     "reader_points",
     "roc",
+    "roc_points",
     "youden_point",
 ]

@@ -9,12 +9,14 @@ import numpy as np
 from rcm.metrics import (
     auroc,
     bootstrap_ci,
+    fast_auroc,
     operating_point,
     patient_resamples,
     point_at_sensitivity,
     point_at_specificity,
     reader_points,
     roc,
+    roc_points,
     youden_point,
 )
 from rcm.report._cohort import Cohort, Reads
@@ -60,7 +62,8 @@ def evaluate_cohort(
         ).as_dict()
 
     curve = roc(labels, scores)
-    result["auroc"] = ci(lambda i: auroc(labels[i], scores[i]))
+    result["auroc"] = ci(lambda i: fast_auroc(labels[i], scores[i]))
+    result["auroc"]["estimate"] = auroc(labels, scores)  # the reference implementation
     result["roc"] = {
         "fpr": curve.fpr.tolist(),
         "tpr": curve.tpr.tolist(),
@@ -129,8 +132,8 @@ def _roc_band(
         sample_labels = labels[indices]
         if sample_labels.all() or not sample_labels.any():
             continue
-        curve = roc(sample_labels, scores[indices])
-        curves.append(np.interp(FPR_GRID, curve.fpr, curve.tpr))
+        fpr, tpr = roc_points(sample_labels, scores[indices])
+        curves.append(np.interp(FPR_GRID, fpr, tpr))
     if not curves:
         return {"fpr": FPR_GRID.tolist(), "low": [], "high": []}
     low, high = np.percentile(np.array(curves), [50 * (1 - level), 50 * (1 + level)], axis=0)

@@ -175,3 +175,18 @@ def test_reader_points() -> None:
     assert points["average"].sensitivity == 0.75 and points["average"].specificity == 0.75
     assert points["r1"].model_sensitivity_at_reader_specificity == 0.5  # only 0.9 is above 0.7
     assert points["r2"].model_specificity_at_reader_sensitivity == 0.5
+
+
+@settings(max_examples=150)
+@given(scored_cases())
+def test_fast_roc_equals_scikit_learn(case: tuple[np.ndarray, np.ndarray]) -> None:
+    from sklearn.metrics import roc_curve
+
+    from rcm.metrics import fast_auroc, roc_points
+
+    labels, scores = case
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    ours_fpr, ours_tpr = roc_points(labels, scores)
+    np.testing.assert_allclose(ours_fpr, fpr, atol=1e-12)
+    np.testing.assert_allclose(ours_tpr, tpr, atol=1e-12)
+    assert abs(fast_auroc(labels, scores) - roc_auc_score(labels, scores)) < 1e-12
