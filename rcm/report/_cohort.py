@@ -1,7 +1,9 @@
 """A cohort to evaluate: per-mosaic outputs of `rcm infer` joined to a ground-truth manifest.
 
-The manifest is a CSV with columns ``mosaic_id``, ``patient_id`` and ``label``
-(more columns are kept but not used). Each output folder is matched by its
+The manifest is a CSV with columns ``mosaic_id``, ``patient_id`` and ``label``,
+and optionally ``mask``: an expert lesion mask (OME-Zarr label image, any
+non-zero pixel is lesion; a path relative to the manifest) for tile-level and
+pixel-level metrics. Other columns are kept but not used. Each output folder is matched by its
 name without the ``.rcm`` suffix. Every problem is collected, none is silently
 dropped: duplicate ids and unknown labels are errors; missing predictions and
 outputs without labels are warnings (``--strict`` makes them errors).
@@ -34,6 +36,7 @@ class Case:
     score: float
     decision: str
     output: Path
+    mask: Path | None = None  # expert lesion mask (OME-Zarr label image), when given
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def load_cohort(
                 float(summary["score"]),
                 summary["decision"],
                 folder,
+                _mask_path(row.get("mask"), Path(manifest).parent, mosaic_id, problems),
             )
         )
     for mosaic_id in sorted(set(summaries) - set(truth)):
@@ -218,6 +222,19 @@ def _read_manifest(
         if empty:
             raise InputError(path, f"line {number}: empty {', '.join(empty)}")
     return rows
+
+
+def _mask_path(
+    value: str | None, base: Path, mosaic_id: str, problems: list[Problem]
+) -> Path | None:
+    """The manifest's optional ``mask`` column, relative to the manifest's folder."""
+    if not value:
+        return None
+    path = Path(value) if Path(value).is_absolute() else base / value
+    if not path.exists():
+        problems.append(Problem("error", mosaic_id, f"mask {path} not found"))
+        return None
+    return path
 
 
 def _read_summaries(outputs: Path, problems: list[Problem]) -> dict[str, tuple[Path, dict]]:

@@ -54,6 +54,8 @@ def write_report(path: Path, metrics: dict[str, Any], cohort: Cohort) -> None:
         parts.append(_operating_points(metrics))
         if metrics.get("readers"):
             parts.append(_readers(metrics["readers"]))
+        if metrics.get("tile_level"):
+            parts.append(_lesion_section(metrics))
         if "confusion_matrix" in metrics:
             (tn, fp), (fn, tp) = metrics["confusion_matrix"]["counts"]
             parts.append(
@@ -111,6 +113,26 @@ def _operating_points(metrics: dict[str, Any]) -> str:
         + "".join(rows)
         + "</table>"
     )
+
+
+def _lesion_section(metrics: dict[str, Any]) -> str:
+    tiles, pooled = metrics["tile_level"], metrics["segmentation"]["pooled"]
+    text = (
+        f"<h2>Against expert lesion masks</h2><p>{tiles['tiles']} classified tiles, "
+        f"{tiles['positive']} positive (at least {100 * tiles['lesion_fraction_rule']:g}% "
+        "lesion)."
+    )
+    if "auroc" in tiles:
+        auc = tiles["auroc"]
+        text += f" Tile AUROC {auc['estimate']:.3f} ({auc['low']:.3f}-{auc['high']:.3f})."
+    text += "</p><table><tr><th>suspicious mask</th><th>Dice</th><th>IoU</th>"
+    text += "<th>sensitivity</th><th>specificity</th></tr>"
+    text += (
+        f"<tr><td class='text'>pooled</td><td>{pooled['dice']:.3f}</td>"
+        f"<td>{pooled['iou']:.3f}</td><td>{pooled['sensitivity']:.3f}</td>"
+        f"<td>{pooled['specificity']:.3f}</td></tr></table>"
+    )
+    return text
 
 
 def _readers(readers: list[dict[str, Any]]) -> str:

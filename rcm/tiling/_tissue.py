@@ -69,24 +69,33 @@ class TissueMask:
         return float(self.mask.mean()) if self.mask.size else 0.0
 
     def window_fractions(self, windows: np.ndarray) -> np.ndarray:
-        """Tissue fraction of each ``[y0, x0, y1, x1]`` window (mosaic pixels).
+        """Tissue fraction of each ``[y0, x0, y1, x1]`` window (mosaic pixels)."""
+        return window_fractions(self.mask, self.scale, windows)
 
-        Parts of a window beyond the mosaic count as background.
-        """
-        integral = np.pad(self.mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-        height, width = self.mask.shape
-        sy, sx = self.scale
-        y0 = np.clip(np.round(windows[:, 0] / sy).astype(np.int64), 0, height)
-        x0 = np.clip(np.round(windows[:, 1] / sx).astype(np.int64), 0, width)
-        y1 = np.clip(np.round(windows[:, 2] / sy).astype(np.int64), 0, height)
-        x1 = np.clip(np.round(windows[:, 3] / sx).astype(np.int64), 0, width)
-        inside = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
-        full_area = np.maximum(
-            np.round((windows[:, 2] - windows[:, 0]) / sy)
-            * np.round((windows[:, 3] - windows[:, 1]) / sx),
-            1,
-        )
-        return np.clip(inside / full_area, 0.0, 1.0)
+
+def window_fractions(
+    mask: np.ndarray, scale: tuple[float, float], windows: np.ndarray
+) -> np.ndarray:
+    """Share of each ``[y0, x0, y1, x1]`` window (mosaic pixels) that is True in `mask`.
+
+    `mask` covers the mosaic at `scale` mosaic pixels per mask pixel; parts of a
+    window beyond the mosaic count as False. An integral image makes it one
+    lookup per window.
+    """
+    integral = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    height, width = mask.shape
+    sy, sx = scale
+    y0 = np.clip(np.round(windows[:, 0] / sy).astype(np.int64), 0, height)
+    x0 = np.clip(np.round(windows[:, 1] / sx).astype(np.int64), 0, width)
+    y1 = np.clip(np.round(windows[:, 2] / sy).astype(np.int64), 0, height)
+    x1 = np.clip(np.round(windows[:, 3] / sx).astype(np.int64), 0, width)
+    inside = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+    full_area = np.maximum(
+        np.round((windows[:, 2] - windows[:, 0]) / sy)
+        * np.round((windows[:, 3] - windows[:, 1]) / sx),
+        1,
+    )
+    return np.clip(inside / full_area, 0.0, 1.0)
 
 
 def detect_tissue(mosaic: Mosaic, options: TissueOptions | None = None) -> TissueMask:

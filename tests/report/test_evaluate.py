@@ -180,3 +180,72 @@ def test_readers(cohort: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Pa
     assert readers["dr_b"]["sensitivity"] < 1.0 and "average" in readers
     assert "readers" in metrics["inputs"]
     assert "<h2>Readers</h2>" in (out / "report.html").read_text()
+
+
+def test_expert_masks_give_tile_and_pixel_metrics(tmp_path: Path) -> None:
+    import csv
+
+    import torch
+
+    from rcm.data import make_spec, write_synthetic
+    from rcm.models import ModelMeta, save_model
+
+    meta = ModelMeta(
+        architecture="test_efficientnet",
+        classes=("benign", "suspicious"),
+        positive=("suspicious",),
+        tile_px=64,
+        um_per_px=0.5,
+    )
+    torch.manual_seed(0)
+    weights = save_model(tmp_path / "m.safetensors", meta.build(), meta)
+    rows = ["mosaic_id,patient_id,label,mask"]
+    for index, lesions in enumerate((2, 0, 1)):
+        mosaic = tmp_path / "data" / f"s{index}.tif"
+        write_synthetic(make_spec(500, 450, seed=index, lesions=lesions), mosaic)
+        assert (
+            main(
+                [
+                    "infer",
+                    str(mosaic),
+                    "--weights",
+                    str(weights),
+                    "--out",
+                    str(tmp_path / "outputs" / f"s{index}.rcm"),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
+        rows.append(
+            f"s{index},p{index},{'malignant' if lesions else 'benign'},data/s{index}.lesions.zarr"
+        )
+    truth = tmp_path / "truth.csv"
+    truth.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "outputs"),
+                "--truth",
+                str(truth),
+                "--out",
+                str(out),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    classified = 0
+    for index in range(3):
+        with (tmp_path / "outputs" / f"s{index}.rcm" / "tiles.csv").open() as handle:
+            classified += sum(1 for row in csv.DictReader(handle) if row["p_suspicious"])
+    assert metrics["tile_level"]["tiles"] == classified
+    assert 0 < metrics["tile_level"]["positive"] < classified
+    assert 0.0 <= metrics["tile_level"]["auroc"]["estimate"] <= 1.0
+    assert set(metrics["segmentation"]["per_mosaic"]) == {"s0", "s1", "s2"}
+    assert 0.0 <= metrics["segmentation"]["pooled"]["dice"] <= 1.0
+    assert "Against expert lesion masks" in (out / "report.html").read_text()
