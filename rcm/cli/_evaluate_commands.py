@@ -23,6 +23,12 @@ def register(commands: Any) -> None:
     )
     evaluate.add_argument("outputs", help="folder holding one output folder per mosaic")
     evaluate.add_argument("--truth", required=True, help="ground-truth manifest CSV")
+    evaluate.add_argument(
+        "--compare",
+        metavar="OTHER_OUTPUTS",
+        help="outputs of a second model on the same mosaics: DeLong's test "
+        "and a paired bootstrap of the AUROC difference",
+    )
     evaluate.add_argument("--readers", help="clinicians' reads: CSV with reader, mosaic_id, call")
     evaluate.add_argument("--out", default="evaluation", help="report folder (default %(default)s)")
     evaluate.add_argument("--strict", action="store_true", help="treat warnings as errors")
@@ -68,6 +74,14 @@ def run_evaluate(args: argparse.Namespace) -> None:
         target_sensitivity=args.target_sensitivity,
         target_specificity=args.target_specificity,
     )
+    if args.compare:
+        from rcm.report._compare import compare_cohorts
+
+        second = load_cohort(args.compare, args.truth)
+        metrics["comparison"] = {
+            "other": str(args.compare),
+            **compare_cohorts(cohort, second, n_resamples=args.bootstrap, seed=args.seed),
+        }
     document = {
         **metrics,
         "inputs": {

@@ -54,6 +54,8 @@ def write_report(path: Path, metrics: dict[str, Any], cohort: Cohort) -> None:
         parts.append(_operating_points(metrics))
         if metrics.get("readers"):
             parts.append(_readers(metrics["readers"]))
+        if metrics.get("comparison", {}).get("delong"):
+            parts.append(_comparison(metrics["comparison"]))
         if metrics.get("tile_level"):
             parts.append(_lesion_section(metrics))
         if "confusion_matrix" in metrics:
@@ -112,6 +114,18 @@ def _operating_points(metrics: dict[str, Any]) -> str:
         "<th>sensitivity (CI)</th><th>specificity (CI)</th><th>PPV</th><th>NPV</th></tr>"
         + "".join(rows)
         + "</table>"
+    )
+
+
+def _comparison(comparison: dict[str, Any]) -> str:
+    difference = comparison["paired_bootstrap"]["difference"]
+    return (
+        f"<h2>Compared with {html.escape(comparison['other'])}</h2><p>On "
+        f"{comparison['cases']} shared mosaics: AUROC {comparison['auroc']['this']:.3f} vs "
+        f"{comparison['auroc']['other']:.3f}; difference {difference['estimate']:+.3f} "
+        f"({difference['low']:+.3f} to {difference['high']:+.3f}, paired patient bootstrap, "
+        f"p = {comparison['paired_bootstrap']['p_value']:.3g}); DeLong z = "
+        f"{comparison['delong']['z']:.2f}, p = {comparison['delong']['p_value']:.3g}.</p>"
     )
 
 

@@ -249,3 +249,37 @@ def test_expert_masks_give_tile_and_pixel_metrics(tmp_path: Path) -> None:
     assert set(metrics["segmentation"]["per_mosaic"]) == {"s0", "s1", "s2"}
     assert 0.0 <= metrics["segmentation"]["pooled"]["dice"] <= 1.0
     assert "Against expert lesion masks" in (out / "report.html").read_text()
+
+
+def test_compare_two_models(
+    cohort: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    outputs, truth, labels, scores = cohort
+    noisy = np.clip(scores + np.random.default_rng(9).normal(0, 0.4, len(scores)), 0, 1)
+    _outputs(tmp_path / "other", [(f"m{i:03d}", float(s)) for i, s in enumerate(noisy)])
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(outputs),
+                "--truth",
+                str(truth),
+                "--compare",
+                str(tmp_path / "other"),
+                "--out",
+                str(out),
+                "--bootstrap",
+                "100",
+            ]
+        )
+        == 0
+    )
+    comparison = json.loads((out / "metrics.json").read_text())["comparison"]
+    assert comparison["cases"] == 60
+    assert comparison["auroc"]["this"] == pytest.approx(auroc(labels, scores))
+    assert comparison["auroc"]["other"] == pytest.approx(auroc(labels, noisy))
+    assert 0 <= comparison["delong"]["p_value"] <= 1
+    difference = comparison["paired_bootstrap"]["difference"]
+    assert difference["low"] <= difference["estimate"] <= difference["high"]
+    assert "Compared with" in (out / "report.html").read_text()
