@@ -3,7 +3,8 @@
 The manifest is a CSV with columns ``mosaic_id``, ``patient_id`` and ``label``,
 and optionally ``mask``: an expert lesion mask (OME-Zarr label image, any
 non-zero pixel is lesion; a path relative to the manifest) for tile-level and
-pixel-level metrics. Other columns are kept but not used. Each output folder is matched by its
+pixel-level metrics, and ``coco``: expert boxes (a COCO file with one image) for
+detection metrics. Other columns are kept but not used. Each output folder is matched by its
 name without the ``.rcm`` suffix. Every problem is collected, none is silently
 dropped: duplicate ids and unknown labels are errors; missing predictions and
 outputs without labels are warnings (``--strict`` makes them errors).
@@ -37,6 +38,7 @@ class Case:
     decision: str
     output: Path
     mask: Path | None = None  # expert lesion mask (OME-Zarr label image), when given
+    coco: Path | None = None  # expert boxes (COCO file with one image), when given
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def load_cohort(
                 summary["decision"],
                 folder,
                 _mask_path(row.get("mask"), Path(manifest).parent, mosaic_id, problems),
+                _mask_path(row.get("coco"), Path(manifest).parent, mosaic_id, problems),
             )
         )
     for mosaic_id in sorted(set(summaries) - set(truth)):
@@ -227,12 +230,12 @@ def _read_manifest(
 def _mask_path(
     value: str | None, base: Path, mosaic_id: str, problems: list[Problem]
 ) -> Path | None:
-    """The manifest's optional ``mask`` column, relative to the manifest's folder."""
+    """An optional ground-truth path column (``mask``, ``coco``), relative to the manifest."""
     if not value:
         return None
     path = Path(value) if Path(value).is_absolute() else base / value
     if not path.exists():
-        problems.append(Problem("error", mosaic_id, f"mask {path} not found"))
+        problems.append(Problem("error", mosaic_id, f"ground truth {path} not found"))
         return None
     return path
 

@@ -20,6 +20,7 @@ from rcm.metrics import (
     youden_point,
 )
 from rcm.report._cohort import Cohort, Reads
+from rcm.report._detections import detection_metrics
 from rcm.report._lesions import lesion_metrics
 
 FPR_GRID = np.linspace(0, 1, 101)
@@ -108,6 +109,9 @@ def evaluate_cohort(
             "columns": "call (negative, positive)",
             "counts": [[at.tn, at.fp], [at.fn, at.tp]],
         }
+    with_boxes = [case for case in cohort.cases if case.coco is not None]
+    if with_boxes:
+        result.update(detection_metrics(with_boxes))
     with_masks = [case for case in cohort.cases if case.mask is not None]
     if with_masks:
         result.update(lesion_metrics(with_masks, n_resamples=n_resamples, seed=seed))

@@ -58,6 +58,8 @@ def write_report(path: Path, metrics: dict[str, Any], cohort: Cohort) -> None:
             parts.append(_comparison(metrics["comparison"]))
         if metrics.get("tile_level"):
             parts.append(_lesion_section(metrics))
+        if metrics.get("detection"):
+            parts.append(_detection_section(metrics))
         if "confusion_matrix" in metrics:
             (tn, fp), (fn, tp) = metrics["confusion_matrix"]["counts"]
             parts.append(
@@ -197,10 +199,44 @@ def _roc_png(metrics: dict[str, Any]) -> str:
     axes.plot([0, 1], [0, 1], ":", color="gray")
     axes.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01))
     axes.legend(loc="lower right", fontsize=8)
+    return _png(figure)
+
+
+def _png(figure: Any) -> str:
+    """A matplotlib figure as PNG data for an img src (the figure is closed)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(figure)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _detection_section(metrics: dict[str, Any]) -> str:
+    detection, curve = metrics["detection"], metrics["froc"]
+    names = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR100")
+    head = "".join(f"<th>{name}</th>" for name in names)
+    cells = "".join(f"<td>{detection[name]:.3f}</td>" for name in names)
+    per_category = "".join(
+        f"<tr><td class='text'>{html.escape(name)}</td><td>{value:.3f}</td></tr>"
+        for name, value in detection["per_category"].items()
+    )
+    froc_rows = "".join(
+        f"<tr><td>{float(rate):g}</td><td>{value:.3f}</td></tr>"
+        for rate, value in curve["at"].items()
+    )
+    figure, axes = plt.subplots(figsize=(5, 3.5), dpi=100)
+    axes.step(curve["false_positives_per_image"], curve["sensitivity"], where="post")
+    axes.set(
+        xscale="symlog",
+        xlabel="false positives per mosaic",
+        ylabel="lesion sensitivity",
+        ylim=(0, 1.01),
+    )
+    return (
+        f"<h2>Detection</h2><table><tr>{head}</tr><tr>{cells}</tr></table>"
+        f"<table><tr><th>category</th><th>AP</th></tr>{per_category}</table>"
+        f"<h3>FROC</h3><img alt='FROC curve' src='{_png(figure)}'>"
+        f"<table><tr><th>FP per mosaic</th><th>sensitivity</th></tr>{froc_rows}</table>"
+    )
 
 
 def _cases(folder: Path, cohort: Cohort) -> str:

@@ -65,8 +65,15 @@ def lesion_metrics(
 
 
 def _lesion_overview(case: Case) -> tuple[np.ndarray, tuple[float, float]]:
+    """Lesion mask: labels (non-zero = lesion) or, for float masks, a probability map.
+
+    A float mask (e.g. the share of raters marking each pixel) makes every
+    overlap metric fuzzy (`rcm.metrics.overlap`).
+    """
     mask = open_mosaic(case.mask)  # type: ignore[arg-type]
     overview = thumbnail(mask, MASK_OVERVIEW_EDGE)
+    if np.issubdtype(np.dtype(mask.info.dtype), np.floating):
+        return np.clip(overview.pixels, 0.0, 1.0), overview.scale
     return overview.pixels > 0, overview.scale
 
 

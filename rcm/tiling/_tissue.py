@@ -78,11 +78,14 @@ def window_fractions(
 ) -> np.ndarray:
     """Share of each ``[y0, x0, y1, x1]`` window (mosaic pixels) that is True in `mask`.
 
+    A float mask in [0, 1] gives the mean value under each window instead.
+
     `mask` covers the mosaic at `scale` mosaic pixels per mask pixel; parts of a
     window beyond the mosaic count as False. An integral image makes it one
     lookup per window.
     """
-    integral = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    weights = mask.astype(np.float64 if mask.dtype.kind == "f" else np.int64)
+    integral = np.pad(weights.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     height, width = mask.shape
     sy, sx = scale
     y0 = np.clip(np.round(windows[:, 0] / sy).astype(np.int64), 0, height)

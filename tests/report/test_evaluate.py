@@ -283,3 +283,83 @@ def test_compare_two_models(
     difference = comparison["paired_bootstrap"]["difference"]
     assert difference["low"] <= difference["estimate"] <= difference["high"]
     assert "Compared with" in (out / "report.html").read_text()
+
+
+def test_detection_outputs_give_map_and_froc(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    rows = ["mosaic_id,patient_id,label,coco"]
+    for index in range(4):
+        boxes = [[float(x), float(y), 60.0, 40.0] for x, y in rng.uniform(0, 400, (3, 2))]
+        truth = {
+            "images": [{"id": 1, "height": 500, "width": 500}],
+            "categories": [{"id": 1, "name": "atypical"}],
+            "annotations": [
+                {
+                    "id": k + 1,
+                    "image_id": 1,
+                    "category_id": 1,
+                    "bbox": box,
+                    "area": 2400.0,
+                    "iscrowd": 0,
+                }
+                for k, box in enumerate(boxes)
+            ],
+        }
+        (tmp_path / f"gt{index}.json").write_text(json.dumps(truth))
+        _outputs(tmp_path / "outputs", [(f"d{index}", 0.3 + 0.2 * (index % 2))])
+        found = [{"category_id": 1, "bbox": box, "score": 0.9} for box in boxes[:2]]
+        found.append({"category_id": 1, "bbox": [450.0, 450.0, 30.0, 30.0], "score": 0.5})
+        (tmp_path / "outputs" / f"d{index}.rcm" / "instances.json").write_text(json.dumps(found))
+        rows.append(f"d{index},p{index},{'malignant' if index % 2 else 'benign'},gt{index}.json")
+    (tmp_path / "truth.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "outputs"),
+                "--truth",
+                str(tmp_path / "truth.csv"),
+                "--out",
+                str(out),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    # Two of three lesions found exactly per mosaic, before one false positive each.
+    assert metrics["detection"]["AP50"] == pytest.approx(2 / 3, abs=0.02)
+    assert metrics["froc"]["at"]["0.125"] == pytest.approx(2 / 3)
+    assert metrics["froc"]["at"]["8.0"] == pytest.approx(2 / 3)
+    assert metrics["detection"]["per_category"]["atypical"] > 0
+    page = (out / "report.html").read_text()
+    assert "<h2>Detection</h2>" in page and "FROC curve" in page
+
+
+def test_fuzzy_masks_from_raters(tmp_path: Path) -> None:
+    import dask.array as da
+
+    from rcm.io import write_ome_zarr
+    from rcm.report._cohort import Case
+    from rcm.report._lesions import lesion_metrics
+
+    out = tmp_path / "m.rcm"
+    out.mkdir()
+    suspicious = np.zeros((100, 100), np.uint8)
+    suspicious[:50] = 1
+    write_ome_zarr(da.from_array(suspicious), out / "mask.zarr", um_per_px=None)
+    (out / "tiles.csv").write_text(
+        "tile,y0,x0,y1,x1,p_suspicious\n0,0,0,50,100,0.9\n1,50,0,100,100,0.1\n"
+    )
+    raters = np.zeros((100, 100), np.float32)
+    raters[:50] = 1.0
+    raters[50:] = 0.5  # half the raters marked the lower half
+    write_ome_zarr(da.from_array(raters), tmp_path / "raters.zarr", um_per_px=None)
+    case = Case("m", "p", "malignant", True, 0.9, "suspicious", out, tmp_path / "raters.zarr")
+    metrics = lesion_metrics([case], n_resamples=10)
+    pooled = metrics["segmentation"]["pooled"]
+    assert pooled["sensitivity"] == pytest.approx(5000 / 7500)
+    assert pooled["dice"] == pytest.approx(2 * 5000 / (5000 + 7500))
+    assert metrics["tile_level"]["positive"] == 2  # mean rater share 1.0 and 0.5 >= 0.5
