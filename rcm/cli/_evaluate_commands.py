@@ -29,7 +29,16 @@ def register(commands: Any) -> None:
         help="outputs of a second model on the same mosaics: DeLong's test "
         "and a paired bootstrap of the AUROC difference",
     )
-    evaluate.add_argument("--readers", help="clinicians' reads: CSV with reader, mosaic_id, call")
+    evaluate.add_argument(
+        "--readers",
+        help="clinicians' reads: CSV with reader, mosaic_id, call (a label, or a score in [0, 1])",
+    )
+    evaluate.add_argument(
+        "--reader-threshold",
+        type=float,
+        default=0.5,
+        help="reader score counted as a positive call (default %(default)s)",
+    )
     evaluate.add_argument("--out", default="evaluation", help="report folder (default %(default)s)")
     evaluate.add_argument("--strict", action="store_true", help="treat warnings as errors")
     evaluate.add_argument(
@@ -55,7 +64,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
     cohort = load_cohort(args.outputs, args.truth)
     problems = list(cohort.problems)
-    reads = load_reads(args.readers, cohort, problems) if args.readers else None
+    reads = (
+        load_reads(args.readers, cohort, problems, threshold=args.reader_threshold)
+        if args.readers
+        else None
+    )
     for problem in problems:
         where = f"{problem.mosaic_id}: " if problem.mosaic_id else ""
         print(f"rcm: {problem.severity}: {where}{problem.message}", file=sys.stderr)

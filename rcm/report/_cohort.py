@@ -39,6 +39,7 @@ class Case:
     output: Path
     mask: Path | None = None  # expert lesion mask (OME-Zarr label image), when given
     coco: Path | None = None  # expert boxes (COCO file with one image), when given
+    diagnosis: str | None = None  # finer class than `label` (e.g. one of 14 diagnoses)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def load_cohort(
                 folder,
                 _mask_path(row.get("mask"), Path(manifest).parent, mosaic_id, problems),
                 _mask_path(row.get("coco"), Path(manifest).parent, mosaic_id, problems),
+                row.get("diagnosis") or None,
             )
         )
     for mosaic_id in sorted(set(summaries) - set(truth)):
@@ -163,8 +165,13 @@ def load_reads(
     *,
     positive: tuple[str, ...] = POSITIVE_LABELS,
     negative: tuple[str, ...] = NEGATIVE_LABELS,
+    threshold: float = 0.5,
 ) -> Reads:
-    """Read a CSV with ``reader``, ``mosaic_id`` and ``call``; unknown calls are errors."""
+    """Read a CSV with ``reader``, ``mosaic_id`` and ``call``; unknown calls are errors.
+
+    A call is a positive or negative label, or a score in [0, 1] that counts as
+    positive at or above `threshold`.
+    """
     rows = _read_manifest(path, ("reader", "mosaic_id", "call"), "reads")
     known = {case.mosaic_id for case in cohort.cases}
     lowered_positive = {label.lower() for label in positive}
@@ -172,6 +179,10 @@ def load_reads(
     readers, ids, calls = [], [], []
     for row in rows:
         call = row["call"].lower()
+        score = _as_score(call)
+        if score is not None:
+            call = "1" if score >= threshold else "0"
+            lowered_positive, lowered_negative = lowered_positive | {"1"}, lowered_negative | {"0"}
         if call not in lowered_positive | lowered_negative:
             problems.append(
                 Problem(
@@ -195,6 +206,15 @@ def load_reads(
         ids.append(row["mosaic_id"])
         calls.append(call in lowered_positive)
     return Reads(tuple(readers), tuple(ids), tuple(calls))
+
+
+def _as_score(text: str) -> float | None:
+    """A reader's score in [0, 1], or None when the call is a word."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 and text not in ("0", "1") else None
 
 
 def _read_manifest(

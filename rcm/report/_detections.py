@@ -64,7 +64,10 @@ def detection_metrics(cases: list[Case]) -> dict[str, Any]:
         "categories": sorted(categories.values(), key=lambda c: c["id"]),
     }
     curve = froc(truth_boxes, found)
+    with_masks = bool(results) and all("segmentation" in item for item in annotations + results)
+    masks = {"detection_masks": coco_map(dataset, results, "segm")} if with_masks else {}
     return {
+        **masks,
         "detection": coco_map(dataset, results),
         "froc": {
             "false_positives_per_image": curve.false_positives_per_image.tolist(),

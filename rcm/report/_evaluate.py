@@ -109,6 +109,14 @@ def evaluate_cohort(
             "columns": "call (negative, positive)",
             "counts": [[at.tn, at.fp], [at.fn, at.tp]],
         }
+    diagnoses = sorted({case.diagnosis for case in cohort.cases if case.diagnosis})
+    if diagnoses:
+        names = np.array([case.diagnosis or "" for case in cohort.cases])
+        result["by_diagnosis"] = {
+            name: auroc(names == name, scores)
+            for name in diagnoses
+            if (names == name).any() and not (names == name).all()
+        }
     with_boxes = [case for case in cohort.cases if case.coco is not None]
     if with_boxes:
         result.update(detection_metrics(with_boxes))

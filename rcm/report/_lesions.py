@@ -30,6 +30,7 @@ def lesion_metrics(
     groups: list[np.ndarray] = []
     pooled = Overlap()
     per_mosaic = {}
+    counts_per_case: list[Overlap] = []
     for case in cases:
         assert case.mask is not None
         lesion, scale = _lesion_overview(case)
@@ -41,6 +42,7 @@ def lesion_metrics(
         suspicious = open_mosaic(case.output / "mask.zarr").data.compute() > 0
         counts = overlap(suspicious, resize_nearest(lesion, suspicious.shape))
         per_mosaic[case.mosaic_id] = counts.as_dict()
+        counts_per_case.append(counts)
         pooled = pooled + counts
     tile_labels, tile_scores = np.concatenate(labels), np.concatenate(scores)
     tile_groups = np.concatenate(groups)
@@ -58,9 +60,25 @@ def lesion_metrics(
         ).as_dict()
         interval["estimate"] = auroc(tile_labels, tile_scores)
         tiles["auroc"] = interval
+    table = np.array([[c.intersection, c.predicted, c.true] for c in counts_per_case])
+
+    def pooled_dice(indices: np.ndarray) -> float:
+        intersection, predicted, true = table[indices].sum(axis=0)
+        return float(2 * intersection / (predicted + true)) if predicted + true else 1.0
+
+    dice_ci = bootstrap_ci(
+        pooled_dice,
+        np.array([case.patient_id for case in cases]),
+        n_resamples=n_resamples,
+        seed=seed,
+    ).as_dict()
     return {
         "tile_level": tiles,
-        "segmentation": {"pooled": pooled.as_dict(), "per_mosaic": per_mosaic},
+        "segmentation": {
+            "pooled": pooled.as_dict(),
+            "pooled_dice_ci": dice_ci,
+            "per_mosaic": per_mosaic,
+        },
     }
 
 

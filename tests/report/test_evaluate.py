@@ -248,6 +248,8 @@ def test_expert_masks_give_tile_and_pixel_metrics(tmp_path: Path) -> None:
     assert 0.0 <= metrics["tile_level"]["auroc"]["estimate"] <= 1.0
     assert set(metrics["segmentation"]["per_mosaic"]) == {"s0", "s1", "s2"}
     assert 0.0 <= metrics["segmentation"]["pooled"]["dice"] <= 1.0
+    dice_ci = metrics["segmentation"]["pooled_dice_ci"]
+    assert dice_ci["low"] <= dice_ci["estimate"] <= dice_ci["high"]
     assert "Against expert lesion masks" in (out / "report.html").read_text()
 
 
@@ -363,3 +365,47 @@ def test_fuzzy_masks_from_raters(tmp_path: Path) -> None:
     assert pooled["sensitivity"] == pytest.approx(5000 / 7500)
     assert pooled["dice"] == pytest.approx(2 * 5000 / (5000 + 7500))
     assert metrics["tile_level"]["positive"] == 2  # mean rater share 1.0 and 0.5 >= 0.5
+
+
+def test_diagnoses_and_reader_scores(
+    cohort: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    outputs, truth, labels, scores = cohort
+    diagnoses = np.where(
+        labels == 1, np.where(np.arange(60) % 2, "melanoma", "lentigo_maligna"), "nevus"
+    )
+    lines = truth.read_text().splitlines()
+    lines = [lines[0] + ",diagnosis"] + [
+        f"{line},{d}" for line, d in zip(lines[1:], diagnoses, strict=True)
+    ]
+    truth.write_text("\n".join(lines) + "\n")
+    reads = tmp_path / "reads.csv"
+    reads.write_text(
+        "reader,mosaic_id,call\n"
+        + "".join(f"dr_s,m{i:03d},{0.8 if label else 0.2}\n" for i, label in enumerate(labels))
+    )
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(outputs),
+                "--truth",
+                str(truth),
+                "--readers",
+                str(reads),
+                "--out",
+                str(out),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["by_diagnosis"]["melanoma"] == pytest.approx(
+        auroc(diagnoses == "melanoma", scores)
+    )
+    assert set(metrics["by_diagnosis"]) == {"melanoma", "lentigo_maligna", "nevus"}
+    reader = metrics["readers"][0]
+    assert reader["sensitivity"] == 1.0 and reader["specificity"] == 1.0
