@@ -42,3 +42,28 @@ def test_examples() -> None:
     assert coverage_score(np.zeros(0, np.float32), 0.01) == 0.0
     with pytest.raises(ValueError):
         coverage_score(values, 0)
+
+
+def test_roc_over_scores_equals_sweeping_the_rule_over_maps() -> None:
+    """Mosaic-level: ROC from the continuous score == sweeping the threshold with the 1% rule."""
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(0)
+    maps, tissues, labels = [], [], []
+    for index in range(40):
+        heat = rng.beta(1, 6, (60, 60)).astype(np.float32)
+        if index % 2:
+            heat[10:20, 10:20] = rng.uniform(0.4, 1.0)  # a suspicious patch
+        heat[rng.uniform(size=heat.shape) < 0.05] = np.nan  # unclassified tiles
+        maps.append(heat)
+        tissues.append(rng.uniform(size=heat.shape) < 0.8)
+        labels.append(index % 2)
+    scores = np.array([coverage_score(m[t], 0.01) for m, t in zip(maps, tissues, strict=True)])
+    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
+    labels_array = np.array(labels, bool)
+    for threshold, expected_fpr, expected_tpr in zip(thresholds[1:], fpr[1:], tpr[1:], strict=True):
+        called = np.array(
+            [coverage_at(m[t], threshold) >= 0.01 for m, t in zip(maps, tissues, strict=True)]
+        )
+        assert called[labels_array].mean() == expected_tpr
+        assert called[~labels_array].mean() == expected_fpr
