@@ -24,6 +24,7 @@ from rcm.io._mosaic import file_checksum
 POSITIVE_LABELS = ("1", "true", "yes", "positive", "suspicious", "malignant")
 NEGATIVE_LABELS = ("0", "false", "no", "negative", "benign", "not suspicious")
 REQUIRED_COLUMNS = ("mosaic_id", "patient_id", "label")
+SUMMARY_KEYS = ("score", "threshold", "coverage_fraction", "decision")
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,7 @@ def load_reads(
         call = row["call"].lower()
         score = _as_score(call)
         if score is not None:
-            call = "1" if score >= threshold else "0"
-            lowered_positive, lowered_negative = lowered_positive | {"1"}, lowered_negative | {"0"}
+            call = "1" if score >= threshold else "0"  # both are labels already
         if call not in lowered_positive | lowered_negative:
             problems.append(
                 Problem(
@@ -269,9 +269,14 @@ def _read_summaries(outputs: Path, problems: list[Problem]) -> dict[str, tuple[P
         mosaic_id = folder.name.removesuffix(".rcm")
         try:
             summary = json.loads(summary_path.read_text())
-            summary["score"], summary["threshold"], summary["decision"]
-        except (OSError, json.JSONDecodeError, KeyError) as error:
+        except (OSError, json.JSONDecodeError) as error:
             problems.append(Problem("error", mosaic_id, f"unreadable {summary_path} ({error})"))
+            continue
+        missing = [key for key in SUMMARY_KEYS if key not in summary]
+        if missing:
+            problems.append(
+                Problem("error", mosaic_id, f"{summary_path} lacks {', '.join(missing)}")
+            )
             continue
         if summary.get("status") == "no_tissue":
             problems.append(Problem("warning", mosaic_id, "no tissue found; scored 0"))

@@ -14,10 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display; must precede pyplot
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 from PIL import Image
 
 from rcm.report._cohort import Cohort
@@ -167,7 +164,8 @@ def _readers(readers: list[dict[str, Any]]) -> str:
 
 
 def _roc_png(metrics: dict[str, Any]) -> str:
-    figure, axes = plt.subplots(figsize=(5, 5), dpi=100)
+    figure = Figure(figsize=(5, 5), dpi=100)  # no pyplot: no global state, no display
+    axes = figure.subplots()
     band = metrics["roc"]["band"]
     if band["low"]:
         axes.fill_between(
@@ -203,10 +201,9 @@ def _roc_png(metrics: dict[str, Any]) -> str:
 
 
 def _png(figure: Any) -> str:
-    """A matplotlib figure as PNG data for an img src (the figure is closed)."""
+    """A matplotlib figure as PNG data for an img src."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(figure)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -223,7 +220,8 @@ def _detection_section(metrics: dict[str, Any]) -> str:
         f"<tr><td>{float(rate):g}</td><td>{value:.3f}</td></tr>"
         for rate, value in curve["at"].items()
     )
-    figure, axes = plt.subplots(figsize=(5, 3.5), dpi=100)
+    figure = Figure(figsize=(5, 3.5), dpi=100)
+    axes = figure.subplots()
     axes.step(curve["false_positives_per_image"], curve["sensitivity"], where="post")
     axes.set(
         xscale="symlog",
