@@ -86,7 +86,3 @@ def build_classifier(
             pass  # convolutional networks accept any input size
     model: nn.Module = timm.create_model(arch.timm_name, **kwargs)
     return model
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(parameter.numel() for parameter in model.parameters())

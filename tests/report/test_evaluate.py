@@ -28,6 +28,13 @@ def _outputs(folder: Path, cases: list[tuple[str, float]]) -> None:
         )
 
 
+def run_evaluate(*arguments: object) -> dict:
+    """`rcm evaluate ARGUMENTS` must succeed; return its metrics.json."""
+    words = [str(argument) for argument in arguments]
+    assert main(["evaluate", *words]) == 0
+    return json.loads((Path(words[words.index("--out") + 1]) / "metrics.json").read_text())
+
+
 def _manifest(path: Path, rows: list[tuple[str, str, str]]) -> Path:
     path.write_text("mosaic_id,patient_id,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
     return path
@@ -52,22 +59,9 @@ def test_metrics_and_report(
 ) -> None:
     outputs, truth, labels, scores = cohort
     out = tmp_path / "report"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(outputs),
-                "--truth",
-                str(truth),
-                "--out",
-                str(out),
-                "--bootstrap",
-                "200",
-            ]
-        )
-        == 0
+    metrics = run_evaluate(
+        str(outputs), "--truth", str(truth), "--out", str(out), "--bootstrap", "200"
     )
-    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["counts"] == {
         "mosaics": 60,
         "patients": 30,
@@ -157,24 +151,17 @@ def test_readers(cohort: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Pa
             lines.append(f"{reader},m{index:03d},{'malignant' if call else 'benign'}")
     reads.write_text("\n".join(lines) + "\n")
     out = tmp_path / "report"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(outputs),
-                "--truth",
-                str(truth),
-                "--readers",
-                str(reads),
-                "--out",
-                str(out),
-                "--bootstrap",
-                "50",
-            ]
-        )
-        == 0
+    metrics = run_evaluate(
+        str(outputs),
+        "--truth",
+        str(truth),
+        "--readers",
+        str(reads),
+        "--out",
+        str(out),
+        "--bootstrap",
+        "50",
     )
-    metrics = json.loads((out / "metrics.json").read_text())
     readers = {r["reader"]: r for r in metrics["readers"]}
     assert readers["dr_a"]["sensitivity"] == 1.0 and readers["dr_a"]["specificity"] == 1.0
     assert readers["dr_b"]["sensitivity"] < 1.0 and "average" in readers
@@ -223,22 +210,9 @@ def test_expert_masks_give_tile_and_pixel_metrics(tmp_path: Path) -> None:
     truth = tmp_path / "truth.csv"
     truth.write_text("\n".join(rows) + "\n")
     out = tmp_path / "report"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(tmp_path / "outputs"),
-                "--truth",
-                str(truth),
-                "--out",
-                str(out),
-                "--bootstrap",
-                "50",
-            ]
-        )
-        == 0
+    metrics = run_evaluate(
+        str(tmp_path / "outputs"), "--truth", str(truth), "--out", str(out), "--bootstrap", "50"
     )
-    metrics = json.loads((out / "metrics.json").read_text())
     classified = 0
     for index in range(3):
         with (tmp_path / "outputs" / f"s{index}.rcm" / "tiles.csv").open() as handle:
@@ -260,22 +234,16 @@ def test_compare_two_models(
     noisy = np.clip(scores + np.random.default_rng(9).normal(0, 0.4, len(scores)), 0, 1)
     _outputs(tmp_path / "other", [(f"m{i:03d}", float(s)) for i, s in enumerate(noisy)])
     out = tmp_path / "report"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(outputs),
-                "--truth",
-                str(truth),
-                "--compare",
-                str(tmp_path / "other"),
-                "--out",
-                str(out),
-                "--bootstrap",
-                "100",
-            ]
-        )
-        == 0
+    run_evaluate(
+        str(outputs),
+        "--truth",
+        str(truth),
+        "--compare",
+        str(tmp_path / "other"),
+        "--out",
+        str(out),
+        "--bootstrap",
+        "100",
     )
     comparison = json.loads((out / "metrics.json").read_text())["comparison"]
     assert comparison["cases"] == 60
@@ -315,22 +283,15 @@ def test_detection_outputs_give_map_and_froc(tmp_path: Path) -> None:
         rows.append(f"d{index},p{index},{'malignant' if index % 2 else 'benign'},gt{index}.json")
     (tmp_path / "truth.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "report"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(tmp_path / "outputs"),
-                "--truth",
-                str(tmp_path / "truth.csv"),
-                "--out",
-                str(out),
-                "--bootstrap",
-                "50",
-            ]
-        )
-        == 0
+    metrics = run_evaluate(
+        str(tmp_path / "outputs"),
+        "--truth",
+        str(tmp_path / "truth.csv"),
+        "--out",
+        str(out),
+        "--bootstrap",
+        "50",
     )
-    metrics = json.loads((out / "metrics.json").read_text())
     # Two of three lesions found exactly per mosaic, before one false positive each.
     assert metrics["detection"]["AP50"] == pytest.approx(2 / 3, abs=0.02)
     assert metrics["froc"]["at"]["0.125"] == pytest.approx(2 / 3)
@@ -385,24 +346,17 @@ def test_diagnoses_and_reader_scores(
         + "".join(f"dr_s,m{i:03d},{0.8 if label else 0.2}\n" for i, label in enumerate(labels))
     )
     out = tmp_path / "report"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(outputs),
-                "--truth",
-                str(truth),
-                "--readers",
-                str(reads),
-                "--out",
-                str(out),
-                "--bootstrap",
-                "50",
-            ]
-        )
-        == 0
+    metrics = run_evaluate(
+        str(outputs),
+        "--truth",
+        str(truth),
+        "--readers",
+        str(reads),
+        "--out",
+        str(out),
+        "--bootstrap",
+        "50",
     )
-    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["by_diagnosis"]["melanoma"] == pytest.approx(
         auroc(diagnoses == "melanoma", scores)
     )
