@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from rcm.infer._options import ClassifyOptions
     from rcm.infer._reader import TileBatch, TileReader
     from rcm.infer._runner import Predictor, pick_device, prepare
+    from rcm.infer._window_options import WindowOptions
+    from rcm.infer._windows import WindowResult, detect_mosaic
 
 _HOME = {
     "ClassifyOptions": "_options",
@@ -24,6 +26,9 @@ _HOME = {
     "Predictor": "_runner",
     "pick_device": "_runner",
     "prepare": "_runner",
+    "WindowOptions": "_window_options",
+    "WindowResult": "_windows",
+    "detect_mosaic": "_windows",
 }
 __all__ = [
     "ClassifyOptions",
@@ -31,7 +36,10 @@ __all__ = [
     "Predictor",
     "TileBatch",
     "TileReader",
+    "WindowOptions",
+    "WindowResult",
     "classify_mosaic",
+    "detect_mosaic",
     "pick_device",
     "prepare",
 ]

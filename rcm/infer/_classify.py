@@ -7,25 +7,22 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dask.array as da
 import numpy as np
-import timm
-import torch
 import zarr
 from tqdm import tqdm
 
-from rcm._version import __version__
 from rcm.infer._options import ClassifyOptions, Decision
 from rcm.infer._reader import TileReader
 from rcm.infer._runner import Predictor, pick_device
+from rcm.infer._shared import map_scale, provenance, tile_edge, verdict
 from rcm.io import Mosaic, ZarrWriteOptions, write_ome_zarr
 from rcm.io._atomic import atomic_output
 from rcm.io._thumbnail import thumbnail
-from rcm.metrics import coverage_at, coverage_score
 from rcm.models import LoadedModel
 from rcm.report import heatmap_overlay, mask_polygons, qupath_features
 from rcm.stitch import paint_tiles, resize_nearest
@@ -79,7 +76,7 @@ def classify_mosaic(
     options = options or ClassifyOptions()
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    tile_px, notes = _tile_edge(model, mosaic)
+    tile_px, notes = tile_edge(model, mosaic)
     info = mosaic.info
     grid = TileGrid.with_overlap(info.height, info.width, tile_px, options.overlap, options.edge)
     windows = grid.windows()
@@ -97,15 +94,15 @@ def classify_mosaic(
 
     started = time.perf_counter()
     suspicious = probabilities[:, list(model.meta.positive_indices)].sum(axis=1)
-    scale = _map_scale(info.height, info.width, options.map_max_edge)
+    scale = map_scale(info.height, info.width, options.map_max_edge)
     map_shape = (math.ceil(info.height / scale), math.ceil(info.width / scale))
     heat = paint_tiles(windows[selected], suspicious[selected], map_shape, scale, options.blend)
     tissue_map = resize_nearest(tissue.mask, map_shape)
     mask = (np.nan_to_num(heat, nan=0.0) >= options.threshold) & tissue_map
-    verdict = _verdict(heat[tissue_map], options, classified=len(selected) > 0)
+    outcome = verdict(heat[tissue_map], options, classified=len(selected) > 0)
     tiles_suspicious = int(np.count_nonzero(suspicious[selected] >= options.threshold))
     summary = {
-        **verdict,
+        **outcome,
         "tissue_fraction": tissue.fraction,
         "tiles": {
             "grid": list(grid.shape),
@@ -116,7 +113,7 @@ def classify_mosaic(
             "suspicious": tiles_suspicious,
         },
         "map": {"scale": scale, "shape": list(map_shape)},
-        **_provenance(mosaic, model, model_name, options, notes),
+        **provenance(mosaic, model, model_name, options, notes),
     }
     with atomic_output(output, overwrite=overwrite) as folder:
         folder.mkdir()
@@ -139,28 +136,15 @@ def classify_mosaic(
     timings["outputs_s"] = time.perf_counter() - started
     return ClassifyResult(
         Path(output),
-        verdict["status"],
-        verdict["decision"],
-        verdict["score"],
-        verdict["coverage_at_threshold"],
+        outcome["status"],
+        outcome["decision"],
+        outcome["score"],
+        outcome["coverage_at_threshold"],
         len(windows),
         len(selected),
         tiles_suspicious,
         timings,
     )
-
-
-def _tile_edge(model: LoadedModel, mosaic: Mosaic) -> tuple[int, list[str]]:
-    """Tile edge in mosaic pixels covering what a training tile covered, and notes."""
-    meta, info = model.meta, mosaic.info
-    notes = list(info.notes)
-    if meta.um_per_px and info.um_per_px:
-        return max(1, round(meta.tile_px * meta.um_per_px / info.um_per_px)), notes
-    notes.append(
-        "pixel size of the mosaic or the model unknown: tiles are cut at the "
-        "model's tile size in pixels, without rescaling"
-    )
-    return meta.tile_px, notes
 
 
 def _predict(
@@ -193,66 +177,6 @@ def _predict(
             probabilities[indices] = batch_probabilities
             bar.update(len(indices))
     return probabilities
-
-
-def _verdict(
-    tissue_values: np.ndarray, options: ClassifyOptions, *, classified: bool
-) -> dict[str, Any]:
-    """Status, decision, score and coverage from the map's values on tissue."""
-    values = np.nan_to_num(tissue_values, nan=0.0)
-    score = coverage_score(values, options.coverage) if classified else 0.0
-    covered = coverage_at(values, options.threshold) if classified else 0.0
-    decision: Decision = (
-        "no tissue"
-        if not classified
-        else "suspicious"
-        if covered >= options.coverage
-        else "not suspicious"
-    )
-    return {
-        "status": "ok" if classified else "no_tissue",
-        "decision": decision,
-        "score": score,
-        "threshold": options.threshold,
-        "coverage_fraction": options.coverage,
-        "coverage_at_threshold": covered,
-    }
-
-
-def _provenance(
-    mosaic: Mosaic,
-    model: LoadedModel,
-    model_name: str | None,
-    options: ClassifyOptions,
-    notes: list[str],
-) -> dict[str, Any]:
-    info, meta = mosaic.info, model.meta
-    return {
-        "mosaic": {
-            "path": info.path,
-            "checksum": info.checksum,
-            "shape": list(info.shape),
-            "um_per_px": info.um_per_px,
-            "um_per_px_source": info.um_per_px_source,
-        },
-        "model": {
-            "name": model_name,
-            "file": model.path,
-            "checksum": model.checksum,
-            **asdict(meta),
-        },
-        "options": asdict(options),
-        "notes": notes,
-        "versions": {"rcm": __version__, "torch": torch.__version__, "timm": timm.__version__},
-    }
-
-
-def _map_scale(height: int, width: int, max_edge: int) -> int:
-    """Smallest power of two that brings the longer edge within `max_edge`."""
-    scale = 1
-    while max(height, width) / scale > max_edge:
-        scale *= 2
-    return scale
 
 
 def _write_tiles_csv(

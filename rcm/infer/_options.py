@@ -34,7 +34,7 @@ class ClassifyOptions:
     overlap: float = 0.0
     edge: EdgePolicy = "pad"
     min_tissue: float = 0.25
-    blend: Blend = "mean"
+    blend: Blend = "constant"
     batch_size: int = 32
     device: str = "auto"
     map_max_edge: int = 2048

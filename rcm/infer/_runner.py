@@ -11,7 +11,8 @@ the batch and carries on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from rcm.io._pixels import LUMA_WEIGHTS
 from rcm.models import LoadedModel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -62,28 +64,22 @@ def prepare(
     return x
 
 
-class Predictor:
-    """Runs a loaded classifier over tile batches; remembers a batch size that fits."""
+class PartRunner:
+    """Runs a forward function over a batch in parts; a GPU out-of-memory error halves them.
 
-    def __init__(self, model: LoadedModel, device: torch.device, source_tile_px: int) -> None:
-        self.model, self.device, self.source_tile_px = model, device, source_tile_px
+    The part size that fitted is remembered for later batches.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
         self.max_batch: int | None = None
-        if device.type == "cuda":
-            model.module.to(device).to(memory_format=torch.channels_last)
 
-    @torch.inference_mode()
-    def __call__(self, batches: Iterable[TileBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(indices, probabilities)`` per batch, probabilities float32 ``(n, classes)``."""
-        for batch in batches:
-            inputs = prepare(batch.pixels, self.model, self.device, self.source_tile_px)
-            yield batch.indices, self._forward_in_parts(inputs)
-
-    def _forward_in_parts(self, inputs: torch.Tensor) -> np.ndarray:
+    def __call__(self, inputs: torch.Tensor, forward: Callable[[torch.Tensor], T]) -> list[T]:
         size = min(self.max_batch or len(inputs), len(inputs))
         parts, start = [], 0
         while start < len(inputs):
             try:
-                parts.append(self._forward(inputs[start : start + size]))
+                parts.append(forward(inputs[start : start + size]))
                 start += size
             except torch.cuda.OutOfMemoryError:
                 if size == 1:
@@ -93,10 +89,34 @@ class Predictor:
                 log.warning("GPU out of memory: batch size lowered to %d", size)
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-        return np.concatenate(parts)
+        return parts
+
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast on CUDA, a no-op elsewhere."""
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+
+class Predictor:
+    """Runs a loaded classifier over tile batches; remembers a batch size that fits."""
+
+    def __init__(self, model: LoadedModel, device: torch.device, source_tile_px: int) -> None:
+        self.model, self.device, self.source_tile_px = model, device, source_tile_px
+        self.parts = PartRunner(device)
+        if device.type == "cuda":
+            model.module.to(device).to(memory_format=torch.channels_last)
+
+    @property
+    def max_batch(self) -> int | None:
+        return self.parts.max_batch
+
+    @torch.inference_mode()
+    def __call__(self, batches: Iterable[TileBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(indices, probabilities)`` per batch, probabilities float32 ``(n, classes)``."""
+        for batch in batches:
+            inputs = prepare(batch.pixels, self.model, self.device, self.source_tile_px)
+            yield batch.indices, np.concatenate(self.parts(inputs, self._forward))
 
     def _forward(self, inputs: torch.Tensor) -> np.ndarray:
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        with autocast:
+        with self.parts.autocast():
             logits = self.model.module(inputs)
         return torch.softmax(logits.float(), dim=1).cpu().numpy()

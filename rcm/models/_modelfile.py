@@ -25,10 +25,10 @@ from torch import nn
 from rcm.errors import InputError
 from rcm.io._atomic import atomic_output
 from rcm.io._mosaic import file_checksum
-from rcm.models._registry import build_classifier
 
 FORMAT = "rcm-model/1"
 _TORCH_SUFFIXES = (".pt", ".pth")
+TASKS = ("classifier", "detector", "segmenter")
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,21 @@ class ModelMeta:
     """What a model needs to be rebuilt and fed correctly.
 
     Attributes:
-        architecture: timm architecture name (or registered alias).
-        classes: Class names in output order.
+        architecture: timm architecture name or registered alias for classifiers;
+            ``maskrcnn``, ``fasterrcnn`` or ``detectron2`` for detectors; ``fpn`` or
+            ``unet`` for segmenters.
+        classes: Class names in output order. Detectors list object categories
+            (no background); segmenters list every pixel class, background first.
         positive: Classes whose probabilities add up to the "suspicious" score.
         in_chans: Input channels (1 for grayscale RCM).
-        tile_px: Input edge in pixels.
+        tile_px: Input edge in pixels (the window edge for detectors and segmenters).
         um_per_px: Pixel size the model was trained at; None when unknown.
         mean: Per-channel mean subtracted from inputs scaled to [0, 1].
         std: Per-channel standard deviation inputs are divided by.
-        task: Kind of model; ``"classifier"`` for tile classifiers.
+        task: ``"classifier"`` (tile labels), ``"detector"`` (boxes, masks) or
+            ``"segmenter"`` (per-pixel classes).
+        settings: Architecture settings needed to rebuild the network (a detector's
+            backbone, a segmenter's encoder, a Detectron2 config as YAML text).
         provenance: Free-form facts about training (data, split, config, versions).
 
     """
@@ -58,11 +64,17 @@ class ModelMeta:
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.25,)
     task: str = "classifier"
+    settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"a classifier needs two or more distinct classes, got {self.classes}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        least = 1 if self.task == "detector" else 2
+        if len(self.classes) < least or len(set(self.classes)) != len(self.classes):
+            raise ValueError(
+                f"a {self.task} needs {least} or more distinct classes, got {self.classes}"
+            )
         unknown = set(self.positive) - set(self.classes)
         if not self.positive or unknown:
             raise ValueError(f"positive classes must be among {self.classes}, got {self.positive}")
@@ -91,12 +103,9 @@ class ModelMeta:
 
     def build(self) -> nn.Module:
         """The network, randomly initialised, ready for this file's weights."""
-        return build_classifier(
-            self.architecture,
-            num_classes=len(self.classes),
-            in_chans=self.in_chans,
-            tile_px=self.tile_px,
-        )
+        from rcm.models._build import build_network  # the registries import this module
+
+        return build_network(self)
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
         module = meta.build()
     except Exception as error:  # timm raises several types for bad architectures
         raise InputError(path, f"cannot build {meta.architecture!r}: {error}") from error
-    _check_fits(path, module, state, meta)
+    check_fits(path, module, state, meta)
     module.load_state_dict(state, strict=True)
     module.eval().to(device)
     return LoadedModel(module, meta, file_checksum(path), os.fspath(path))
@@ -177,7 +186,7 @@ def _read(
         raise InputError(path, f"not a usable model file ({error})") from error
 
 
-def _check_fits(
+def check_fits(
     path: str | os.PathLike[str], module: nn.Module, state: dict[str, torch.Tensor], meta: ModelMeta
 ) -> None:
     expected = module.state_dict()

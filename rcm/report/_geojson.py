@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from shapely import affinity, geometry, ops
+import shapely
+from shapely import affinity, geometry
 
 
 def mask_polygons(mask: np.ndarray, scale: float) -> list[geometry.Polygon]:
@@ -14,14 +15,13 @@ def mask_polygons(mask: np.ndarray, scale: float) -> list[geometry.Polygon]:
     Each row's runs of True become boxes; their union gives exact outlines
     (holes included) without any tracing heuristics.
     """
-    boxes = []
-    for row in np.flatnonzero(mask.any(axis=1)):
-        padded = np.concatenate([[False], mask[row], [False]])
-        edges = np.flatnonzero(padded[1:] != padded[:-1])
-        boxes += [geometry.box(start, row, stop, row + 1) for start, stop in edges.reshape(-1, 2)]
-    if not boxes:
+    padded = np.pad(mask.astype(np.int8), ((0, 0), (1, 1)))
+    rows, cols = np.nonzero(np.diff(padded, axis=1))  # starts and stops alternate per row
+    if not len(rows):
         return []
-    union = ops.unary_union(boxes)
+    starts, stops, run_rows = cols[0::2], cols[1::2], rows[0::2]
+    boxes = shapely.box(starts, run_rows, stops, run_rows + 1)
+    union = shapely.union_all(boxes)
     polygons = list(union.geoms) if hasattr(union, "geoms") else [union]
     scaled = [affinity.scale(p, scale, scale, origin=(0, 0)).simplify(0) for p in polygons]
     return sorted(scaled, key=lambda p: (p.bounds[1], p.bounds[0]))

@@ -1,6 +1,21 @@
-"""Stitching per-tile results back into mosaic-level maps."""
+"""Stitching per-window results back into mosaic-level maps and objects."""
 
+from rcm.stitch._blend import BlendedMap, average_pool
+from rcm.stitch._instances import Frame, Instances
+from rcm.stitch._merge import merge_instances
 from rcm.stitch._resample import resize_nearest
+from rcm.stitch._rle import crop_to_rle
 from rcm.stitch._tiles import Blend, paint_tiles, tile_weight
 
-__all__ = ["Blend", "paint_tiles", "resize_nearest", "tile_weight"]
+__all__ = [
+    "Blend",
+    "BlendedMap",
+    "Frame",
+    "Instances",
+    "average_pool",
+    "crop_to_rle",
+    "merge_instances",
+    "paint_tiles",
+    "resize_nearest",
+    "tile_weight",
+]

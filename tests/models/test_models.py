@@ -112,8 +112,12 @@ def test_plain_torch_file_loads_without_code(tmp_path: Path) -> None:
 def test_meta_validation() -> None:
     with pytest.raises(ValueError, match="positive"):
         ModelMeta(architecture="x", classes=("a", "b"), positive=("c",))
-    with pytest.raises(ValueError, match="two or more"):
+    with pytest.raises(ValueError, match="classifier needs 2 or more"):
         ModelMeta(architecture="x", classes=("a",), positive=("a",))
+    with pytest.raises(ValueError, match="task must be one of"):
+        ModelMeta(architecture="x", classes=("a", "b"), positive=("a",), task="regressor")
+    detector = ModelMeta(architecture="maskrcnn", task="detector", classes=("a",), positive=("a",))
+    assert detector.classes == ("a",)  # one object category is enough for a detector
 
 
 def test_store(tmp_path: Path, model_file: Path) -> None:

@@ -27,5 +27,8 @@ def test_overlaps_are_averaged_and_gaps_are_nan() -> None:
     np.testing.assert_allclose(painted[0, 5:10], 0.4)
     np.testing.assert_allclose(painted[0, 10:15], 0.6)
     assert np.isnan(painted[0, 15:]).all() and np.isnan(painted[10:]).all()
-    gaussian = paint_tiles(windows, np.array([0.2, 0.6]), (12, 20), 1, blend="gaussian")
-    assert 0.2 < gaussian[5, 6] < 0.4  # nearer the first tile's centre: closer to its value
+    constant = paint_tiles(windows, np.array([0.2, 0.6]), (12, 20), 1, blend="constant")
+    np.testing.assert_array_equal(constant, painted)  # the default
+    for blend in ("cosine", "gaussian"):
+        smooth = paint_tiles(windows, np.array([0.2, 0.6]), (12, 20), 1, blend=blend)
+        assert 0.2 < smooth[5, 6] < 0.4  # nearer the first tile's centre: closer to its value

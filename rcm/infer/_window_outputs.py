@@ -1,0 +1,272 @@
+"""The files a detector or segmenter run leaves per mosaic, from its stitched map and objects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import zarr
+from PIL import Image, ImageDraw
+from scipy import ndimage
+from shapely import affinity, geometry
+
+from rcm.infer._shared import provenance, verdict
+from rcm.infer._window_options import WindowOptions
+from rcm.io import Mosaic, ZarrWriteOptions, write_ome_zarr
+from rcm.io._thumbnail import Thumbnail
+from rcm.models import LoadedModel
+from rcm.report import heatmap_overlay, mask_polygons
+from rcm.stitch import Instances, resize_nearest
+from rcm.tiling import TileGrid
+
+# QuPath class colours, cycled over categories.
+PALETTE = ((220, 40, 40), (40, 120, 220), (240, 170, 30), (60, 170, 80), (160, 70, 200))
+
+
+@dataclass(frozen=True)
+class WindowRun:
+    """Everything about a finished window run that the outputs describe."""
+
+    mosaic: Mosaic
+    model: LoadedModel
+    model_name: str | None
+    options: WindowOptions
+    grid: TileGrid
+    selected: np.ndarray
+    scale: int
+    overview: Thumbnail
+    tissue_mask: np.ndarray
+    notes: list[str]
+
+    @property
+    def categories(self) -> list[dict[str, Any]]:
+        """COCO categories of the model's classes.
+
+        Detectors number their classes from 1; segmenters keep their class index
+        (0, the background, is no category).
+        """
+        meta = self.model.meta
+        first = 1 if meta.task == "segmenter" else 0
+        return [
+            {
+                "id": index + 1 - first,
+                "name": name,
+                "suspicious": name in meta.positive,
+            }
+            for index, name in enumerate(meta.classes)
+            if index >= first
+        ]
+
+
+def write_window_outputs(
+    folder: Path, run: WindowRun, accumulated: zarr.Array, instances: Instances | None
+) -> dict[str, Any]:
+    """Write every output of a window run into `folder`; return the summary.
+
+    Args:
+        folder: The (still partial) output folder.
+        run: The run.
+        accumulated: The blended dense map ``(H, W, C)`` at map scale.
+        instances: Merged detections in mosaic pixels; None for segmenters, whose
+            objects are the connected regions of each class in the label map.
+
+    """
+    meta, info, scale = run.model.meta, run.mosaic.info, run.scale
+    um = info.um_per_px and info.um_per_px * scale
+    dense = da.from_zarr(accumulated)
+    positive = list(meta.positive_indices) if meta.task == "segmenter" else [0]
+    heat_lazy = dense[..., positive].sum(axis=-1) if len(positive) > 1 else dense[..., positive[0]]
+    heat = np.asarray(heat_lazy.compute(scheduler="synchronous"), np.float32)
+    tissue_map = resize_nearest(run.tissue_mask, heat.shape)
+    suspicious = (np.nan_to_num(heat, nan=0.0) >= run.options.threshold) & tissue_map
+    outcome = verdict(heat[tissue_map], run.options, classified=len(run.selected) > 0)
+
+    layout = ZarrWriteOptions(max_top_edge=1024)
+    attributes = {"scale_to_mosaic": scale}
+    write_ome_zarr(
+        da.from_array(heat, chunks=1024),
+        folder / "heatmap.zarr",
+        um_per_px=um,
+        name="p_suspicious",
+        attributes=attributes,
+        options=layout,
+    )
+    if meta.task == "segmenter":
+        write_ome_zarr(
+            dense,
+            folder / "probabilities.zarr",
+            um_per_px=um,
+            name="probabilities",
+            attributes={**attributes, "channels": list(meta.classes)},
+            options=layout,
+        )
+        covered = ~np.isnan(heat)
+        labels = np.where(
+            covered & tissue_map, dense.argmax(axis=-1).compute(scheduler="synchronous"), 0
+        ).astype(np.uint8)
+        instances = _regions(labels, accumulated, scale, run)
+    else:
+        assert instances is not None
+        labels = _paint(instances, heat.shape, scale)
+    label_layout = ZarrWriteOptions(labels=True, max_top_edge=1024)
+    for name, values, extra in (
+        ("mask", suspicious.astype(np.uint8), {"threshold": run.options.threshold}),
+        ("labels", labels, {"categories": run.categories}),
+    ):
+        write_ome_zarr(
+            da.from_array(values, chunks=1024),
+            folder / f"{name}.zarr",
+            um_per_px=um,
+            name=name,
+            attributes={**attributes, **extra},
+            options=label_layout,
+        )
+    category_ids = _category_ids(run)
+    coco = instances.to_coco((info.height, info.width), category_ids)
+    (folder / "instances.json").write_text(json.dumps(coco))
+    (folder / "instances.geojson").write_text(json.dumps(_geojson(instances, run)))
+    heatmap_overlay(run.overview.pixels, info.dtype, heat, folder / "overlay.png")
+    _draw_boxes(folder / "overlay.png", instances, run.overview.scale)
+
+    counts = np.bincount(instances.labels, minlength=len(meta.classes))
+    summary = {
+        **outcome,
+        "task": meta.task,
+        "tissue_fraction": float(run.tissue_mask.mean()) if run.tissue_mask.size else 0.0,
+        "windows": {
+            "grid": list(run.grid.shape),
+            "window_px": run.grid.tile,
+            "stride_px": run.grid.stride,
+            "total": len(run.grid),
+            "run": len(run.selected),
+        },
+        "map": {"scale": scale, "shape": list(heat.shape)},
+        "categories": run.categories,
+        "instances": {
+            "count": len(instances),
+            "by_category": {
+                c["name"]: int(counts[category_ids.index(c["id"])]) for c in run.categories
+            },
+        },
+        **provenance(run.mosaic, run.model, run.model_name, run.options, run.notes),
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    return summary
+
+
+def _category_ids(run: WindowRun) -> list[int]:
+    """COCO category id of each label index (label = index into the model's classes)."""
+    first = 1 if run.model.meta.task == "segmenter" else 0
+    return [index + 1 - first for index in range(len(run.model.meta.classes))]
+
+
+def _regions(labels: np.ndarray, accumulated: zarr.Array, scale: int, run: WindowRun) -> Instances:
+    """A segmenter's objects: connected regions of each class, scored by their mean probability."""
+    parts = []
+    for label in range(1, len(run.model.meta.classes)):
+        components, count = ndimage.label(labels == label)
+        if not count:
+            continue
+        probability = np.nan_to_num(np.asarray(accumulated[..., label]), nan=0.0)
+        scores = ndimage.mean(probability, components, np.arange(1, count + 1))
+        boxes, masks, origins = [], [], []
+        for number, found in enumerate(ndimage.find_objects(components), start=1):
+            assert found is not None
+            rows, cols = found
+            crop = components[found] == number
+            masks.append(crop.repeat(scale, axis=0).repeat(scale, axis=1))
+            origins.append((rows.start * scale, cols.start * scale))
+            boxes.append([cols.start, rows.start, cols.stop, rows.stop])
+        parts.append(
+            Instances(
+                np.array(boxes, np.float64) * scale,
+                np.clip(scores, 0, 1),
+                np.full(count, label),
+                "mosaic",
+                tuple(masks),
+                np.array(origins, np.int64),
+            )
+        )
+    info = run.mosaic.info
+    found_all = Instances.concatenate(parts) if parts else Instances.empty("mosaic", True)
+    return found_all.clip(info.height, info.width)
+
+
+def _paint(instances: Instances, shape: tuple[int, ...], scale: int) -> np.ndarray:
+    """Category of each map pixel (0 = none) from objects, better scores painted last."""
+    labels = np.zeros(shape[:2], np.uint8)
+    half = scale // 2  # a map pixel takes the value at its centre
+    for index in np.argsort(instances.scores, kind="stable"):
+        value = instances.labels[index] + 1
+        if instances.masks is None:
+            x0, y0, x1, y1 = instances.boxes[index]
+            rows = slice(int(np.ceil((y0 - half) / scale)), int(np.ceil((y1 - half) / scale)))
+            cols = slice(int(np.ceil((x0 - half) / scale)), int(np.ceil((x1 - half) / scale)))
+            labels[rows, cols] = value
+            continue
+        mask, (top, left) = instances.masks[index], instances.mask_origins[index]
+        first_row = int(np.ceil((top - half) / scale))
+        first_col = int(np.ceil((left - half) / scale))
+        sampled = mask[
+            first_row * scale + half - top :: scale, first_col * scale + half - left :: scale
+        ]
+        region = labels[
+            first_row : first_row + sampled.shape[0], first_col : first_col + sampled.shape[1]
+        ]
+        region[sampled[: region.shape[0], : region.shape[1]]] = value
+    return labels
+
+
+def _geojson(instances: Instances, run: WindowRun) -> dict[str, Any]:
+    """Objects as QuPath detections (mask outlines, or boxes) with class, score and area."""
+    classes = run.model.meta.classes
+    features = []
+    for index in range(len(instances)):
+        if instances.masks is None:
+            shape = geometry.box(*instances.boxes[index])
+        else:
+            top, left = instances.mask_origins[index]
+            polygons = mask_polygons(instances.masks[index], 1.0)
+            shape = affinity.translate(geometry.MultiPolygon(polygons), left, top)
+            if len(polygons) == 1:
+                shape = shape.geoms[0]
+        label = int(instances.labels[index])
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"object-{index}",
+                "geometry": geometry.mapping(shape),
+                "properties": {
+                    "objectType": "detection",
+                    "classification": {
+                        "name": classes[label],
+                        "color": list(PALETTE[label % len(PALETTE)]),
+                    },
+                    "measurements": {
+                        "score": float(instances.scores[index]),
+                        "area_px": float(instances.areas[index]),
+                    },
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _draw_boxes(path: Path, instances: Instances, scale: tuple[float, float]) -> None:
+    """Outline each object on the overlay, in its class colour."""
+    if not len(instances):
+        return
+    image = Image.open(path).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    sy, sx = scale
+    for box, label in zip(instances.boxes, instances.labels, strict=True):
+        x0, y0, x1, y1 = box
+        draw.rectangle(
+            (x0 / sx, y0 / sy, max(x0 / sx, x1 / sx - 1), max(y0 / sy, y1 / sy - 1)),
+            outline=PALETTE[int(label) % len(PALETTE)],
+        )
+    image.save(path, format="PNG")
