@@ -28,3 +28,10 @@ class MosaicReadError(InputError):
 
 class OutputError(InputError):
     """An output location that cannot be written (exists, not writable, no parent)."""
+
+
+class BackendMissingError(InputError):
+    """A model needs an optional library that is not installed (the message says how to)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(None, reason)

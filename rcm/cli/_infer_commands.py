@@ -197,6 +197,12 @@ def _add_window_arguments(group: Any) -> None:
         help="least detection score kept (default %(default)s)",
     )
     group.add_argument(
+        "--max-detections",
+        type=positive_int,
+        default=defaults.max_detections,
+        help="detections kept per window at most (default %(default)s)",
+    )
+    group.add_argument(
         "--merge",
         choices=["nmm", "nms"],
         default=defaults.merge,
@@ -234,6 +240,7 @@ def _options(args: argparse.Namespace, task: str) -> ClassifyOptions | WindowOpt
             margin=args.margin,
             tissue=args.tissue,
             min_score=args.min_score,
+            max_detections=args.max_detections,
             merge=args.merge,
             merge_metric=args.merge_metric,
             merge_threshold=args.merge_threshold,

@@ -5,9 +5,10 @@ from segmentation_models_pytorch.
 """
 
 # Importing the adapter modules fills the registries (Detectron2 itself is imported lazily).
+from rcm.errors import BackendMissingError
 from rcm.models import _detectron2, _smp_segmenters, _torchvision_detectors  # noqa: F401
 from rcm.models._build import build_network, family_of
-from rcm.models._detectron2 import BackendMissingError, detectron2_available
+from rcm.models._detectron2 import detectron2_available
 from rcm.models._families import (
     WINDOW_MODELS,
     WindowDetections,

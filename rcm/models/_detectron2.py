@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rcm.errors import InputError
+from rcm.errors import BackendMissingError, InputError
 from rcm.models._families import (
     WindowDetections,
     WindowFamily,
@@ -32,10 +32,6 @@ INSTALL_HINT = (
     "`pip install --no-build-isolation 'git+https://github.com/facebookresearch/detectron2.git'` "
     "(see https://detectron2.readthedocs.io/en/latest/tutorials/install.html)"
 )
-
-
-class BackendMissingError(ImportError):
-    """An optional model library is not installed."""
 
 
 def _detectron2() -> Any:
@@ -62,11 +58,11 @@ def resolve_config(path: str | os.PathLike[str]) -> str:
         InputError: If the file is missing or Detectron2 cannot read it.
 
     """
-    d2 = _detectron2()
     if not Path(path).is_file():
         raise InputError(path, "Detectron2 config not found")
     if Path(path).suffix.lower() not in (".yaml", ".yml"):
         raise InputError(path, "only YAML Detectron2 configs are supported (not LazyConfig .py)")
+    d2 = _detectron2()
     cfg = d2.config.get_cfg()
     try:
         cfg.merge_from_file(os.fspath(path))
