@@ -8,6 +8,7 @@ and merged across window seams once all windows are done.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import shutil
@@ -69,7 +70,8 @@ def detect_mosaic(
     results in mosaic pixels, RLE masks), ``instances.geojson`` (QuPath),
     ``heatmap.zarr`` (suspicious probability), ``probabilities.zarr`` (segmenters:
     every class), ``labels.zarr`` (class of each pixel), ``mask.zarr``
-    (suspicious tissue) and ``overlay.png``.
+    (suspicious tissue), ``overlay.png`` and ``windows.csv`` (every window, its
+    tissue fraction and whether it ran).
 
     Raises:
         InputError: If a window larger than the mosaic was asked for.
@@ -177,6 +179,7 @@ def detect_mosaic(
             notes=notes,
         )
         summary = write_window_outputs(folder, run, accumulated, instances)
+        _write_windows_csv(folder / "windows.csv", grid, fractions, selected)
         shutil.rmtree(folder / ".accumulated.zarr")
         timings["outputs_s"] = time.perf_counter() - started
     return WindowResult(
@@ -212,3 +215,18 @@ def _window_edge(
     if rounded != window_px:
         notes.append(f"window {window_px} px rounded to {rounded} px (map scale {scale})")
     return rounded, notes
+
+
+def _write_windows_csv(
+    path: Path, grid: TileGrid, fractions: np.ndarray, selected: np.ndarray
+) -> None:
+    ran = np.zeros(len(fractions), bool)
+    ran[selected] = True
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["window", "row", "col", "y0", "x0", "y1", "x1", "tissue", "run"])
+        rows = zip(grid.windows(), grid.positions(), fractions, ran, strict=True)
+        for index, (window, position, fraction, done) in enumerate(rows):
+            writer.writerow(
+                [index, *position.tolist(), *window.tolist(), f"{fraction:.4f}", int(done)]
+            )

@@ -24,6 +24,8 @@ def lesion_metrics(
 
     The suspicious mask of each output is compared with the expert mask at the
     output map's resolution; pooled numbers add the pixel counts of all mosaics.
+    Tile AUROC covers the outputs of tile classifiers (those with ``tiles.csv``);
+    detector and segmenter outputs count in the mask overlap only.
     """
     labels: list[np.ndarray] = []
     scores: list[np.ndarray] = []
@@ -34,18 +36,20 @@ def lesion_metrics(
     for case in cases:
         assert case.mask is not None
         lesion, scale = _lesion_overview(case)
-        windows, probabilities = _classified_tiles(case)
-        fractions = window_fractions(lesion, scale, windows)
-        labels.append(fractions >= tile_fraction)
-        scores.append(probabilities)
-        groups.append(np.full(len(probabilities), case.patient_id))
+        if (case.output / "tiles.csv").exists():
+            windows, probabilities = _classified_tiles(case)
+            fractions = window_fractions(lesion, scale, windows)
+            labels.append(fractions >= tile_fraction)
+            scores.append(probabilities)
+            groups.append(np.full(len(probabilities), case.patient_id))
         suspicious = open_mosaic(case.output / "mask.zarr").data.compute() > 0
         counts = overlap(suspicious, resize_nearest(lesion, suspicious.shape))
         per_mosaic[case.mosaic_id] = counts.as_dict()
         counts_per_case.append(counts)
         pooled = pooled + counts
-    tile_labels, tile_scores = np.concatenate(labels), np.concatenate(scores)
-    tile_groups = np.concatenate(groups)
+    tile_labels = np.concatenate(labels) if labels else np.zeros(0, bool)
+    tile_scores = np.concatenate(scores) if scores else np.zeros(0)
+    tile_groups = np.concatenate(groups) if groups else np.zeros(0, object)
     tiles: dict[str, Any] = {
         "tiles": len(tile_labels),
         "positive": int(tile_labels.sum()),

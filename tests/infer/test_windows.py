@@ -185,7 +185,7 @@ def test_every_backend_runs_on_a_small_mosaic(
     )
     assert code == 0
     expected = {"summary.json", "instances.json", "instances.geojson", "heatmap.zarr"}
-    expected |= {"labels.zarr", "mask.zarr", "overlay.png"}
+    expected |= {"labels.zarr", "mask.zarr", "overlay.png", "windows.csv"}
     if architecture in ("fpn", "unet"):
         expected.add("probabilities.zarr")
     assert {p.name for p in out.iterdir()} == expected
@@ -263,3 +263,32 @@ def test_a_window_larger_than_the_mosaic_is_refused(mosaic_path: Path, tmp_path:
             tmp_path / "out",
             options=WindowOptions(window_px=1000),
         )
+
+
+def test_window_outputs_feed_rcm_evaluate(tmp_path: Path) -> None:
+    """Masks, objects and scores of a window run are what `rcm evaluate` reads."""
+    from rcm.data import make_spec, write_synthetic
+
+    model = LoadedModel(Blobs(), BLOB_META, "sha256:test", "memory")
+    rows = ["mosaic_id,patient_id,label,mask,coco"]
+    for index, lesions in enumerate((0, 2)):
+        written = write_synthetic(
+            make_spec(300, 300, seed=10 + index, lesions=lesions), tmp_path / f"m{index}.tif"
+        )
+        detect_mosaic(
+            open_mosaic(tmp_path / f"m{index}.tif"), model, tmp_path / "outputs" / f"m{index}.rcm"
+        )
+        label = "malignant" if lesions else "benign"
+        rows.append(f"m{index},p{index},{label},{written['mask']},{written['boxes']}")
+    (tmp_path / "truth.csv").write_text("\n".join(rows) + "\n")
+    code = main(
+        [
+            *("evaluate", str(tmp_path / "outputs"), "--truth", str(tmp_path / "truth.csv")),
+            *("--out", str(tmp_path / "report"), "--bootstrap", "20"),
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["tile_level"]["tiles"] == 0  # no tile classifier here
+    assert 0 <= metrics["segmentation"]["pooled"]["dice"] <= 1
+    assert "AP" in metrics["detection"]
