@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rcm.cli._explain_commands import add_explain_options, explain_options, report
 from rcm.cli._io_commands import add_pixel_options
 from rcm.cli._options import positive_int
 from rcm.errors import InputError
@@ -84,6 +85,13 @@ def register(commands: Any) -> None:
         "--device", default=defaults.device, help="auto, cpu or cuda[:N] (default %(default)s)"
     )
     _add_window_arguments(infer.add_argument_group("detectors and segmenters"))
+    explain = infer.add_argument_group("explanations (tile classifiers)")
+    explain.add_argument(
+        "--explain",
+        action="store_true",
+        help="also write Grad-CAM explanations of the suspicious tiles (see rcm explain)",
+    )
+    add_explain_options(explain)
     add_pixel_options(infer)
     infer.add_argument("--overwrite", action="store_true", help="replace an existing output")
     infer.add_argument(
@@ -262,7 +270,11 @@ def run_infer(args: argparse.Namespace) -> None:
     from rcm.models import ModelStore, load_model, read_meta
 
     weights = Path(args.weights) if args.weights else ModelStore().resolve(args.model)
-    options = _options(args, read_meta(weights).task)
+    task = read_meta(weights).task
+    options = _options(args, task)
+    if args.explain and task != "classifier":
+        raise InputError(weights, f"--explain needs a tile classifier; this model is a {task}")
+    explaining = explain_options(args) if args.explain else None
     mosaic = open_mosaic(args.mosaic, um_per_px=args.um_per_px, max_pixels=args.max_pixels)
     try:
         model = load_model(weights, device=pick_device(options.device))
@@ -293,6 +305,13 @@ def run_infer(args: argparse.Namespace) -> None:
         f"{done}/{total} {unit} run at {rate:.1f} {unit}/s{objects}"
     )
     print(f"wrote {result.output}")
+    if explaining is not None:
+        from rcm.explain import explain_output
+
+        explained = explain_output(
+            output, mosaic=mosaic, model=model, options=explaining, progress=args.progress
+        )
+        report(explained)
 
 
 def run_models_add(args: argparse.Namespace) -> None:

@@ -15,6 +15,7 @@ from rcm._version import __version__
 from rcm.cli import (
     _demo,
     _evaluate_commands,
+    _explain_commands,
     _infer_commands,
     _io_commands,
     _synth_commands,
@@ -33,7 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rcm {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_demo, _synth_commands, _io_commands, _infer_commands, _evaluate_commands):
+    for module in (
+        _demo,
+        _synth_commands,
+        _io_commands,
+        _infer_commands,
+        _explain_commands,
+        _evaluate_commands,
+    ):
         module.register(commands)
     return parser
 

@@ -23,10 +23,13 @@ from rcm.metrics._classification import (
 from rcm.metrics._coverage import coverage_at, coverage_score
 from rcm.metrics._delong import DelongResult, delong_covariance, delong_test
 from rcm.metrics._detection import FROC_RATES, Froc, coco_map, froc
+from rcm.metrics._explanation import faithfulness_summary, plausibility
 from rcm.metrics._readers import ReaderPoint, reader_points
 from rcm.metrics._segmentation import Overlap, overlap
 
 __all__ = [
+    "faithfulness_summary",
+    "plausibility",
     "FROC_RATES",
     "DelongResult",
     "Froc",

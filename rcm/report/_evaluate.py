@@ -21,6 +21,7 @@ from rcm.metrics import (
 )
 from rcm.report._cohort import Cohort, Reads
 from rcm.report._detections import detection_metrics
+from rcm.report._explanations import explanation_metrics
 from rcm.report._lesions import lesion_metrics
 
 FPR_GRID = np.linspace(0, 1, 101)
@@ -123,6 +124,7 @@ def evaluate_cohort(
     with_masks = [case for case in cohort.cases if case.mask is not None]
     if with_masks:
         result.update(lesion_metrics(with_masks, n_resamples=n_resamples, seed=seed))
+    result.update(explanation_metrics(cohort.cases))
     return result
 
 

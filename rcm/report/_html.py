@@ -57,6 +57,8 @@ def write_report(path: Path, metrics: dict[str, Any], cohort: Cohort) -> None:
             parts.append(_lesion_section(metrics))
         if metrics.get("detection"):
             parts.append(_detection_section(metrics))
+        if metrics.get("explanations"):
+            parts.append(_explanation_section(metrics["explanations"]))
         if "confusion_matrix" in metrics:
             (tn, fp), (fn, tp) = metrics["confusion_matrix"]["counts"]
             parts.append(
@@ -205,6 +207,31 @@ def _png(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _explanation_section(explained: dict[str, Any]) -> str:
+    text = f"<h2>Explanations</h2><p>{explained['mosaics_explained']} mosaics explained."
+    faithful = explained["faithfulness"]
+    if faithful.get("tiles"):
+        text += (
+            f" Faithfulness over {faithful['tiles']} tiles: blocking the most explained pixels "
+            f"lowers the score by {faithful['mean_drop_explained']:.3f} on average, blocking "
+            f"as many random pixels by {faithful['mean_drop_random']:.3f} (explained worse in "
+            f"{100 * faithful['share_explained_worse']:.0f}% of tiles)."
+        )
+    text += "</p>"
+    if "plausibility" in explained:
+        pooled = explained["plausibility"]["pooled"]
+        text += "<table><tr><th>map vs expert masks</th><th>Dice</th><th>sensitivity</th>"
+        text += "<th>specificity</th></tr>"
+        for kind, label in (("fuzzy", "fuzzy"), ("thresholded", "thresholded at 0.5")):
+            counts = pooled[kind]
+            text += (
+                f"<tr><td class='text'>{label}</td><td>{counts['dice']:.3f}</td>"
+                f"<td>{counts['sensitivity']:.3f}</td><td>{counts['specificity']:.3f}</td></tr>"
+            )
+        text += "</table>"
+    return text
 
 
 def _detection_section(metrics: dict[str, Any]) -> str:

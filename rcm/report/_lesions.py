@@ -35,7 +35,7 @@ def lesion_metrics(
     counts_per_case: list[Overlap] = []
     for case in cases:
         assert case.mask is not None
-        lesion, scale = _lesion_overview(case)
+        lesion, scale = lesion_overview(case)
         if (case.output / "tiles.csv").exists():
             windows, probabilities = _classified_tiles(case)
             fractions = window_fractions(lesion, scale, windows)
@@ -86,7 +86,7 @@ def lesion_metrics(
     }
 
 
-def _lesion_overview(case: Case) -> tuple[np.ndarray, tuple[float, float]]:
+def lesion_overview(case: Case) -> tuple[np.ndarray, tuple[float, float]]:
     """Lesion mask: labels (non-zero = lesion) or, for float masks, a probability map.
 
     A float mask (e.g. the share of raters marking each pixel) makes every

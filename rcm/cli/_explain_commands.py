@@ -1,0 +1,118 @@
+"""``rcm explain``, and the shared ``--explain`` options of ``rcm infer``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rcm.cli._options import positive_int
+from rcm.errors import InputError
+from rcm.explain._options import ExplainOptions
+
+
+def add_explain_options(parser: Any) -> None:
+    """Options shared by ``rcm explain`` and ``rcm infer --explain``."""
+    defaults = ExplainOptions()
+    parser.add_argument(
+        "--method",
+        choices=["gradcam", "gradcam++"],
+        default=defaults.method,
+        help="class-activation method (default %(default)s)",
+    )
+    parser.add_argument(
+        "--cut",
+        type=float,
+        help="explain tiles whose probability is at least this (default: the run's threshold, "
+        "i.e. the suspicious tiles)",
+    )
+    parser.add_argument(
+        "--occlusion",
+        type=float,
+        default=defaults.occlusion,
+        help="share of a tile's pixels blocked in the faithfulness test (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-faithfulness",
+        dest="faithfulness",
+        action="store_false",
+        help="skip the occlusion test (two forward passes per explained tile)",
+    )
+    parser.add_argument(
+        "--gallery",
+        type=int,
+        default=defaults.gallery,
+        help="tiles in the crop gallery (default %(default)s)",
+    )
+
+
+def explain_options(args: argparse.Namespace) -> ExplainOptions:
+    try:
+        return ExplainOptions(
+            method=args.method,
+            cut=args.cut,
+            occlusion=args.occlusion,
+            faithfulness=args.faithfulness,
+            gallery=args.gallery,
+            batch_size=min(args.batch_size or ExplainOptions().batch_size, 64),
+            device=args.device,
+        )
+    except ValueError as error:
+        raise InputError(None, str(error)) from error
+
+
+def register(commands: Any) -> None:
+    explain = commands.add_parser(
+        "explain",
+        help="add Grad-CAM explanations to a classifier's output",
+        description="Explain the suspicious tiles of an `rcm infer` output (tile classifiers): "
+        "Grad-CAM maps stitched into explanation/explanation.zarr, an overlay PNG, a crop "
+        "gallery of the highest-scoring tiles, and a faithfulness test (score drop when the "
+        "most explained pixels are blocked, against random pixels). The mosaic and model "
+        "recorded in the output are used, and checked by checksum.",
+    )
+    explain.add_argument("output", help="an output folder written by rcm infer")
+    explain.add_argument("--mosaic", help="the mosaic, if it moved since rcm infer ran")
+    explain.add_argument("--weights", help="the model file, if it moved since rcm infer ran")
+    add_explain_options(explain)
+    explain.add_argument("--batch-size", type=positive_int, help="tiles per forward pass")
+    explain.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    explain.add_argument("--overwrite", action="store_true", help="replace an explanation")
+    explain.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="do not show progress bars"
+    )
+    explain.set_defaults(run=run_explain)
+
+
+def run_explain(args: argparse.Namespace) -> None:
+    from rcm.explain import explain_output
+    from rcm.infer import pick_device
+    from rcm.io import open_mosaic
+    from rcm.models import load_model
+
+    options = explain_options(args)
+    mosaic = open_mosaic(args.mosaic) if args.mosaic else None
+    model = load_model(args.weights, device=pick_device(args.device)) if args.weights else None
+    result = explain_output(
+        Path(args.output),
+        mosaic=mosaic,
+        model=model,
+        options=options,
+        overwrite=args.overwrite,
+        progress=args.progress,
+    )
+    report(result)
+
+
+def report(result: Any) -> None:
+    """One line on what was explained and how faithful the maps are."""
+    faithful = result.faithfulness
+    detail = ""
+    if faithful.get("tiles"):
+        detail = (
+            f"; blocking the top explained pixels lowers the score by "
+            f"{faithful['mean_drop_explained']:.3f} on average, random pixels by "
+            f"{faithful['mean_drop_random']:.3f}"
+        )
+    print(f"explained {result.tiles_explained} tiles{detail}")
+    print(f"wrote {result.output}")

@@ -1,0 +1,35 @@
+"""Explanations clinicians can check: Grad-CAM maps of tile classifiers, stitched to mosaics.
+
+torch is imported on first use (PEP 562), as in `rcm.infer`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rcm.explain._gradcam import CamMethod, class_activation_maps
+    from rcm.explain._options import ExplainOptions
+    from rcm.explain._run import ExplainResult, explain_output
+
+_HOME = {
+    "CamMethod": "_gradcam",
+    "class_activation_maps": "_gradcam",
+    "ExplainOptions": "_options",
+    "ExplainResult": "_run",
+    "explain_output": "_run",
+}
+__all__ = [
+    "CamMethod",
+    "ExplainOptions",
+    "ExplainResult",
+    "class_activation_maps",
+    "explain_output",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'rcm.explain' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"rcm.explain.{_HOME[name]}"), name)

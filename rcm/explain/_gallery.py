@@ -1,0 +1,56 @@
+"""A crop gallery: the highest-scoring explained tiles, each beside its map over the tile."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
+
+EDGE = 160  # gallery cell edge in pixels
+COLUMNS = 4
+
+
+def _gray(tile: np.ndarray, dtype: str) -> np.ndarray:
+    values = tile.astype(np.float32)
+    if values.ndim == 3:
+        values = values[..., :3].mean(axis=-1)
+    low, high = np.percentile(values, [1.0, 99.5]) if values.size else (0.0, 1.0)
+    return np.clip((values - low) / max(float(high - low), 1e-6), 0, 1)
+
+
+def write_gallery(
+    path: str | os.PathLike[str],
+    crops: list[tuple[float, np.ndarray, np.ndarray]],
+    dtype: str,
+    *,
+    alpha: float = 0.5,
+) -> None:
+    """Write a PNG grid: per tile its crop (gray) and the map over it, score underneath.
+
+    Args:
+        path: PNG to write.
+        crops: ``(score, tile pixels, map at tile resolution in [0, 1])``, best first.
+        dtype: The mosaic's pixel type (for contrast).
+        alpha: Opacity of the map over the tile.
+
+    """
+    rows = max(1, -(-len(crops) // COLUMNS))
+    canvas = Image.new("RGB", (COLUMNS * 2 * EDGE, rows * (EDGE + 16)), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    lut = colormaps["inferno"](np.linspace(0, 1, 256))[:, :3]
+    if not crops:
+        draw.text((8, 8), "no tile reached the cut: nothing to explain", fill=(0, 0, 0))
+    for number, (score, tile, tile_map) in enumerate(crops):
+        gray = _gray(tile, dtype)
+        base = np.repeat(gray[..., None], 3, axis=-1)
+        colours = lut[np.clip(tile_map * 255, 0, 255).astype(np.uint8)]
+        over = (1 - alpha) * base + alpha * colours
+        left = (number % COLUMNS) * 2 * EDGE
+        top = (number // COLUMNS) * (EDGE + 16)
+        for offset, image in ((0, base), (EDGE, over)):
+            cell = Image.fromarray(np.round(image * 255).astype(np.uint8)).resize((EDGE, EDGE))
+            canvas.paste(cell, (left + offset, top))
+        draw.text((left + 4, top + EDGE + 2), f"p = {score:.3f}", fill=(0, 0, 0))
+    canvas.save(path, format="PNG")
