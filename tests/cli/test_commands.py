@@ -12,7 +12,7 @@ import zarr
 from rcm.cli.main import build_parser, main
 from rcm.io import open_mosaic
 
-COMMANDS = ["synth", "convert", "info", "demo", "infer", "models", "evaluate"]
+COMMANDS = ["synth", "convert", "info", "demo", "infer", "explain", "models", "evaluate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
