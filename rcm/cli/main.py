@@ -18,6 +18,7 @@ from rcm.cli import (
     _explain_commands,
     _infer_commands,
     _io_commands,
+    _run_commands,
     _synth_commands,
 )
 from rcm.errors import InputError
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         _infer_commands,
         _explain_commands,
         _evaluate_commands,
+        _run_commands,
     ):
         module.register(commands)
     return parser

@@ -12,7 +12,18 @@ import zarr
 from rcm.cli.main import build_parser, main
 from rcm.io import open_mosaic
 
-COMMANDS = ["synth", "convert", "info", "demo", "infer", "explain", "models", "evaluate"]
+COMMANDS = [
+    "synth",
+    "convert",
+    "info",
+    "demo",
+    "infer",
+    "explain",
+    "models",
+    "evaluate",
+    "run",
+    "status",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
