@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -423,6 +425,7 @@ def _local_plan(
 
 @contextlib.contextmanager
 def _open_local(plan: _LocalPlan) -> Iterator[Client]:
+    import dask
     from distributed import Client, LocalCluster
 
     cluster_cls: Any = LocalCluster
@@ -430,9 +433,26 @@ def _open_local(plan: _LocalPlan) -> Iterator[Client]:
         from dask_cuda import LocalCUDACluster
 
         cluster_cls = LocalCUDACluster
-    with cluster_cls(**plan.kwargs) as cluster, Client(cluster) as client:
+    environ = {"distributed.nanny.pre-spawn-environ": worker_environment(plan.threads)}
+    with (
+        dask.config.set(environ),
+        cluster_cls(**plan.kwargs) as cluster,
+        Client(cluster) as client,
+    ):
         client.register_plugin(_worker_setup(plan.threads, plan.per_worker, plan.devices))
         yield client
+
+
+def worker_environment(threads: int) -> dict[str, str]:
+    """Environment of worker processes, in place of distributed's defaults.
+
+    distributed starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which fixes
+    glibc's mmap threshold so every large tensor is a fresh mmap and its pages are
+    faulted in again: a CPU forward pass measured 1.4x slower. It also sets the
+    thread variables to 1; a worker runs one mosaic with `threads` threads.
+    """
+    count = str(threads)
+    return {"OMP_NUM_THREADS": count, "MKL_NUM_THREADS": count, "OPENBLAS_NUM_THREADS": count}
 
 
 def _visible_gpus() -> tuple[str, ...]:
@@ -493,7 +513,12 @@ def _slurm_job_kwargs(spec: ClusterSpec) -> dict[str, Any]:
         "memory": slurm.memory,
         "job_extra_directives": directives,
         "worker_extra_args": worker_args,
-        "job_script_prologue": list(slurm.job_script_prologue),
+        # Remote nannies read their own configuration: hand it the same environment.
+        "job_script_prologue": [
+            "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="
+            + shlex.quote(json.dumps(worker_environment(spec.threads or slurm.threads))),
+            *slurm.job_script_prologue,
+        ],
         "python": slurm.python or sys.executable,
         "job_name": "rcm-worker",
     }
