@@ -349,7 +349,10 @@ def run_models_import(args: argparse.Namespace) -> None:
                 um_per_px=args.um_per_px,
             )
         else:
-            settings = dict(item.split("=", 1) for item in args.setting if "=" in item)
+            malformed = [item for item in args.setting if "=" not in item]
+            if malformed:
+                raise InputError(None, f"--setting takes KEY=VALUE, got {malformed[0]!r}")
+            settings = dict(item.split("=", 1) for item in args.setting)
             meta = ModelMeta(
                 architecture=args.architecture,
                 task=task,

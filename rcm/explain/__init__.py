@@ -9,12 +9,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rcm.explain._gradcam import CamMethod, class_activation_maps
-    from rcm.explain._options import ExplainOptions
+    from rcm.explain._gradcam import class_activation_maps
+    from rcm.explain._options import CamMethod, ExplainOptions
     from rcm.explain._run import ExplainResult, explain_output
 
 _HOME = {
-    "CamMethod": "_gradcam",
+    "CamMethod": "_options",
     "class_activation_maps": "_gradcam",
     "ExplainOptions": "_options",
     "ExplainResult": "_run",

@@ -10,13 +10,13 @@ class-activation map costs one forward pass of the backbone.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-CamMethod = Literal["gradcam", "gradcam++"]
+from rcm.explain._options import CamMethod
 
 
 def class_activation_maps(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-from rcm.explain._gradcam import CamMethod
+CamMethod = Literal["gradcam", "gradcam++"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class ExplainOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in ("gradcam", "gradcam++"):
+        if self.method not in get_args(CamMethod):
             raise ValueError(f"method must be gradcam or gradcam++, got {self.method!r}")
         if self.cut is not None and not 0 <= self.cut <= 1:
             raise ValueError(f"cut must be in [0, 1], got {self.cut}")

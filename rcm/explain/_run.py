@@ -92,7 +92,9 @@ def explain_output(
     options = options or ExplainOptions()
     folder = Path(output)
     summary = _read_summary(folder)
-    mosaic = mosaic or open_mosaic(summary["mosaic"]["path"])
+    mosaic = mosaic or open_mosaic(
+        summary["mosaic"]["path"], um_per_px=summary["mosaic"].get("um_per_px")
+    )
     if mosaic.info.checksum != summary["mosaic"]["checksum"]:
         raise InputError(mosaic.info.path, f"not the mosaic {folder} was made from (checksum)")
     device = pick_device(options.device)
@@ -136,9 +138,12 @@ def explain_output(
         ) as bar:
             for batch in reader:
                 inputs = prepare(batch.pixels, model, device, tile_px)
-                maps, scores = class_activation_maps(
-                    model.module, inputs, model.meta.positive_indices, method=options.method
-                )
+                try:
+                    maps, scores = class_activation_maps(
+                        model.module, inputs, model.meta.positive_indices, method=options.method
+                    )
+                except ValueError as error:  # e.g. a ViT: tokens without a spatial grid
+                    raise InputError(model.path, str(error)) from error
                 upsampled = F.interpolate(maps[:, None], size=inputs.shape[-2:], mode="bilinear")
                 drops = _occlusion_scores(model, inputs, upsampled[:, 0], options, batch.indices)
                 for row, index in enumerate(batch.indices):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from rcm.stitch._tiles import Blend
 from rcm.tiling._grid import EdgePolicy
@@ -49,6 +49,11 @@ class ClassifyOptions:
             raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
         if not 0 < self.min_tissue <= 1:
             raise ValueError(f"min_tissue must be in (0, 1], got {self.min_tissue}")
+        if self.blend not in get_args(Blend) or self.edge not in get_args(EdgePolicy):
+            raise ValueError(
+                f"blend must be one of {', '.join(get_args(Blend))} and edge one of "
+                f"{', '.join(get_args(EdgePolicy))}, got {self.blend!r} and {self.edge!r}"
+            )
         if self.batch_size < 1 or (self.read_workers or 1) < 1 or self.map_max_edge < 16:
             raise ValueError("batch_size, read_workers and map_max_edge must be positive")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from rcm.stitch._tiles import Blend
 
@@ -78,5 +78,13 @@ class WindowOptions:
             raise ValueError("margin must be >= 0; batch_size and max_detections positive")
         if (self.read_workers or 1) < 1 or self.map_max_edge < 16:
             raise ValueError("read_workers and map_max_edge must be positive")
-        if self.tissue not in ("auto", "detect", "all"):
-            raise ValueError(f"tissue must be auto, detect or all, got {self.tissue!r}")
+        for name, allowed in (
+            ("tissue", get_args(TissuePolicy)),
+            ("blend", get_args(Blend)),
+            ("merge", ("nmm", "nms")),
+            ("merge_metric", ("ios", "iou")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )

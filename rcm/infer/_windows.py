@@ -89,13 +89,15 @@ def detect_mosaic(
     overview = thumbnail(mosaic, TissueOptions().max_edge)
     if options.tissue == "all" or (options.tissue == "auto" and info.channels > 1):
         tissue_mask = np.ones(overview.pixels.shape[:2], bool)
+        fractions = np.ones(len(windows))
         notes.append("every window run (no tissue detection)")
     else:
-        tissue = tissue_from_overview(
-            overview.pixels, overview.scale, info.dtype, TissueOptions(min_fraction=1.0)
-        )
+        tissue = tissue_from_overview(overview.pixels, overview.scale, info.dtype, TissueOptions())
         tissue_mask = tissue.mask
-    fractions = window_fractions(tissue_mask, overview.scale, windows)
+        # Share of the part of each window inside the image: an image smaller than a
+        # window, or a window mostly past the edge, is judged by what it covers.
+        inside = np.minimum(windows, [info.height, info.width, info.height, info.width])
+        fractions = window_fractions(tissue_mask, overview.scale, inside)
     selected = np.flatnonzero(fractions >= options.min_tissue)
     timings["tissue_s"] = time.perf_counter() - started
 

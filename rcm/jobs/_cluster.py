@@ -436,6 +436,7 @@ def _open_local(plan: _LocalPlan) -> Iterator[Client]:
     environ = {"distributed.nanny.pre-spawn-environ": worker_environment(plan.threads)}
     with (
         dask.config.set(environ),
+        _without_inherited_trim(),
         cluster_cls(**plan.kwargs) as cluster,
         Client(cluster) as client,
     ):
@@ -453,6 +454,25 @@ def worker_environment(threads: int) -> dict[str, str]:
     """
     count = str(threads)
     return {"OMP_NUM_THREADS": count, "MKL_NUM_THREADS": count, "OPENBLAS_NUM_THREADS": count}
+
+
+@contextlib.contextmanager
+def _without_inherited_trim() -> Iterator[None]:
+    """Start workers without the pre-spawn variables an earlier cluster left behind.
+
+    distributed's nanny puts its pre-spawn variables (the malloc trim threshold,
+    one-thread settings) into this process's own environment, where they stay: a
+    cluster started earlier in the same process would hand them on to every
+    later worker. They are set aside while workers start, then put back.
+    """
+    names = ("MALLOC_TRIM_THRESHOLD_", *worker_environment(1))
+    inherited = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
+        os.environ.update(inherited)
 
 
 def _visible_gpus() -> tuple[str, ...]:

@@ -92,10 +92,13 @@ def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]
     for entry in job.mosaics:
         identity = FileIdentity.of(entry.path)
         manifest = read_manifest(job.output, entry.mosaic_id)
+        failure = failures.get(entry.mosaic_id)
         if manifest is not None and manifest.mosaic.same_file(identity):
             checksum = manifest.mosaic.checksum
+        elif identity is not None and (manifest is not None or failure is not None):
+            checksum = file_checksum(entry.path)
         else:
-            checksum = file_checksum(entry.path) if identity is not None else None
+            checksum = None  # nothing on disk to compare with: no need to read the file
         expected = fingerprint(checksum, model_checksum, config)
         task = MosaicTask(
             mosaic_id=entry.mosaic_id,
@@ -109,7 +112,6 @@ def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]
         )
         outputs = [task.output] + ([task.converted] if job.convert else [])
         complete = all(path.exists() for path in outputs)
-        failure = failures.get(entry.mosaic_id)
         if manifest is not None and manifest.fingerprint == expected and complete:
             state = "done"
         elif failure is not None and failure.get("fingerprint") == expected:
@@ -165,11 +167,9 @@ def run_job(
         f"run {job.name}: {len(todo)} to do, {report.count('done')} already done, "
         f"{report.count('quarantined')} quarantined",
     )
-    failures = {
-        key: row
-        for key, row in read_failures(root).items()
-        if key in {p.entry.mosaic_id for p in report.planned if p.state == "quarantined"}
-    }
+    # Earlier failures of mosaics still quarantined, or retried now (their attempts count on).
+    kept = {p.entry.mosaic_id for p in report.planned if p.state in ("quarantined", "retry")}
+    failures = {key: row for key, row in read_failures(root).items() if key in kept}
     if todo:
         with _client(job, client) as active:
             _submit_and_collect(job, active, todo, report, failures, progress)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 from rcm.errors import InputError
 from rcm.jobs._cluster import ClusterSpec
 
+_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 TOP_KEYS = ("name", "mosaics", "output", "stages", "cluster", "retries", "um_per_px")
 
 
@@ -166,6 +168,12 @@ def _mosaics(value: Any, base: Path) -> tuple[MosaicEntry, ...]:
                 entries.append(MosaicEntry(row["mosaic_id"], _path(manifest.parent, row["path"])))
     if not entries:
         raise ValueError("no mosaics: the manifest is empty or the glob matches nothing")
+    bad = [entry.mosaic_id for entry in entries if not _ID.match(entry.mosaic_id)]
+    if bad:
+        raise ValueError(
+            f"mosaic id {bad[0]!r} is not usable as a folder name (letters, digits, '.', "
+            "'_', '-'; not starting with '.')"
+        )
     ids = [entry.mosaic_id for entry in entries]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:

@@ -83,7 +83,9 @@ def import_weights(
         state = _state_dict(checkpoint)
     try:
         module = meta.build()
-    except (ValueError, RuntimeError) as error:
+    except InputError:
+        raise
+    except Exception as error:  # torchvision, smp and timm raise several types for bad names
         raise InputError(checkpoint, f"cannot build {meta.architecture!r}: {error}") from error
     check_fits(checkpoint, module, state, meta)
     module.load_state_dict(state, strict=True)

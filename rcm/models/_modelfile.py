@@ -172,7 +172,8 @@ def _read(
             if "rcm" not in header:
                 raise ValueError("safetensors file has no rcm metadata (not an rcm model file)")
             meta = ModelMeta.from_json(header["rcm"])
-            state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict) if weights else {}
+            names = handle.keys() if weights else []
+            state = {key: handle.get_tensor(key) for key in names}
         return meta, state
     except (
         ValueError,

@@ -224,7 +224,8 @@ def _explanation_section(explained: dict[str, Any]) -> str:
         pooled = explained["plausibility"]["pooled"]
         text += "<table><tr><th>map vs expert masks</th><th>Dice</th><th>sensitivity</th>"
         text += "<th>specificity</th></tr>"
-        for kind, label in (("fuzzy", "fuzzy"), ("thresholded", "thresholded at 0.5")):
+        threshold = explained["plausibility"]["threshold"]
+        for kind, label in (("fuzzy", "fuzzy"), ("thresholded", f"thresholded at {threshold:g}")):
             counts = pooled[kind]
             text += (
                 f"<tr><td class='text'>{label}</td><td>{counts['dice']:.3f}</td>"
