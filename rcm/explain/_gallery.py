@@ -8,22 +8,15 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
+from rcm.report._overlay import stretched_gray
+
 EDGE = 160  # gallery cell edge in pixels
 COLUMNS = 4
-
-
-def _gray(tile: np.ndarray, dtype: str) -> np.ndarray:
-    values = tile.astype(np.float32)
-    if values.ndim == 3:
-        values = values[..., :3].mean(axis=-1)
-    low, high = np.percentile(values, [1.0, 99.5]) if values.size else (0.0, 1.0)
-    return np.clip((values - low) / max(float(high - low), 1e-6), 0, 1)
 
 
 def write_gallery(
     path: str | os.PathLike[str],
     crops: list[tuple[float, np.ndarray, np.ndarray]],
-    dtype: str,
     *,
     alpha: float = 0.5,
 ) -> None:
@@ -32,7 +25,6 @@ def write_gallery(
     Args:
         path: PNG to write.
         crops: ``(score, tile pixels, map at tile resolution in [0, 1])``, best first.
-        dtype: The mosaic's pixel type (for contrast).
         alpha: Opacity of the map over the tile.
 
     """
@@ -43,7 +35,7 @@ def write_gallery(
     if not crops:
         draw.text((8, 8), "no tile reached the cut: nothing to explain", fill=(0, 0, 0))
     for number, (score, tile, tile_map) in enumerate(crops):
-        gray = _gray(tile, dtype)
+        gray = stretched_gray(tile)
         base = np.repeat(gray[..., None], 3, axis=-1)
         colours = lut[np.clip(tile_map * 255, 0, 255).astype(np.uint8)]
         over = (1 - alpha) * base + alpha * colours

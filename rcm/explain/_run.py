@@ -173,7 +173,7 @@ def explain_output(
         )
         shown = np.where(explanation > 0, explanation, np.nan)
         heatmap_overlay(overview.pixels, mosaic.info.dtype, shown, partial / "overlay.png")
-        write_gallery(partial / "gallery.png", crops, mosaic.info.dtype)
+        write_gallery(partial / "gallery.png", crops)
         rows.sort()
         _write_rows(partial / "tiles.csv", rows, options.faithfulness)
         table = np.array([row[1:] for row in rows], np.float64).reshape(-1, 3)

@@ -171,6 +171,9 @@ def run_job(
     kept = {p.entry.mosaic_id for p in report.planned if p.state in ("quarantined", "retry")}
     failures = {key: row for key, row in read_failures(root).items() if key in kept}
     if todo:
+        from rcm.jobs._cluster import describe
+
+        log_line(root, describe(job.cluster) if client is None else f"client {client}")
         with _client(job, client) as active:
             _submit_and_collect(job, active, todo, report, failures, progress)
     write_failures(root, list(failures.values()))

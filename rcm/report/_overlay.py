@@ -11,6 +11,14 @@ from PIL import Image
 from rcm.stitch import resize_nearest
 
 
+def stretched_gray(pixels: np.ndarray) -> np.ndarray:
+    """Gray in [0, 1], contrast-stretched between the 1st and 99.5th percentiles."""
+    values = pixels.astype(np.float32)
+    gray = values if values.ndim == 2 else values[..., :3].mean(axis=-1)
+    low, high = np.percentile(gray, [1.0, 99.5]) if gray.size else (0.0, 1.0)
+    return np.clip((gray - low) / max(float(high - low), 1e-6), 0, 1)
+
+
 def heatmap_overlay(
     thumbnail: np.ndarray,
     dtype: str,
@@ -25,9 +33,7 @@ def heatmap_overlay(
     The heatmap is resized to the thumbnail (nearest neighbour); the thumbnail
     is contrast-stretched between its 1st and 99.5th percentiles.
     """
-    gray = thumbnail if thumbnail.ndim == 2 else thumbnail[..., :3].mean(axis=-1)
-    low, high = np.percentile(gray, [1.0, 99.5]) if gray.size else (0.0, 1.0)
-    gray = np.clip((gray - low) / max(high - low, 1e-6), 0, 1)
+    gray = stretched_gray(thumbnail)
     base = np.repeat(gray[..., None], 3, axis=-1)
     resized = resize_nearest(heat, gray.shape) if heat.size else np.full(gray.shape, np.nan)
     covered = ~np.isnan(resized)
