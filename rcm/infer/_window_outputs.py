@@ -43,22 +43,23 @@ class WindowRun:
     notes: list[str]
 
     @property
-    def categories(self) -> list[dict[str, Any]]:
-        """COCO categories of the model's classes.
+    def category_ids(self) -> list[int]:
+        """COCO category id of each label index (label = index into the model's classes).
 
         Detectors number their classes from 1; segmenters keep their class index
         (0, the background, is no category).
         """
+        first = 1 if self.model.meta.task == "segmenter" else 0
+        return [index + 1 - first for index in range(len(self.model.meta.classes))]
+
+    @property
+    def categories(self) -> list[dict[str, Any]]:
+        """COCO categories of the model's classes (a segmenter's background excluded)."""
         meta = self.model.meta
-        first = 1 if meta.task == "segmenter" else 0
         return [
-            {
-                "id": index + 1 - first,
-                "name": name,
-                "suspicious": name in meta.positive,
-            }
-            for index, name in enumerate(meta.classes)
-            if index >= first
+            {"id": category, "name": name, "suspicious": name in meta.positive}
+            for category, name in zip(self.category_ids, meta.classes, strict=True)
+            if category > 0
         ]
 
 
@@ -125,7 +126,7 @@ def write_window_outputs(
             attributes={**attributes, **extra},
             options=label_layout,
         )
-    category_ids = _category_ids(run)
+    category_ids = run.category_ids
     coco = instances.to_coco((info.height, info.width), category_ids)
     (folder / "instances.json").write_text(json.dumps(coco))
     (folder / "instances.geojson").write_text(json.dumps(_geojson(instances, run)))
@@ -156,12 +157,6 @@ def write_window_outputs(
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary
-
-
-def _category_ids(run: WindowRun) -> list[int]:
-    """COCO category id of each label index (label = index into the model's classes)."""
-    first = 1 if run.model.meta.task == "segmenter" else 0
-    return [index + 1 - first for index in range(len(run.model.meta.classes))]
 
 
 def _regions(labels: np.ndarray, accumulated: zarr.Array, scale: int, run: WindowRun) -> Instances:
