@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from rcm._version import __version__
 from rcm.cli import (
+    _data_commands,
     _demo,
     _evaluate_commands,
     _explain_commands,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         _explain_commands,
         _evaluate_commands,
         _run_commands,
+        _data_commands,
     ):
         module.register(commands)
     return parser

@@ -18,11 +18,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rcm.data._labelled import NEGATIVE_LABELS, POSITIVE_LABELS
+from rcm.data._table import read_csv_table
 from rcm.errors import InputError
 from rcm.io._mosaic import file_checksum
 
-POSITIVE_LABELS = ("1", "true", "yes", "positive", "suspicious", "malignant")
-NEGATIVE_LABELS = ("0", "false", "no", "negative", "benign", "not suspicious")
 REQUIRED_COLUMNS = ("mosaic_id", "patient_id", "label")
 SUMMARY_KEYS = ("score", "threshold", "coverage_fraction", "decision")
 
@@ -71,7 +71,7 @@ def load_cohort(
     negative: tuple[str, ...] = NEGATIVE_LABELS,
 ) -> Cohort:
     """Read the manifest and every ``*/summary.json`` under `outputs`, and match them."""
-    rows = _read_manifest(manifest)
+    rows = read_csv_table(manifest, REQUIRED_COLUMNS)
     problems: list[Problem] = []
     truth: dict[str, dict[str, str]] = {}
     for row in rows:
@@ -173,7 +173,7 @@ def load_reads(
     A call is a positive or negative label, or a score in [0, 1] that counts as
     positive at or above `threshold`.
     """
-    rows = _read_manifest(path, ("reader", "mosaic_id", "call"), "reads")
+    rows = read_csv_table(path, ("reader", "mosaic_id", "call"), "reads")
     known = {case.mosaic_id for case in cohort.cases}
     lowered_positive = {label.lower() for label in positive}
     lowered_negative = {label.lower() for label in negative}
@@ -215,36 +215,6 @@ def _as_score(text: str) -> float | None:
     except ValueError:
         return None
     return value if 0.0 <= value <= 1.0 and text not in ("0", "1") else None
-
-
-def _read_manifest(
-    path: str | os.PathLike[str],
-    columns: tuple[str, ...] = REQUIRED_COLUMNS,
-    what: str = "manifest",
-) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(
-                    path,
-                    f"{what} lacks column(s) {', '.join(missing)} (needs {', '.join(columns)})",
-                )
-            rows = [
-                {key: (value or "").strip() for key, value in row.items() if key} for row in reader
-            ]
-    except OSError as error:
-        raise InputError(path, f"cannot read {what}: {error.strerror or error}") from error
-    except (csv.Error, UnicodeDecodeError) as error:
-        raise InputError(path, f"not a readable CSV {what} ({error})") from error
-    if not rows:
-        raise InputError(path, f"{what} has no rows")
-    for number, row in enumerate(rows, start=2):
-        empty = [c for c in columns if not row.get(c)]
-        if empty:
-            raise InputError(path, f"line {number}: empty {', '.join(empty)}")
-    return rows
 
 
 def _mask_path(
