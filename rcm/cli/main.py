@@ -21,6 +21,7 @@ from rcm.cli import (
     _io_commands,
     _run_commands,
     _synth_commands,
+    _train_commands,
 )
 from rcm.errors import InputError
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         _evaluate_commands,
         _run_commands,
         _data_commands,
+        _train_commands,
     ):
         module.register(commands)
     return parser

@@ -87,6 +87,8 @@ def read_labelled_mosaics(manifest: str | os.PathLike[str]) -> list[LabelledMosa
             )
         )
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
         raise InputError(manifest, shown)
     return mosaics

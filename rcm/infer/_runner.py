@@ -16,11 +16,10 @@ from typing import TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rcm.infer._reader import TileBatch
-from rcm.io._pixels import LUMA_WEIGHTS
 from rcm.models import LoadedModel
+from rcm.models._inputs import normalise, to_unit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,24 +40,8 @@ def prepare(
     """Stored tiles ``(n, h, w[, c])`` to a normalised float batch ``(n, c, t, t)``."""
     meta = model.meta
     batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(device, non_blocking=True)
-    top = float(np.iinfo(pixels.dtype).max) if np.issubdtype(pixels.dtype, np.integer) else 1.0
-    x = batch.float() / top
-    x = x.unsqueeze(1) if x.ndim == 3 else x[..., :3].permute(0, 3, 1, 2)
-    if x.shape[1] == 1 and meta.in_chans == 3:
-        x = x.expand(-1, 3, -1, -1)
-    elif x.shape[1] == 3 and meta.in_chans == 1:
-        x = (x * torch.tensor(LUMA_WEIGHTS, device=device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    if source_tile_px != meta.tile_px:
-        x = F.interpolate(
-            x,
-            size=(meta.tile_px, meta.tile_px),
-            mode="bilinear",
-            antialias=True,
-            align_corners=False,
-        )
-    mean = torch.tensor(meta.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(meta.std, device=device).view(1, -1, 1, 1)
-    x = (x - mean) / std
+    size = meta.tile_px if source_tile_px != meta.tile_px else None
+    x = normalise(to_unit(batch, meta.in_chans, size), meta)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
     return x

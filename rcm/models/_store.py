@@ -67,15 +67,9 @@ class ModelStore:
 
     def add(self, file: str | os.PathLike[str], name: str, *, replace: bool = False) -> StoreEntry:
         """Copy a model file into the store under `name` (validated first)."""
-        if not _NAME.match(name):
-            raise InputError(None, f"model name {name!r} must be letters, digits, '.', '_' or '-'")
+        self.check_name(name, replace=replace)
         meta = read_meta(file)
         existing = {entry.name: entry for entry in self.entries()}
-        if name in existing and not replace:
-            raise InputError(
-                None,
-                f"a model named {name!r} is already in {self.root} (pass --replace to replace it)",
-            )
         suffix = Path(file).suffix.lower() or ".safetensors"
         stored = self.root / f"{name}{suffix}"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -94,6 +88,16 @@ class ModelStore:
         existing[name] = entry
         self._write_index(list(existing.values()))
         return entry
+
+    def check_name(self, name: str, *, replace: bool = False) -> None:
+        """Raise unless `name` is a valid model name that is free (or may be replaced)."""
+        if not _NAME.match(name):
+            raise InputError(None, f"model name {name!r} must be letters, digits, '.', '_' or '-'")
+        if not replace and any(entry.name == name for entry in self.entries()):
+            raise InputError(
+                None,
+                f"a model named {name!r} is already in {self.root} (pass --replace to replace it)",
+            )
 
     def remove(self, name: str) -> None:
         """Delete a model and its file."""

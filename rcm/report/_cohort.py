@@ -12,7 +12,6 @@ outputs without labels are warnings (``--strict`` makes them errors).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import dataclass

@@ -1,0 +1,135 @@
+"""`train`: from a config to a trained model file, registered in the model store."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+
+from rcm._version import __version__
+from rcm.data._labelled import LabelledMosaic, read_labelled_mosaics
+from rcm.data._splits import check_split_covers, read_split
+from rcm.errors import InputError
+from rcm.io import file_checksum, open_mosaic
+from rcm.io._atomic import atomic_output
+from rcm.models import ModelStore, StoreEntry
+from rcm.train._config import TrainConfig
+from rcm.train._loop import TrainResult, TrainState, TrainTask, fit, output_ready
+
+TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
+
+
+def train(
+    config: TrainConfig,
+    output: str | Path,
+    *,
+    name: str | None = None,
+    replace: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    store: ModelStore | None = None,
+    on_epoch_end: Callable[[TrainState], None] | None = None,
+) -> tuple[TrainResult, StoreEntry | None]:
+    """Train the model `config` describes; write it into `output` and, with `name`, the store.
+
+    Raises:
+        InputError: For a bad manifest or split, mosaics without usable labels, or a
+            training folder that is not empty (without `resume` or `overwrite`).
+
+    """
+    output = Path(output)
+    store = store or ModelStore()
+    if name is not None:  # before hours of training, not after
+        store.check_name(name, replace=replace)
+    output_ready(output, resume=resume, overwrite=overwrite)
+    mosaics = read_labelled_mosaics(config.data.manifest)
+    split = read_split(config.data.split)
+    check_split_covers(split, [m.mosaic_id for m in mosaics], config.data.split)
+    chosen = {m.mosaic_id: m for m in mosaics}
+    train_set = [chosen[i] for i in split.items(TRAIN_SPLIT) if i in chosen]
+    validation_set = [chosen[i] for i in split.items(VALIDATION_SPLIT) if i in chosen]
+    for part, items in ((TRAIN_SPLIT, train_set), (VALIDATION_SPLIT, validation_set)):
+        if not items:
+            raise InputError(config.data.split, f"the split has no {part} mosaics")
+    task = _task(config, train_set, validation_set)
+    provenance = {
+        "trained_with": f"rcm {__version__}",
+        "versions": {
+            "torch": torch.__version__,
+            "timm": timm.__version__,
+            "python": platform.python_version(),
+        },
+        "manifest": {
+            "path": str(config.data.manifest),
+            "checksum": file_checksum(config.data.manifest),
+        },
+        "split": {
+            "path": str(config.data.split),
+            "checksum": file_checksum(config.data.split),
+            "train": list(split.items(TRAIN_SPLIT)),
+            "validation": list(split.items(VALIDATION_SPLIT)),
+        },
+        "seed": config.runtime.seed,
+    }
+    with atomic_output(output / "config.json", overwrite=True) as partial:
+        partial.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True))
+    result = fit(
+        task,
+        config,
+        output,
+        resume=resume,
+        progress=progress,
+        provenance=provenance,
+        on_epoch_end=on_epoch_end,
+    )
+    entry = None
+    if name is not None and result.model_path.is_file():
+        entry = store.add(result.model_path, name, replace=replace)
+    return result, entry
+
+
+def _task(
+    config: TrainConfig, train_set: list[LabelledMosaic], validation_set: list[LabelledMosaic]
+) -> TrainTask:
+    um_per_px = config.model.um_per_px or _common_pixel_size(train_set, config)
+    if config.task == "classifier":
+        from rcm.train._classifier import ClassifierTask
+
+        return ClassifierTask(config, train_set, validation_set, um_per_px)
+    if config.task == "detector":
+        from rcm.train._detector import DetectorTask
+
+        return DetectorTask(config, train_set, validation_set, um_per_px)
+    from rcm.train._segmenter import SegmenterTask
+
+    return SegmenterTask(config, train_set, validation_set, um_per_px)
+
+
+def _common_pixel_size(mosaics: list[LabelledMosaic], config: TrainConfig) -> float | None:
+    """The training mosaics' pixel size when they share one (else the config must set it)."""
+    sizes = {size for m in mosaics if (size := open_mosaic(m.mosaic).info.um_per_px) is not None}
+    if len(sizes) > 1:
+        raise InputError(
+            config.data.manifest,
+            f"the training mosaics have different pixel sizes ({', '.join(map(str, sorted(sizes)))}"
+            " um); set model.um_per_px so every tile covers the same area",
+        )
+    return sizes.pop() if sizes else None
+
+
+def describe(result: TrainResult) -> dict[str, Any]:
+    """A short JSON-ready account of a finished training run."""
+    state = result.state
+    return {
+        "model": str(result.model_path),
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch,
+        "best": state.best,
+        "stopped_early": result.stopped_early,
+    }
