@@ -284,8 +284,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, str):
             raise TypeError(f"{key} must be a path, got {value!r}")
         return Path(value)
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+    if hint is float and isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:  # YAML reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if hint in (int, bool, str) and type(value) is hint:
         return value
     raise TypeError(f"{key} must be {getattr(hint, '__name__', hint)}, got {value!r}")

@@ -19,6 +19,8 @@ COMMANDS = [
     "demo",
     "infer",
     "explain",
+    "train",
+    "data",
     "models",
     "evaluate",
     "run",

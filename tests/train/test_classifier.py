@@ -1,0 +1,243 @@
+"""Training a tile classifier end to end on a tiny synthetic cohort."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from rcm.cli.main import main
+from rcm.data._labelled import read_labelled_mosaics
+from rcm.data._splits import Split, write_split
+from rcm.data._synthetic_cohort import write_synthetic_cohort
+from rcm.data._tiles import LESION, TileDataset, TileLabelRule, label_tiles
+from rcm.errors import InputError
+from rcm.metrics import auroc
+from rcm.models import ModelStore, load_model
+from rcm.models._inputs import normalise
+from rcm.train import TrainState, load_config, train
+
+SPLIT = {  # patients with lesions are the even ones
+    "train": ("P000", "P001", "P002", "P003"),
+    "validation": ("P004", "P005"),
+    "test": ("P006", "P007"),
+}
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 patients, one 1024 px mosaic each; a fixed patient-level split."""
+    folder = tmp_path_factory.mktemp("cohort")
+    manifest = write_synthetic_cohort(folder, patients=8, mosaics_per_patient=1, size=1024, seed=3)
+    mosaics = read_labelled_mosaics(manifest)
+    part = {patient: name for name, patients in SPLIT.items() for patient in patients}
+    split = Split(
+        assignment={m.mosaic_id: part[m.patient_id] for m in mosaics},
+        patient_of={m.mosaic_id: m.patient_id for m in mosaics},
+        category_of={m.mosaic_id: m.category for m in mosaics},
+    )
+    write_split(split, folder / "split.csv")
+    return folder
+
+
+def write_config(folder: Path, cohort: Path, **sections: dict) -> Path:
+    config = {
+        "task": "classifier",
+        "data": {"manifest": str(cohort / "manifest.csv"), "split": str(cohort / "split.csv")},
+        "model": {"architecture": "resnet10t", "tile_px": 32, "um_per_px": 1.0},
+        "optim": {"epochs": 3, "batch_size": 32, "lr": 3e-3, "examples_per_epoch": 320},
+        "runtime": {"workers": 0, "device": "cpu"},
+    }
+    for name, values in sections.items():
+        config[name] = {**config.get(name, {}), **values}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_training_learns_and_beats_chance_on_held_out_mosaics(cohort: Path, tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, cohort))
+    result, _ = train(config, tmp_path / "run", progress=False)
+
+    history = result.state.history
+    assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
+    for name in (
+        "model.safetensors",
+        "checkpoints/last.pt",
+        "log.csv",
+        "curves.png",
+        "config.json",
+    ):
+        assert (tmp_path / "run" / name).is_file(), name
+    model = load_model(result.model_path)
+    assert model.meta.classes == ("benign", "lesion") and model.meta.um_per_px == 1.0
+    assert model.meta.provenance["split"]["validation"] == ["P004-M0", "P005-M0"]
+
+    # Held-out tiles: the test patients, never seen in training or validation.
+    test = [
+        m for m in read_labelled_mosaics(cohort / "manifest.csv") if m.patient_id in SPLIT["test"]
+    ]
+    rule = TileLabelRule(tile_px=32, um_per_px=1.0)
+    dataset = TileDataset(label_tiles(test, rule), rule)
+    tiles = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    with torch.inference_mode():
+        scores = torch.softmax(model.module(normalise(tiles, model.meta)), 1)[:, 1].numpy()
+    held_out = auroc(dataset.labels == LESION, scores)
+    assert held_out > 0.8, held_out
+
+
+def test_resume_from_a_mid_run_checkpoint_gives_the_same_weights(
+    cohort: Path, tmp_path: Path
+) -> None:
+    config = load_config(
+        write_config(tmp_path, cohort, optim={"epochs": 2, "examples_per_epoch": 96})
+    )
+    train(config, tmp_path / "straight", progress=False)
+
+    def stop_after_first(state: TrainState) -> None:
+        if state.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False, on_epoch_end=stop_after_first)
+    result, _ = train(config, tmp_path / "resumed", resume=True, progress=False)
+
+    assert result.state.epoch == 2 and len(result.state.history) == 2
+    for name in ("model.safetensors",):
+        straight, resumed = (
+            load_file(tmp_path / "straight" / name),
+            load_file(tmp_path / "resumed" / name),
+        )
+        assert straight.keys() == resumed.keys()
+        assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+    last = [
+        torch.load(tmp_path / run / "checkpoints/last.pt", weights_only=True)
+        for run in ("straight", "resumed")
+    ]
+    assert all(torch.equal(last[0]["model"][k], last[1]["model"][k]) for k in last[0]["model"])
+    assert (tmp_path / "resumed" / "log.csv").read_text().count("\n") == 3  # header + 2 epochs
+
+
+def test_cli_train_then_infer_by_name(
+    cohort: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RCM_HOME", str(tmp_path / "home"))
+    config = write_config(tmp_path, cohort, optim={"epochs": 1, "examples_per_epoch": 64})
+    code = main(
+        [
+            "train",
+            "classifier",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "run"),
+            "--name",
+            "tiny",
+            "--no-progress",
+            "--set",
+            "optim.lr=1e-3",
+        ]
+    )
+    assert code == 0
+    assert "rcm infer MOSAIC --model tiny" in capsys.readouterr().out
+    assert [entry.name for entry in ModelStore().entries()] == ["tiny"]
+    mosaic = cohort / "P006-M0.zarr"
+    assert (
+        main(
+            [
+                "infer",
+                str(mosaic),
+                "--model",
+                "tiny",
+                "--out",
+                str(tmp_path / "out.rcm"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((tmp_path / "out.rcm" / "summary.json").read_text())
+    assert summary["model"]["name"] == "tiny"
+
+    # A second run into the same folder must not silently start over.
+    again = [
+        "train",
+        "classifier",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
+    assert main(again) == 2
+    assert "not empty: pass --resume" in capsys.readouterr().err
+
+
+def test_bad_configs_are_named(cohort: Path, tmp_path: Path) -> None:
+    path = write_config(tmp_path, cohort, optim={"epoch": 3})
+    with pytest.raises(InputError, match=r"unknown key\(s\) optim.epoch"):
+        load_config(path)
+    path = write_config(tmp_path, cohort)
+    with pytest.raises(
+        InputError, match="config says task: classifier but the command says detector"
+    ):
+        load_config(path, task="detector")
+    with pytest.raises(InputError, match="optim.lr must be float"):
+        load_config(path, ["optim.lr=fast"])
+    # Lesions are under 230 px across: no 256 px tile is all lesion.
+    config = load_config(path, ["data.positive_at=1.0", "model.tile_px=128"])
+    with pytest.raises(InputError, match="give no lesion tiles"):
+        train(config, tmp_path / "run", progress=False)
+
+
+def test_resume_refuses_another_config(cohort: Path, tmp_path: Path) -> None:
+    config = load_config(
+        write_config(tmp_path, cohort, optim={"epochs": 1, "examples_per_epoch": 32})
+    )
+    train(config, tmp_path / "run", progress=False)
+    changed = load_config(
+        write_config(tmp_path, cohort, optim={"epochs": 2, "examples_per_epoch": 32, "lr": 1e-4})
+    )
+    with pytest.raises(InputError, match="written with another config"):
+        train(changed, tmp_path / "run", resume=True, progress=False)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_one_model(cohort: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path, cohort, optim={"epochs": 1, "examples_per_epoch": 64})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+        "-m",
+        "rcm",
+        "train",
+        "classifier",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--no-progress",
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    model = load_model(tmp_path / "ddp" / "model.safetensors")
+    assert model.meta.provenance["epoch"] == 1
+    log = (tmp_path / "ddp" / "log.csv").read_text().splitlines()
+    assert len(log) == 2
+    assert np.isfinite(float(log[1].split(",")[3]))
