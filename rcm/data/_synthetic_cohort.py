@@ -1,6 +1,6 @@
 """A small synthetic RCM cohort: mosaics with known lesions, masks, patients and a manifest.
 
-Half of the patients have lesions (each of their mosaics has one to three), the
+Half of the patients have lesions (each of their mosaics has two to five), the
 others none; every patient has `mosaics_per_patient` mosaics. The manifest is a
 training manifest (`rcm.data.read_labelled_mosaics`) and an evaluation manifest
 (``rcm evaluate --truth``) at once.
@@ -41,7 +41,7 @@ def write_synthetic_cohort(
         has_lesions = patient % 2 == 0
         mosaic_seed = seed * 10_000 + patient * 100 + mosaic
         spec = make_spec(
-            size, size, seed=mosaic_seed, lesions=int(rng.integers(1, 4)) if has_lesions else 0
+            size, size, seed=mosaic_seed, lesions=int(rng.integers(2, 6)) if has_lesions else 0
         )
         mosaic_id = f"P{patient:03d}-M{mosaic}"
         written = write_synthetic(spec, root / f"{mosaic_id}.zarr", overwrite=overwrite)

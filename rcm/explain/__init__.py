@@ -5,8 +5,9 @@ torch is imported on first use (PEP 562), as in `rcm.infer`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rcm._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from rcm.explain._gradcam import class_activation_maps
@@ -29,7 +30,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'rcm.explain' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"rcm.explain.{_HOME[name]}"), name)
+__getattr__ = lazy_attributes(__name__, _HOME)

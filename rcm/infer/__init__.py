@@ -6,8 +6,9 @@ import, and commands that never run a model should not pay for them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rcm._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from rcm.infer._classify import ClassifyResult, classify_mosaic
@@ -45,7 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'rcm.infer' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"rcm.infer.{_HOME[name]}"), name)
+__getattr__ = lazy_attributes(__name__, _HOME)

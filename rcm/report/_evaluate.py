@@ -118,7 +118,12 @@ def evaluate_cohort(
             for name in diagnoses
             if (names == name).any() and not (names == name).all()
         }
-    with_boxes = [case for case in cohort.cases if case.coco is not None]
+    # Tile classifiers write no instances.json: expert boxes count for detector outputs only.
+    with_boxes = [
+        case
+        for case in cohort.cases
+        if case.coco is not None and (case.output / "instances.json").exists()
+    ]
     if with_boxes:
         result.update(detection_metrics(with_boxes))
     with_masks = [case for case in cohort.cases if case.mask is not None]

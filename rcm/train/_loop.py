@@ -175,7 +175,7 @@ def _fit(
         indices = task.epoch_examples(epoch, np.random.default_rng([seed, epoch]))
         own = indices[processes.rank :: processes.world]
         trained.train()
-        loss, waited, examples = _train_epoch(
+        loss, waited, examples, train_seconds = _train_epoch(
             task,
             trained,
             optimizer,
@@ -193,7 +193,14 @@ def _fit(
         metrics = _validate(task, model, device, processes)
         seconds = time.perf_counter() - started
         improved = _record(
-            state, config, epoch, loss, metrics, seconds, waited, examples, optimizer, task.monitor
+            state,
+            config,
+            epoch,
+            loss,
+            metrics,
+            Timing(seconds, train_seconds, waited, examples),
+            optimizer,
+            task.monitor,
         )
         if processes.main:
             if improved:
@@ -230,8 +237,9 @@ def _train_epoch(
     epoch: int,
     progress: bool,
     state: TrainState,
-) -> tuple[float, float, int]:
-    """One pass; returns the mean loss, seconds spent waiting for data, and examples seen."""
+) -> tuple[float, float, int, float]:
+    """One pass; returns the mean loss, seconds waiting for data, examples seen, and seconds."""
+    started = time.perf_counter()
     accumulate = config.optim.accumulate
     total_loss, batches, waited, examples = 0.0, 0, 0.0, 0
     optimizer.zero_grad(set_to_none=True)
@@ -274,7 +282,9 @@ def _train_epoch(
         bar.update()
         bar.set_postfix(loss=f"{total_loss / batches:.4f}")
     bar.close()
-    return total_loss / max(batches, 1), waited, examples
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # so the epoch's time includes its last kernels
+    return total_loss / max(batches, 1), waited, examples, time.perf_counter() - started
 
 
 def _timed(batches: Iterable[Any]) -> Iterator[tuple[Any, float]]:
@@ -318,9 +328,7 @@ def _record(
     epoch: int,
     loss: float,
     metrics: dict[str, float],
-    seconds: float,
-    waited: float,
-    examples: int,
+    timing: Timing,
     optimizer: torch.optim.Optimizer,
     monitor: str,
 ) -> bool:
@@ -340,12 +348,23 @@ def _record(
             "lr": optimizer.param_groups[0]["lr"],
             "train_loss": loss,
             **{f"val_{name}": float(v) for name, v in metrics.items()},
-            "examples_per_s": examples / seconds if seconds else 0.0,
-            "data_wait_share": waited / seconds if seconds else 0.0,
-            "seconds": seconds,
+            "examples_per_s": timing.examples / timing.train_seconds,
+            "data_wait_share": timing.waited / timing.train_seconds,
+            "train_seconds": timing.train_seconds,
+            "seconds": timing.seconds,
         }
     )
     return improved
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One epoch's clock: whole epoch, training pass, waiting for data, examples seen."""
+
+    seconds: float
+    train_seconds: float
+    waited: float
+    examples: int
 
 
 class WarmupCosine:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import timm
 import torch
 import yaml
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from rcm.cli.main import main
 from rcm.data._labelled import read_labelled_mosaics
@@ -134,6 +135,11 @@ def test_cli_train_then_infer_by_name(
 ) -> None:
     monkeypatch.setenv("RCM_HOME", str(tmp_path / "home"))
     config = write_config(tmp_path, cohort, optim={"epochs": 1, "examples_per_epoch": 64})
+    # Local "ImageNet" weights: an RGB resnet10t, as timm publishes it.
+    torch.manual_seed(1)
+    imagenet = timm.create_model("resnet10t", num_classes=1000, in_chans=3)
+    init = tmp_path / "resnet10t-imagenet.safetensors"
+    save_file(imagenet.state_dict(), str(init))
     code = main(
         [
             "train",
@@ -147,9 +153,17 @@ def test_cli_train_then_infer_by_name(
             "--no-progress",
             "--set",
             "optim.lr=1e-3",
+            "--init",
+            str(init),
         ]
     )
     assert code == 0
+    trained = load_model(tmp_path / "run" / "model.safetensors")
+    assert trained.meta.provenance["config"]["model"]["init"] == str(init)
+    # Two Adam steps move a weight by about the learning rate: the start was the file's.
+    start = imagenet.state_dict()["layer4.0.conv1.weight"]
+    after = trained.module.state_dict()["layer4.0.conv1.weight"]
+    assert float((after - start).abs().max()) < 0.01
     assert "rcm infer MOSAIC --model tiny" in capsys.readouterr().out
     assert [entry.name for entry in ModelStore().entries()] == ["tiny"]
     mosaic = cohort / "P006-M0.zarr"
@@ -193,7 +207,7 @@ def test_bad_configs_are_named(cohort: Path, tmp_path: Path) -> None:
         InputError, match="config says task: classifier but the command says detector"
     ):
         load_config(path, task="detector")
-    with pytest.raises(InputError, match="optim.lr must be float"):
+    with pytest.raises(InputError, match=r"optim\.lr must be float"):
         load_config(path, ["optim.lr=fast"])
     # Lesions are under 230 px across: no 256 px tile is all lesion.
     config = load_config(path, ["data.positive_at=1.0", "model.tile_px=128"])

@@ -88,7 +88,7 @@ def test_a_mask_of_another_size_is_refused(tmp_path: Path) -> None:
 
 
 def test_training_manifest_problems_are_named(tmp_path: Path) -> None:
-    mosaic, _ = write_pair(tmp_path, np.zeros((64, 64), np.uint8))
+    write_pair(tmp_path, np.zeros((64, 64), np.uint8))
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(
         "mosaic_id,patient_id,label,mosaic,mask\n"
