@@ -18,8 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from rcm.data._labelled import LabelledMosaic
+from rcm.errors import InputError
 from rcm.metrics import coco_map
+from rcm.train._config import TrainConfig
 from rcm.train._windows import WindowBatch, WindowTrainer
+
+# Detectron2 models load for inference but train with Detectron2's own tools.
+TRAINABLE = ("maskrcnn", "fasterrcnn")
 
 
 class DetectorTask(WindowTrainer):
@@ -32,6 +38,21 @@ class DetectorTask(WindowTrainer):
     task = "detector"
     monitor = "map"
 
+    def __init__(
+        self,
+        config: TrainConfig,
+        train: list[LabelledMosaic],
+        validation: list[LabelledMosaic],
+        um_per_px: float | None,
+    ) -> None:
+        if config.model.architecture not in TRAINABLE:
+            raise InputError(
+                None,
+                f"model.architecture: rcm trains the detectors {', '.join(TRAINABLE)}, "
+                f"not {config.model.architecture!r}",
+            )
+        super().__init__(config, train, validation, um_per_px)
+
     @property
     def classes(self) -> tuple[str, ...]:
         return self.categories
@@ -40,7 +61,7 @@ class DetectorTask(WindowTrainer):
         self, model: nn.Module, batch: WindowBatch, generator: torch.Generator
     ) -> torch.Tensor:
         x = self._input(batch.pixels, generator)
-        masks = self.config.model.architecture == "maskrcnn"
+        masks = self.config.model.architecture == "maskrcnn"  # Faster R-CNN takes no masks
         targets = [_on(target.to_torchvision(), self._device, masks) for target in batch.targets]
         losses = model(list(x), targets)
         return torch.stack([value.float() for value in losses.values()]).sum()

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rcm.data._labelled import LabelledMosaic
+from rcm.errors import InputError
 from rcm.metrics import Overlap, auroc, overlap
 from rcm.models._smp_segmenters import WINDOW_MULTIPLE
 from rcm.train._config import TrainConfig
@@ -48,9 +49,10 @@ class SegmenterTask(WindowTrainer):
         um_per_px: float | None,
     ) -> None:
         if config.model.tile_px % WINDOW_MULTIPLE:  # before the data is read, not after
-            raise ValueError(
+            raise InputError(
+                None,
                 f"model.tile_px must be a multiple of {WINDOW_MULTIPLE} for segmenters, "
-                f"got {config.model.tile_px}"
+                f"got {config.model.tile_px}",
             )
         super().__init__(config, train, validation, um_per_px)
         self.class_weights = torch.tensor(self._class_weights(), dtype=torch.float32)
@@ -107,7 +109,7 @@ class SegmenterTask(WindowTrainer):
         """
         lesion = float(self.train.windows.lesion_px.sum())
         categories = self.train_pixels[1 : len(self.categories) + 1].astype(np.float64)
-        shares = categories / categories.sum()
+        shares = categories / max(categories.sum(), 1.0)
         background = len(self.train) * self.source_px**2 - lesion
         counts = np.maximum(np.concatenate([[background], shares * lesion]), 1.0)
         return counts.sum() / (len(counts) * counts)

@@ -2,10 +2,13 @@
 
 Both tasks learn from `WindowDataset` windows of the training mosaics: their
 edge covers what ``model.tile_px`` pixels at the model's pixel size cover (as
-`rcm infer` cuts them), geometric augmentation (one of the eight flips and
-quarter turns of the square) happens in the dataset so targets follow exactly,
-brightness and contrast change on the device. Pixels go through the same
-`to_unit` and `normalise` as in inference, so a model sees the same values.
+`rcm infer` cuts them; all mosaics must share one pixel size for now), and
+windows cut at another edge are resized to ``tile_px`` as in inference.
+Geometric augmentation (one of the eight flips and quarter turns of the
+square, on when ``augment.flips`` or ``augment.rotate90`` is) happens in the
+dataset so targets follow exactly; brightness and contrast change on the
+device; ``augment.scale`` is not used. Pixels go through the same `to_unit`
+and `normalise` as in inference, so a model sees the same values.
 
 Lesion categories are the values of the lesion masks: a model's class ``i``
 (counting lesion categories from 0) is mask value ``i + 1``, so a detector's
@@ -16,6 +19,7 @@ named as `rcm.data.synthetic.LESION_CLASSES`, others ``class_<value>``.
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,9 +76,9 @@ class WindowTrainer:
             cut at ``model.tile_px`` mosaic pixels).
 
     Raises:
-        InputError: If the mosaics have pixel sizes that need different window
-            edges, or the training or validation windows hold no lesion.
-        ValueError: If the architecture is not a registered model of this task.
+        InputError: If the architecture is not a registered model of this task,
+            the mosaics have pixel sizes that need different window edges, or the
+            training or validation windows hold no lesion.
 
     """
 
@@ -91,7 +95,10 @@ class WindowTrainer:
         self.config = config
         self.um_per_px = um_per_px
         data, model = config.data, config.model
-        window_family(model.architecture, self.task)  # a clear error before reading any data
+        try:  # a clear error before reading any data
+            window_family(model.architecture, self.task)
+        except ValueError as error:
+            raise InputError(None, f"model.architecture: {error}") from error
         self.source_px = window_edge([*train, *validation], model.tile_px, um_per_px, config)
         shared: dict[str, Any] = {
             "window_px": self.source_px,
@@ -99,7 +106,10 @@ class WindowTrainer:
             "min_tissue": data.min_tissue,
             "min_area": data.min_area,
         }
+        # The dataset draws one of all eight flips and turns: either option turns it on.
         geometric = config.augment.flips or config.augment.rotate90
+        if config.augment.scale > 0:
+            log.warning("augment.scale is not applied to detector or segmenter windows")
         self.train = WindowDataset(
             mosaics=train, augment=geometric, seed=config.runtime.seed, **shared
         )
@@ -375,7 +385,7 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
         if path.suffix.lower() == ".safetensors":
             return load_file(str(path))
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, SafetensorError) as error:
+    except (OSError, RuntimeError, ValueError, SafetensorError, pickle.UnpicklingError) as error:
         raise InputError(path, f"cannot read initial weights ({error})") from error
     for key in ("state_dict", "model"):
         if isinstance(blob, dict) and isinstance(blob.get(key), dict):
