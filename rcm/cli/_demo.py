@@ -21,6 +21,7 @@ from rcm.cli._options import positive_int
 from rcm.errors import InputError
 
 MODEL_NAME = "rcm-demo"
+MIN_PATIENTS = 8
 # A small CNN on 64 px tiles at 1 um/px (128 mosaic pixels at the cohort's 0.5 um/px):
 # enough to see the synthetic lesions, small enough to train in minutes on two cores.
 DEMO_TRAINING: dict[str, Any] = {
@@ -67,6 +68,12 @@ def run_demo(args: argparse.Namespace) -> None:
     from rcm.data._synthetic_cohort import write_synthetic_cohort
 
     folder = Path(args.out)
+    if args.patients < MIN_PATIENTS:
+        raise InputError(
+            None,
+            f"the demo needs at least {MIN_PATIENTS} patients, so that validation and test "
+            "each get patients with and without lesions",
+        )
     if folder.exists() and any(folder.iterdir()) and not args.overwrite:
         raise InputError(folder, "demo folder is not empty (pass --overwrite to replace it)")
     quiet = [] if args.progress else ["--no-progress"]

@@ -111,12 +111,22 @@ def test_internal_error_exits_1(
     assert "internal error: ZeroDivisionError: bug" in err and "--debug" in err
 
 
-def test_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_runs_the_whole_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RCM_HOME", str(tmp_path / "home"))
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--size", "512", "--no-progress"]) == 0
-    assert "[3/3]" in capsys.readouterr().out
-    assert open_mosaic(out / "mosaic.zarr").info.shape == (512, 512)
-    assert main(["demo", "--out", str(out), "--size", "512", "--no-progress"]) == 0  # re-runs
+    small = ["--patients", "8", "--size", "1024", "--epochs", "1", "--no-progress"]
+    assert main(["demo", "--out", str(out), *small]) == 0
+    printed = capsys.readouterr().out
+    assert "[5/5]" in printed and "$ rcm train classifier" in printed
+    results = json.loads((out / "demo.json").read_text())
+    assert results["held_out_mosaics"] >= 2 and results["tiles"] > 0
+    assert (out / "evaluation" / "report.html").is_file()
+    assert open_mosaic(out / "cohort" / "P000-M0.zarr").info.shape == (1024, 1024)
+    assert main(["demo", "--out", str(out), *small]) == 2  # never over an earlier demo silently
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "few"), "--patients", "4"]) == 2
 
 
 def test_installed_entry_point(tmp_path: Path) -> None:
