@@ -56,6 +56,10 @@ def test_tile_labels_match_a_hand_computed_example(tmp_path: Path) -> None:
         assert by_window[window][0] == pytest.approx(share)
         assert by_window[window][1] == label
     assert table.counts() == {"lesion": 4, "ambiguous": 2, "benign": 10}
+    table.write_csv(tmp_path / "tiles.csv")
+    rows = (tmp_path / "tiles.csv").read_text().splitlines()
+    assert rows[0] == "mosaic_id,y0,x0,y1,x1,tissue,lesion,label" and len(rows) == 17
+    assert "m,0,0,16,16,1.0000,0.5000,lesion" in rows
 
 
 def test_benign_mosaic_needs_no_mask_and_positive_without_mask_is_reported(tmp_path: Path) -> None:
