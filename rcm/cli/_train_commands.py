@@ -47,8 +47,8 @@ def register(commands: Any) -> None:
 def run_train(args: argparse.Namespace) -> None:
     from rcm.train import describe, load_config, train
 
-    overrides = list(args.overrides) + ([f"model.init={args.init}"] if args.init else [])
-    config = load_config(args.config, overrides, task=args.task)
+    paths = {"model.init": args.init} if args.init else None
+    config = load_config(args.config, args.overrides, paths=paths, task=args.task)
     result, entry = train(
         config,
         args.out,

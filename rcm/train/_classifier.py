@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from rcm.models import ModelMeta, build_classifier
 from rcm.models._inputs import normalise
 from rcm.train._augment import augment_tiles
 from rcm.train._config import TrainConfig
+from rcm.train._sampling import draw_examples, example_loader
 
 CLASSES = ("benign", "lesion")
 
@@ -88,18 +89,15 @@ class ClassifierTask:
         )
 
     def epoch_examples(self, epoch: int, rng: np.random.Generator) -> np.ndarray:
-        count = self.config.optim.examples_per_epoch or len(self.train)
-        if self.config.optim.balance == "sampler":
-            labels = self.train.labels
-            weights = 1.0 / np.bincount(labels, minlength=2)[labels]
-            return rng.choice(len(labels), size=count, replace=True, p=weights / weights.sum())
-        repeats = -(-count // len(self.train))
-        order = np.concatenate([rng.permutation(len(self.train)) for _ in range(repeats)])
-        return order[:count]
+        labels = self.train.labels
+        balanced = self.config.optim.balance == "sampler"
+        weights = 1.0 / np.bincount(labels, minlength=2)[labels] if balanced else None
+        count = self.config.optim.examples_per_epoch or len(labels)
+        return draw_examples(count, len(labels), weights, rng)
 
     def batches(self, indices: np.ndarray, device: torch.device) -> Iterable[Any]:
         self._device = device
-        return _loader(self.train, indices, self.config, device)
+        return example_loader(self.train, indices, self.config, device)
 
     def loss(self, model: nn.Module, batch: Any, generator: torch.Generator) -> torch.Tensor:
         tiles, labels = batch
@@ -115,7 +113,7 @@ class ClassifierTask:
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         scores, labels, losses = [], [], []
         order = np.arange(len(self.validation))
-        for tiles, batch_labels in _loader(self.validation, order, self.config, device):
+        for tiles, batch_labels in example_loader(self.validation, order, self.config, device):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits = model(self._input(tiles.to(device, non_blocking=True))).float()
             batch_labels = batch_labels.to(device)
@@ -149,23 +147,6 @@ class ClassifierTask:
     def _input(self, tiles: torch.Tensor) -> torch.Tensor:
         x = normalise(tiles, self._normalising)
         return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
-
-
-def _loader(
-    dataset: TileDataset, indices: np.ndarray, config: TrainConfig, device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    subset = torch.utils.data.Subset(dataset, indices.tolist())
-    workers = config.runtime.workers
-    loader = torch.utils.data.DataLoader(
-        subset,
-        batch_size=config.optim.batch_size,
-        shuffle=False,  # the order is the epoch's draw, the same in every process
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        prefetch_factor=4 if workers else None,
-        persistent_workers=False,
-    )
-    yield from loader
 
 
 def _check_both_classes(name: str, dataset: TileDataset, config: TrainConfig) -> None:

@@ -39,6 +39,9 @@ class DataConfig:
         min_tissue: Tiles or windows with less tissue are not used.
         overlap: Overlap of neighbouring tiles or windows.
         min_area: Detector objects smaller than this many pixels are dropped.
+        class_names: Names of lesion mask values for detectors and segmenters, e.g.
+            ``{1: bcc, 2: scc}``; unnamed values use the masks' stored names or
+            ``class_<value>``.
 
     """
 
@@ -49,6 +52,7 @@ class DataConfig:
     min_tissue: float = 0.25
     overlap: float = 0.0
     min_area: int = 16
+    class_names: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,31 @@ class TrainConfig:
                 "need 0 < data.negative_below <= data.positive_at <= 1",
             ),
             (0 <= self.augment.scale < 1, "augment.scale must be in [0, 1)"),
+            (0 < self.data.min_tissue <= 1, "data.min_tissue must be in (0, 1]"),
+            (0 <= self.data.overlap < 1, "data.overlap must be in [0, 1)"),
+            (self.data.min_area >= 1, "data.min_area must be at least 1"),
+            (
+                self.model.um_per_px is None or self.model.um_per_px > 0,
+                "model.um_per_px must be positive (or null: the mosaics' own)",
+            ),
+            (
+                len(self.model.mean) == len(self.model.std) == self.model.in_chans,
+                "model.mean and model.std need one value per input channel (model.in_chans)",
+            ),
+            (min(self.model.std, default=1) > 0, "model.std must be positive"),
+            (
+                self.optim.examples_per_epoch is None or self.optim.examples_per_epoch >= 1,
+                "optim.examples_per_epoch must be at least 1 (or null)",
+            ),
+            (self.optim.weight_decay >= 0, "optim.weight_decay must not be negative"),
+            (
+                all(
+                    isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 255
+                    for v in self.data.class_names
+                )
+                and all(isinstance(n, str) and n for n in self.data.class_names.values()),
+                "data.class_names maps mask values 1-255 to non-empty names",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -189,12 +218,17 @@ class TrainConfig:
 
 
 def load_config(
-    path: str | os.PathLike[str], overrides: list[str] | None = None, **fixed: Any
+    path: str | os.PathLike[str],
+    overrides: list[str] | None = None,
+    *,
+    paths: dict[str, str | os.PathLike[str]] | None = None,
+    **fixed: Any,
 ) -> TrainConfig:
     """Read a YAML training config, apply ``key.sub=value`` overrides, validate.
 
     Relative paths in the file are relative to the file; in overrides, to the
-    working directory. `fixed` sets top-level keys (the task from the command line).
+    working directory. `paths` sets dotted keys to paths given by flags (``--init``),
+    taken literally. `fixed` sets top-level keys (the task from the command line).
 
     Raises:
         InputError: Naming the file and the key, for unreadable YAML, unknown keys,
@@ -213,6 +247,9 @@ def load_config(
     _resolve_paths(raw, source.parent)
     for override in overrides or []:
         _apply_override(raw, override, path)
+    for dotted, value in (paths or {}).items():  # paths from flags, not parsed as YAML
+        section, key = dotted.split(".")
+        raw.setdefault(section, {})[key] = os.fspath(value)
     for key, value in fixed.items():
         if raw.get(key) not in (None, value):
             raise InputError(path, f"config says {key}: {raw[key]} but the command says {value}")
@@ -225,9 +262,12 @@ def load_config(
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     for section, key in (("data", "manifest"), ("data", "split"), ("model", "init")):
-        value = (raw.get(section) or {}).get(key)
+        part = raw.get(section)
+        if not isinstance(part, dict):
+            continue  # reported as "must be a mapping" when the config is built
+        value = part.get(key)
         if isinstance(value, str) and not Path(value).is_absolute():
-            raw[section][key] = str(base / value)
+            part[key] = str(base / value)
 
 
 def _apply_override(raw: dict[str, Any], override: str, path: str | os.PathLike[str]) -> None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+from rcm.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -36,13 +39,24 @@ class Processes:
             dist.barrier()
 
 
+# Only the main process validates while the others wait in a collective: give it hours,
+# not the 10 minutes NCCL allows by default.
+COLLECTIVE_TIMEOUT = timedelta(hours=6)
+
+
+def launched_rank() -> int:
+    """The rank torchrun gave the current process (0 when not launched by torchrun)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def start_processes(device: torch.device) -> Processes:
     """Join the torchrun process group when launched by torchrun (NCCL on GPU, else Gloo)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Processes()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
     return Processes(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
 
@@ -55,9 +69,14 @@ def pick_training_device(requested: str) -> torch.device:
     """The device of this process: the local rank's GPU under torchrun."""
     from rcm.infer._runner import pick_device
 
-    device = pick_device(requested)
-    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    try:
+        device = pick_device(requested)
+    except ValueError as error:
+        raise InputError(None, f"runtime.device: {error}") from error
+    if device.type == "cuda" and device.index is None:
+        # torch.cuda.set_device needs an index: the local rank's GPU, else the current one.
+        index = int(os.environ.get("LOCAL_RANK", torch.cuda.current_device()))
+        device = torch.device("cuda", index)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return device

@@ -11,6 +11,7 @@ on a page, and those would add a framework for what one function does.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -113,6 +114,12 @@ def fit(
     """
     device = pick_training_device(config.runtime.device)
     processes = start_processes(device)
+    # Deterministic kernels are switched on for training only, not for later inference.
+    settings = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+    )
     try:
         return _fit(
             task,
@@ -126,6 +133,8 @@ def fit(
             on_epoch_end,
         )
     finally:
+        torch.use_deterministic_algorithms(settings[0], warn_only=settings[1])
+        torch.backends.cudnn.benchmark = settings[2]
         stop_processes(processes)
 
 
@@ -160,7 +169,12 @@ def _fit(
     state = TrainState()
     checkpoint = output / CHECKPOINT
     if resume:
-        state = _load_checkpoint(checkpoint, config, model, optimizer, scheduler, scaler)
+        state = _load_checkpoint(
+            checkpoint, config, processes.world, model, optimizer, scheduler, scaler
+        )
+    if processes.main:  # after a resume was accepted, so a refused one changes nothing
+        with atomic_output(output / "config.json", overwrite=True) as partial:
+            partial.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True))
     trained: nn.Module = (
         DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         if processes.distributed
@@ -173,6 +187,9 @@ def _fit(
         started = time.perf_counter()
         generator = _seed_everything(seed, epoch)
         indices = task.epoch_examples(epoch, np.random.default_rng([seed, epoch]))
+        # Every process must take the same number of batches, or the collectives of
+        # the longer ones wait forever: wrap the draw to a multiple of the world.
+        indices = np.resize(indices, -(-len(indices) // processes.world) * processes.world)
         own = indices[processes.rank :: processes.world]
         trained.train()
         loss, waited, examples, train_seconds = _train_epoch(
@@ -213,7 +230,9 @@ def _fit(
                     }
                 )
                 save_model(output / MODEL_FILE, model, meta, overwrite=True)
-            _save_checkpoint(checkpoint, config, model, optimizer, scheduler, scaler, state)
+            _save_checkpoint(
+                checkpoint, config, processes.world, model, optimizer, scheduler, scaler, state
+            )
             write_log(output / "log.csv", state.history)
             write_curves(output / "curves.png", state.history, task.monitor)
         processes.barrier()
@@ -406,6 +425,7 @@ def _seed_everything(seed: int, epoch: int) -> torch.Generator:
 def _save_checkpoint(
     path: Path,
     config: TrainConfig,
+    world: int,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -415,6 +435,7 @@ def _save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {
         "config": config.to_dict(),
+        "world": world,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -428,6 +449,7 @@ def _save_checkpoint(
 def _load_checkpoint(
     path: Path,
     config: TrainConfig,
+    world: int,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -439,17 +461,42 @@ def _load_checkpoint(
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, ValueError) as error:
         raise InputError(path, f"unreadable checkpoint ({error})") from error
-    if blob.get("config") != config.to_dict():
+    changed = config_changes(blob.get("config", {}), config.to_dict())
+    if changed:
         raise InputError(
             path,
-            "the checkpoint was written with another config; resume with the same config "
-            "(or start a new training folder)",
+            f"the checkpoint was written with another config ({', '.join(changed)} differ); "
+            "resume with the same config (or start a new training folder)",
+        )
+    if blob.get("world", 1) != world:
+        raise InputError(
+            path,
+            f"the checkpoint was written by {blob.get('world', 1)} process(es), not {world}: "
+            "resume with the same number of processes (the epoch's sharding depends on it)",
         )
     model.load_state_dict(blob["model"])
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
     scaler.load_state_dict(blob["scaler"])
     return TrainState(**blob["state"])
+
+
+# Settings that change where and how fast training runs, not what it computes.
+RESUMABLE_CHANGES = (("runtime", "workers"), ("runtime", "device"))
+
+
+def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two configs, ignoring `RESUMABLE_CHANGES`."""
+    changed = []
+    for section in sorted(set(saved) | set(current)):
+        old, new = saved.get(section), current.get(section)
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(set(old) | set(new)):
+                if (section, key) not in RESUMABLE_CHANGES and old.get(key) != new.get(key):
+                    changed.append(f"{section}.{key}")
+        elif old != new:
+            changed.append(section)
+    return changed
 
 
 def output_ready(output: Path, *, resume: bool, overwrite: bool) -> None:

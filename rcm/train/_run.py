@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +12,12 @@ import torch
 
 from rcm._version import __version__
 from rcm.data._labelled import LabelledMosaic, read_labelled_mosaics
-from rcm.data._splits import check_split_covers, read_split
+from rcm.data._splits import Split, check_split_covers, read_split
 from rcm.errors import InputError
 from rcm.io import file_checksum, open_mosaic
-from rcm.io._atomic import atomic_output
 from rcm.models import ModelStore, StoreEntry
 from rcm.train._config import TrainConfig
+from rcm.train._distributed import launched_rank
 from rcm.train._loop import TrainResult, TrainState, TrainTask, fit, output_ready
 
 TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
@@ -47,10 +46,15 @@ def train(
     store = store or ModelStore()
     if name is not None:  # before hours of training, not after
         store.check_name(name, replace=replace)
-    output_ready(output, resume=resume, overwrite=overwrite)
+    if config.model.init is not None and not config.model.init.is_file():
+        raise InputError(config.model.init, "initial weights (model.init) not found")
+    main_process = launched_rank() == 0  # under torchrun, only rank 0 touches files
+    if main_process:
+        output_ready(output, resume=resume, overwrite=overwrite)
     mosaics = read_labelled_mosaics(config.data.manifest)
     split = read_split(config.data.split)
     check_split_covers(split, [m.mosaic_id for m in mosaics], config.data.split)
+    _check_same_patients(mosaics, split, config)
     chosen = {m.mosaic_id: m for m in mosaics}
     train_set = [chosen[i] for i in split.items(TRAIN_SPLIT) if i in chosen]
     validation_set = [chosen[i] for i in split.items(VALIDATION_SPLIT) if i in chosen]
@@ -77,8 +81,6 @@ def train(
         },
         "seed": config.runtime.seed,
     }
-    with atomic_output(output / "config.json", overwrite=True) as partial:
-        partial.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True))
     result = fit(
         task,
         config,
@@ -89,9 +91,22 @@ def train(
         on_epoch_end=on_epoch_end,
     )
     entry = None
-    if name is not None and result.model_path.is_file():
+    if name is not None and main_process and result.model_path.is_file():
         entry = store.add(result.model_path, name, replace=replace)
     return result, entry
+
+
+def _check_same_patients(mosaics: list[LabelledMosaic], split: Split, config: TrainConfig) -> None:
+    """The split groups by the manifest's patients; another grouping could leak a patient."""
+    moved = [m for m in mosaics if split.patient_of[m.mosaic_id] != m.patient_id]
+    if moved:
+        first = moved[0]
+        raise InputError(
+            config.data.split,
+            f"patients differ from the manifest for {len(moved)} mosaic(s) (e.g. "
+            f"{first.mosaic_id}: {split.patient_of[first.mosaic_id]} in the split, "
+            f"{first.patient_id} in the manifest); make the split again from this manifest",
+        )
 
 
 def _task(

@@ -12,8 +12,9 @@ and `normalise` as in inference, so a model sees the same values.
 
 Lesion categories are the values of the lesion masks: a model's class ``i``
 (counting lesion categories from 0) is mask value ``i + 1``, so a detector's
-labels and `rcm infer`'s category ids equal the mask values. Values 1..3 are
-named as `rcm.data.synthetic.LESION_CLASSES`, others ``class_<value>``.
+labels and `rcm infer`'s category ids equal the mask values. Names come from
+``data.class_names``, else from the masks' own ``rcm.classes`` attribute (rcm's
+synthetic masks carry one), else ``class_<value>``.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from typing import Any, ClassVar, NamedTuple
 import dask.array as da
 import numpy as np
 import torch
+import zarr
+import zarr.errors
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
 from rcm._dask import local_compute
 from rcm.data._labelled import LabelledMosaic
-from rcm.data._synth_spec import LESION_CLASSES
 from rcm.data._window_dataset import Sample, WindowDataset
 from rcm.data._window_targets import WindowTarget, window_target
 from rcm.errors import InputError
@@ -47,6 +49,7 @@ from rcm.models._inputs import normalise, to_unit
 from rcm.tiling import tile_px_for
 from rcm.train._augment import photometric
 from rcm.train._config import TrainConfig
+from rcm.train._sampling import draw_examples, example_loader
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ class WindowTrainer:
         # The dataset draws one of all eight flips and turns: either option turns it on.
         geometric = config.augment.flips or config.augment.rotate90
         if config.augment.scale > 0:
-            log.warning("augment.scale is not applied to detector or segmenter windows")
+            log.info("augment.scale is not applied to detector or segmenter windows")
         self.train = WindowDataset(
             mosaics=train, augment=geometric, seed=config.runtime.seed, **shared
         )
@@ -119,7 +122,8 @@ class WindowTrainer:
             for mosaic_id, reason in dataset.skipped:
                 log.warning("%s mosaic %s left out: %s", name, mosaic_id, reason)
         self.train_pixels = class_pixels(train)
-        self.categories = lesion_categories(self.train_pixels + class_pixels(validation))
+        names = class_names([*train, *validation], config.data.class_names)
+        self.categories = lesion_categories(self.train_pixels + class_pixels(validation), names)
         self._collate = ResizingCollate(self.source_px, model.tile_px, data.min_area)
         self._device = torch.device("cpu")
         self._normalising = self.meta({})  # checks the metadata before training starts
@@ -165,17 +169,14 @@ class WindowTrainer:
         # Every epoch's draw starts here (the loop asks for it first), so the
         # dataset's flips and turns change with the epoch and repeat on resume.
         self.train.set_epoch(epoch)
+        balanced = self.config.optim.balance == "sampler"
+        weights = self.train.sample_weights(0.5) if balanced else None
         count = self.config.optim.examples_per_epoch or len(self.train)
-        if self.config.optim.balance == "sampler":
-            weights = self.train.sample_weights(0.5)
-            return rng.choice(len(weights), size=count, replace=True, p=weights / weights.sum())
-        repeats = -(-count // len(self.train))
-        order = np.concatenate([rng.permutation(len(self.train)) for _ in range(repeats)])
-        return order[:count]
+        return draw_examples(count, len(self.train), weights, rng)
 
     def batches(self, indices: np.ndarray, device: torch.device) -> Iterator[WindowBatch]:
         self._device = device
-        return self._loader(self.train, indices, device)
+        return example_loader(self.train, indices, self.config, device, self._collate)
 
     def meta(self, provenance: dict[str, Any]) -> ModelMeta:
         model = self.config.model
@@ -193,24 +194,11 @@ class WindowTrainer:
             provenance={**provenance, **self.summary()},
         )
 
-    def _loader(
-        self, dataset: WindowDataset, indices: np.ndarray, device: torch.device
-    ) -> Iterator[WindowBatch]:
-        workers = self.config.runtime.workers
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(dataset, indices.tolist()),
-            batch_size=self.config.optim.batch_size,
-            shuffle=False,  # the order is the epoch's draw, the same in every process
-            num_workers=workers,
-            collate_fn=self._collate,
-            pin_memory=device.type == "cuda",
-            prefetch_factor=4 if workers else None,
-        )
-        yield from loader
-
     def _validation_batches(self, device: torch.device) -> Iterator[WindowBatch]:
         self._device = device
-        return self._loader(self.validation, np.arange(len(self.validation)), device)
+        return example_loader(
+            self.validation, np.arange(len(self.validation)), self.config, device, self._collate
+        )
 
     def _input(
         self, pixels: torch.Tensor, generator: torch.Generator | None = None
@@ -327,20 +315,52 @@ def _block_counts(block: np.ndarray) -> np.ndarray:
     return np.bincount(values, minlength=MASK_VALUES + 1)[None]
 
 
-def lesion_categories(pixels: np.ndarray) -> tuple[str, ...]:
+def class_names(mosaics: Sequence[LabelledMosaic], configured: dict[Any, Any]) -> dict[int, str]:
+    """Names of mask values: those stored with the masks, overridden by ``data.class_names``.
+
+    OME-Zarr masks written by rcm keep their names under ``rcm.classes`` (the
+    synthetic ones do); other values are named ``class_<value>`` by `lesion_categories`.
+
+    Raises:
+        InputError: If two masks name one value differently.
+
+    """
+    names: dict[int, str] = {}
+    for item in mosaics:
+        if item.mask is None or not item.mask.is_dir():
+            continue
+        try:
+            attributes = zarr.open_group(str(item.mask), mode="r").attrs.asdict()
+        except (OSError, ValueError, KeyError, zarr.errors.BaseZarrError):
+            continue  # not a group with attributes: the mask reader reports real problems
+        rcm_attributes = attributes.get("rcm")
+        stored = rcm_attributes.get("classes") if isinstance(rcm_attributes, dict) else None
+        for value, name in (stored if isinstance(stored, dict) else {}).items():
+            known = names.setdefault(int(value), str(name))
+            if known != str(name):
+                raise InputError(
+                    item.mask,
+                    f"mask value {value} is named {name!r} here but {known!r} in another "
+                    "mask; set data.class_names",
+                )
+    names.update({int(value): str(name) for value, name in configured.items()})
+    return names
+
+
+def lesion_categories(pixels: np.ndarray, names: dict[int, str]) -> tuple[str, ...]:
     """Names of mask values 1..the largest one present (absent values keep their place).
 
     Raises:
-        ValueError: If no mask holds a lesion value.
+        ValueError: If no mask holds a lesion value, or two values share a name.
 
     """
     present = np.flatnonzero(pixels[1:]) + 1
     if not len(present):
         raise ValueError("the lesion masks hold no lesion values")
-    values = range(1, int(present.max()) + 1)
-    if set(values) <= set(LESION_CLASSES):
-        return tuple(LESION_CLASSES[v] for v in values)
-    return tuple(f"class_{v}" for v in values)
+    categories = tuple(names.get(v, f"class_{v}") for v in range(1, int(present.max()) + 1))
+    if len(set(categories)) != len(categories):
+        raise ValueError(f"two mask values share a class name: {', '.join(categories)}")
+    return categories
 
 
 def load_init(network: nn.Module, path: Path) -> dict[str, int]:

@@ -25,6 +25,8 @@ from rcm.metrics import auroc
 from rcm.models import ModelStore, load_model
 from rcm.models._inputs import normalise
 from rcm.train import TrainState, load_config, train
+from rcm.train._distributed import pick_training_device
+from rcm.train._loop import config_changes
 
 SPLIT = {  # patients with lesions are the even ones
     "train": ("P000", "P001", "P002", "P003"),
@@ -209,6 +211,15 @@ def test_bad_configs_are_named(cohort: Path, tmp_path: Path) -> None:
         load_config(path, task="detector")
     with pytest.raises(InputError, match=r"optim\.lr must be float"):
         load_config(path, ["optim.lr=fast"])
+    with pytest.raises(InputError, match="one value per input channel"):
+        load_config(path, ["model.in_chans=3"])
+    missing_init = load_config(path, paths={"model.init": tmp_path / "missing.safetensors"})
+    with pytest.raises(InputError, match=r"missing\.safetensors: initial weights .* not found"):
+        train(missing_init, tmp_path / "run", progress=False)
+    with pytest.raises(InputError, match=r"data\.class_names maps mask values"):
+        load_config(path, ["data.class_names={0: background}"])
+    with pytest.raises(InputError, match="data must be a mapping"):
+        load_config(path, ["data=oops"])
     # Lesions are under 230 px across: no 256 px tile is all lesion.
     config = load_config(path, ["data.positive_at=1.0", "model.tile_px=128"])
     with pytest.raises(InputError, match="give no lesion tiles"):
@@ -223,14 +234,56 @@ def test_resume_refuses_another_config(cohort: Path, tmp_path: Path) -> None:
     changed = load_config(
         write_config(tmp_path, cohort, optim={"epochs": 2, "examples_per_epoch": 32, "lr": 1e-4})
     )
-    with pytest.raises(InputError, match="written with another config"):
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(InputError, match=r"another config \(optim\.epochs, optim\.lr differ\)"):
         train(changed, tmp_path / "run", resume=True, progress=False)
+    assert (tmp_path / "run" / "config.json").read_text() == before  # nothing rewritten
+    assert (
+        config_changes(
+            {"runtime": {"workers": 8, "device": "cuda", "seed": 0}},
+            {"runtime": {"workers": 2, "device": "auto", "seed": 0}},
+        )
+        == []
+    )  # where and how fast it runs may change on resume
+
+
+def test_a_split_made_with_other_patients_is_refused(cohort: Path, tmp_path: Path) -> None:
+    mosaics = read_labelled_mosaics(cohort / "manifest.csv")
+    part = {patient: name for name, patients in SPLIT.items() for patient in patients}
+    moved = {m.mosaic_id: m.patient_id for m in mosaics}
+    # The split was made when P001-M0 was filed under another patient; had that patient
+    # been P004 (validation), P001-M0 would now leak into training.
+    moved["P001-M0"] = "Q001"
+    split = Split(
+        assignment={m.mosaic_id: part[m.patient_id] for m in mosaics},
+        patient_of=moved,
+        category_of={m.mosaic_id: m.category for m in mosaics},
+    )
+    write_split(split, tmp_path / "other-split.csv")
+    path = write_config(tmp_path, cohort, data={"split": str(tmp_path / "other-split.csv")})
+    with pytest.raises(InputError, match="P001-M0: Q001 in the split, P001 in the manifest"):
+        train(load_config(path), tmp_path / "run", progress=False)
+
+
+def test_training_picks_a_cuda_device_by_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert pick_training_device("auto") == torch.device("cuda", 0)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert pick_training_device("cuda") == torch.device("cuda", 3)
+    assert chosen == [torch.device("cuda", 0), torch.device("cuda", 3)]
 
 
 @pytest.mark.slow
 def test_torchrun_two_processes_train_one_model(cohort: Path, tmp_path: Path) -> None:
-    config = write_config(tmp_path, cohort, optim={"epochs": 1, "examples_per_epoch": 64})
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # 65 draws over 2 processes: the draw is wrapped so both take the same batches.
+    config = write_config(
+        tmp_path, cohort, optim={"epochs": 1, "examples_per_epoch": 65, "batch_size": 16}
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RCM_HOME": str(tmp_path / "home")}
     command = [
         sys.executable,
         "-m",
@@ -247,9 +300,12 @@ def test_torchrun_two_processes_train_one_model(cohort: Path, tmp_path: Path) ->
         "--out",
         str(tmp_path / "ddp"),
         "--no-progress",
+        "--name",
+        "ddp",
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert [entry.name for entry in ModelStore(tmp_path / "home" / "models").entries()] == ["ddp"]
     model = load_model(tmp_path / "ddp" / "model.safetensors")
     assert model.meta.provenance["epoch"] == 1
     log = (tmp_path / "ddp" / "log.csv").read_text().splitlines()

@@ -336,11 +336,14 @@ def test_detectors_rcm_cannot_train_are_refused(
 def test_lesion_categories_follow_the_mask_values() -> None:
     pixels = np.zeros(256, np.int64)
     pixels[[0, 1, 3]] = 5
-    assert lesion_categories(pixels) == tuple(LESION_CLASSES.values())
+    assert lesion_categories(pixels, dict(LESION_CLASSES)) == tuple(LESION_CLASSES.values())
+    assert lesion_categories(pixels, {}) == ("class_1", "class_2", "class_3")
     pixels[7] = 1
-    assert lesion_categories(pixels) == tuple(f"class_{v}" for v in range(1, 8))
+    assert lesion_categories(pixels, {7: "bcc"}) == (*(f"class_{v}" for v in range(1, 7)), "bcc")
     with pytest.raises(ValueError, match="no lesion"):
-        lesion_categories(np.eye(256, dtype=np.int64)[0])
+        lesion_categories(np.eye(256, dtype=np.int64)[0], {})
+    with pytest.raises(ValueError, match="share a class name"):
+        lesion_categories(pixels, {1: "bcc", 7: "bcc"})
 
 
 def test_resized_targets_are_the_targets_of_the_resized_mask() -> None:
@@ -375,6 +378,10 @@ def test_initial_weights_fill_the_backbone(tmp_path: Path) -> None:
 
 def test_configs_in_the_repository_load() -> None:
     root = Path(__file__).parents[2] / "configs"
-    for name, task in (("train-detector.yaml", "detector"), ("train-segmenter.yaml", "segmenter")):
+    for name, task in (
+        ("train-classifier.yaml", "classifier"),
+        ("train-detector.yaml", "detector"),
+        ("train-segmenter.yaml", "segmenter"),
+    ):
         config = load_config(root / name)
         assert isinstance(config, TrainConfig) and config.task == task
