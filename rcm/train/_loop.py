@@ -187,10 +187,7 @@ def _fit(
         started = time.perf_counter()
         generator = _seed_everything(seed, epoch)
         indices = task.epoch_examples(epoch, np.random.default_rng([seed, epoch]))
-        # Every process must take the same number of batches, or the collectives of
-        # the longer ones wait forever: wrap the draw to a multiple of the world.
-        indices = np.resize(indices, -(-len(indices) // processes.world) * processes.world)
-        own = indices[processes.rank :: processes.world]
+        own = process_share(indices, processes, config.optim.batch_size)
         trained.train()
         loss, waited, examples, train_seconds = _train_epoch(
             task,
@@ -399,9 +396,23 @@ class WarmupCosine:
         return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def process_share(indices: np.ndarray, processes: Processes, batch_size: int) -> np.ndarray:
+    """The examples of the epoch's draw that the process `processes` describes takes.
+
+    Every process must take the same number of batches, or the collectives of the
+    longer ones wait forever: the draw is wrapped to a multiple of the world. A
+    last batch of one example is dropped: BatchNorm cannot train on it.
+    """
+    wrapped = np.resize(indices, -(-len(indices) // processes.world) * processes.world)
+    own = wrapped[processes.rank :: processes.world]
+    if len(own) > 1 and len(own) % batch_size == 1:
+        own = own[:-1]
+    return own
+
+
 def _steps_per_epoch(task: TrainTask, config: TrainConfig, processes: Processes) -> int:
-    examples = len(task.epoch_examples(0, np.random.default_rng(0)))
-    per_process = math.ceil(examples / processes.world)
+    examples = task.epoch_examples(0, np.random.default_rng(0))
+    per_process = len(process_share(examples, processes, config.optim.batch_size))
     return math.ceil(math.ceil(per_process / config.optim.batch_size) / config.optim.accumulate)
 
 

@@ -25,8 +25,8 @@ from rcm.metrics import auroc
 from rcm.models import ModelStore, load_model
 from rcm.models._inputs import normalise
 from rcm.train import TrainState, load_config, train
-from rcm.train._distributed import pick_training_device
-from rcm.train._loop import config_changes
+from rcm.train._distributed import Processes, pick_training_device
+from rcm.train._loop import config_changes, process_share
 
 SPLIT = {  # patients with lesions are the even ones
     "train": ("P000", "P001", "P002", "P003"),
@@ -304,10 +304,19 @@ def test_torchrun_two_processes_train_one_model(cohort: Path, tmp_path: Path) ->
         "ddp",
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert [entry.name for entry in ModelStore(tmp_path / "home" / "models").entries()] == ["ddp"]
     model = load_model(tmp_path / "ddp" / "model.safetensors")
     assert model.meta.provenance["epoch"] == 1
     log = (tmp_path / "ddp" / "log.csv").read_text().splitlines()
     assert len(log) == 2
     assert np.isfinite(float(log[1].split(",")[3]))
+
+
+def test_processes_take_equal_shares_without_a_batch_of_one() -> None:
+    draw = np.arange(65)
+    shares = [process_share(draw, Processes(rank, 2, rank), 16) for rank in (0, 1)]
+    assert [len(share) for share in shares] == [32, 32]  # 33 each, the 1-example batch dropped
+    assert set(np.concatenate(shares)) <= set(draw)
+    assert len(process_share(np.arange(17), Processes(), 16)) == 16
+    assert len(process_share(np.arange(1), Processes(), 16)) == 1
