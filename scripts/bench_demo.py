@@ -1,6 +1,6 @@
 """Run `rcm demo` as a new user would and record how long it takes and what it learned.
 
-The demo (16 synthetic patients x 2 mosaics, a small CNN trained on the CPU,
+The demo (24 synthetic patients x 2 mosaics, a small CNN trained on the CPU,
 held-out test patients) runs in a fresh process with its own model store.
 Recorded: time per step and in total (goal: under 10 minutes on 2 cores),
 validation tile AUROC, and held-out tile and mosaic AUROC (goal: tile AUROC
@@ -70,7 +70,7 @@ def main() -> None:
         record(
             "`rcm demo` end to end",
             table,
-            "A fresh process per run, CPU only, its own model store; 16 patients x 2 mosaics of "
+            "A fresh process per run, CPU only, its own model store; 24 patients x 2 mosaics of "
             "1536 px (half the patients with 2-5 lesions per mosaic), split 60/20/20 by patient, "
             "resnet10t on 64 px tiles at 1 um/px trained for 5 epochs from random weights. Tile "
             "AUROC: held-out tiles with >= 50% lesion vs the rest, interval by patient bootstrap. "

@@ -51,7 +51,7 @@ def register(commands: Any) -> None:
     )
     demo.add_argument("--out", default="rcm-demo", help="output folder (default %(default)s)")
     demo.add_argument(
-        "--patients", type=positive_int, default=16, help="synthetic patients (default %(default)s)"
+        "--patients", type=positive_int, default=24, help="synthetic patients (default %(default)s)"
     )
     demo.add_argument(
         "--size",
