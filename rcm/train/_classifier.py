@@ -18,6 +18,7 @@ from rcm.models import ModelMeta, build_classifier
 from rcm.models._inputs import normalise
 from rcm.train._augment import augment_tiles
 from rcm.train._config import TrainConfig
+from rcm.train._loop import model_meta
 from rcm.train._sampling import draw_examples, example_loader
 
 CLASSES = ("benign", "lesion")
@@ -130,17 +131,12 @@ class ClassifierTask:
         }
 
     def meta(self, provenance: dict[str, Any]) -> ModelMeta:
-        model = self.config.model
-        return ModelMeta(
-            architecture=model.architecture,
+        return model_meta(
+            self.config,
+            task="classifier",
             classes=CLASSES,
             positive=("lesion",),
-            in_chans=model.in_chans,
-            tile_px=model.tile_px,
             um_per_px=self.um_per_px,
-            mean=model.mean,
-            std=model.std,
-            task="classifier",
             provenance={**provenance, **self.summary()},
         )
 

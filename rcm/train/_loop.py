@@ -68,6 +68,32 @@ class TrainTask(Protocol):
         """The model file's metadata."""
 
 
+def model_meta(
+    config: TrainConfig,
+    *,
+    task: str,
+    classes: tuple[str, ...],
+    positive: tuple[str, ...],
+    um_per_px: float | None,
+    provenance: dict[str, Any],
+) -> ModelMeta:
+    """The model file's metadata: the config's model section plus what the task decided."""
+    model = config.model
+    return ModelMeta(
+        architecture=model.architecture,
+        classes=classes,
+        positive=positive,
+        in_chans=model.in_chans,
+        tile_px=model.tile_px,
+        um_per_px=um_per_px,
+        mean=model.mean,
+        std=model.std,
+        task=task,
+        settings=dict(model.settings),
+        provenance=provenance,
+    )
+
+
 @dataclass
 class TrainState:
     """Where training is: saved in every checkpoint."""

@@ -49,6 +49,7 @@ from rcm.models._inputs import normalise, to_unit
 from rcm.tiling import tile_px_for
 from rcm.train._augment import photometric
 from rcm.train._config import TrainConfig
+from rcm.train._loop import model_meta
 from rcm.train._sampling import draw_examples, example_loader
 
 log = logging.getLogger(__name__)
@@ -179,18 +180,12 @@ class WindowTrainer:
         return example_loader(self.train, indices, self.config, device, self._collate)
 
     def meta(self, provenance: dict[str, Any]) -> ModelMeta:
-        model = self.config.model
-        return ModelMeta(
-            architecture=model.architecture,
+        return model_meta(
+            self.config,
+            task=self.task,
             classes=self.classes,
             positive=self.categories,
-            in_chans=model.in_chans,
-            tile_px=model.tile_px,
             um_per_px=self.um_per_px,
-            mean=model.mean,
-            std=model.std,
-            task=self.task,
-            settings=dict(model.settings),
             provenance={**provenance, **self.summary()},
         )
 
