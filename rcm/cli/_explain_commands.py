@@ -6,59 +6,24 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rcm.cli._options import positive_int
-from rcm.errors import InputError
+from rcm.cli._flags import add_option_flags, cli_fields, given
+from rcm.cli._options import bad_values, positive_int
 from rcm.explain._options import ExplainOptions
+
+EXPLAIN_KINDS = (("explanations", ExplainOptions),)
 
 
 def add_explain_options(parser: Any) -> None:
     """Options shared by ``rcm explain`` and ``rcm infer --explain``."""
-    defaults = ExplainOptions()
-    parser.add_argument(
-        "--method",
-        choices=["gradcam", "gradcam++"],
-        default=defaults.method,
-        help="class-activation method (default %(default)s)",
-    )
-    parser.add_argument(
-        "--cut",
-        type=float,
-        help="explain tiles whose probability is at least this (default: the run's threshold, "
-        "i.e. the suspicious tiles)",
-    )
-    parser.add_argument(
-        "--occlusion",
-        type=float,
-        default=defaults.occlusion,
-        help="share of a tile's pixels blocked in the faithfulness test (default %(default)s)",
-    )
-    parser.add_argument(
-        "--no-faithfulness",
-        dest="faithfulness",
-        action="store_false",
-        help="skip the occlusion test (two forward passes per explained tile)",
-    )
-    parser.add_argument(
-        "--gallery",
-        type=int,
-        default=defaults.gallery,
-        help="tiles in the crop gallery (default %(default)s)",
-    )
+    add_option_flags(parser, EXPLAIN_KINDS, cli_fields(ExplainOptions))
 
 
 def explain_options(args: argparse.Namespace) -> ExplainOptions:
-    try:
-        return ExplainOptions(
-            method=args.method,
-            cut=args.cut,
-            occlusion=args.occlusion,
-            faithfulness=args.faithfulness,
-            gallery=args.gallery,
-            batch_size=min(args.batch_size or ExplainOptions().batch_size, 64),
-            device=args.device,
-        )
-    except ValueError as error:
-        raise InputError(None, str(error)) from error
+    """The explanation options given; the batch follows ``--batch-size``, at most 64 tiles."""
+    values = given(args, cli_fields(ExplainOptions))
+    batch = min(args.batch_size or ExplainOptions().batch_size, 64)
+    with bad_values():
+        return ExplainOptions(**values, batch_size=batch, device=args.device)
 
 
 def register(commands: Any) -> None:

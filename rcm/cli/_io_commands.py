@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from typing import Any
 
 from rcm.cli._options import add_common, positive_float, positive_int
-from rcm.io import ZarrWriteOptions, open_mosaic, write_ome_zarr
+from rcm.io import ZarrWriteOptions, open_mosaic
 from rcm.io._atomic import check_output
+from rcm.pipeline.convert import convert_mosaic
 
 
 def register(commands: Any) -> None:
@@ -90,24 +90,8 @@ def run_convert(args: argparse.Namespace) -> None:
     mosaic = open_mosaic(args.input, um_per_px=args.um_per_px, max_pixels=args.max_pixels)
     for note in mosaic.info.notes:
         print(f"rcm: warning: {args.input}: {note}", file=sys.stderr)
-    attributes = {
-        "source": {
-            "name": mosaic.info.path.rsplit("/", 1)[-1],
-            "format": mosaic.info.format,
-            "checksum": mosaic.info.checksum,
-            "um_per_px_source": mosaic.info.um_per_px_source,
-        },
-        "convert_options": asdict(options),
-    }
-    write_ome_zarr(
-        mosaic.data,
-        args.output,
-        um_per_px=mosaic.info.um_per_px,
-        name=mosaic.info.path.rsplit("/", 1)[-1],
-        attributes=attributes,
-        options=options,
-        overwrite=args.overwrite,
-        progress=args.progress,
+    convert_mosaic(
+        mosaic, args.output, options=options, overwrite=args.overwrite, progress=args.progress
     )
     print(f"wrote {args.output}")
 

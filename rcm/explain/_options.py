@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
+
+from rcm._fields import POSITIVE, UNIT, Option, Range, check_fields
 
 CamMethod = Literal["gradcam", "gradcam++"]
 
@@ -27,21 +29,23 @@ class ExplainOptions:
 
     """
 
-    method: CamMethod = "gradcam"
-    cut: float | None = None
-    occlusion: float = 0.1
-    faithfulness: bool = True
-    gallery: int = 16
-    batch_size: int = 16
-    device: str = "auto"
-    seed: int = 0
+    method: CamMethod = Option("class-activation method").field("gradcam")
+    cut: float | None = Option(
+        "explain tiles whose probability is at least this (default: the run's threshold, "
+        "i.e. the suspicious tiles)",
+        UNIT,
+    ).field(None)
+    occlusion: float = Option(
+        "share of a tile's pixels blocked in the faithfulness test", Range(0, 1, True, True)
+    ).field(0.1)
+    faithfulness: bool = Option(
+        "skip the occlusion test (two forward passes per explained tile)",
+        flag="--no-faithfulness",
+    ).field(True)
+    gallery: int = Option("tiles in the crop gallery", Range(0)).field(16)
+    batch_size: int = Option("tiles per forward pass", POSITIVE, cli=False).field(16)
+    device: str = Option("auto, cpu or cuda[:N]", cli=False).field("auto")
+    seed: int = Option("seed of the random blocking", cli=False).field(0)
 
     def __post_init__(self) -> None:
-        if self.method not in get_args(CamMethod):
-            raise ValueError(f"method must be gradcam or gradcam++, got {self.method!r}")
-        if self.cut is not None and not 0 <= self.cut <= 1:
-            raise ValueError(f"cut must be in [0, 1], got {self.cut}")
-        if not 0 < self.occlusion < 1:
-            raise ValueError(f"occlusion must be in (0, 1), got {self.occlusion}")
-        if self.gallery < 0 or self.batch_size < 1:
-            raise ValueError("gallery must be >= 0 and batch_size positive")
+        check_fields(self)

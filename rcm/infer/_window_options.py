@@ -1,37 +1,30 @@
-"""Options of `rcm infer` for detectors and segmenters (sliding windows), one typed object."""
+"""Options of `rcm infer` for detectors and segmenters (sliding windows)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
-from rcm.stitch._tiles import Blend
+from rcm._fields import POSITIVE, UNIT, Option, Range
+from rcm.infer._options import BATCH_SIZE, BLEND, MAP_MAX_EDGE, MIN_TISSUE, OVERLAP, RunOptions
+from rcm.stitch import Blend
+from rcm.stitch._merge import MergeMethod, OverlapMetric
 
 TissuePolicy = Literal["auto", "detect", "all"]
 
 
 @dataclass(frozen=True)
-class WindowOptions:
+class WindowOptions(RunOptions):
     """How a mosaic is cut into windows, run, stitched, merged and scored.
 
     Attributes:
-        threshold: Map probability at or above which tissue is suspicious.
-        coverage: Share of tissue that must be suspicious for a suspicious mosaic.
         window_px: Window edge in mosaic pixels; None uses the model's window
             (rescaled when the model and mosaic pixel sizes are known). An image
             smaller than the window runs as one window.
-        overlap: Fraction of a window shared with its neighbours.
-        min_tissue: Windows with less tissue than this fraction are not run.
         tissue: ``detect`` the bright-on-dark RCM tissue; ``all`` runs every
             window (clinical photographs); ``auto`` is ``all`` for colour images.
-        blend: Weight of a window's pixels where windows overlap.
         margin: Mosaic pixels at each inner window edge given no weight (margin
             cropping), since outputs near a window's edge see less context.
-        batch_size: Windows per forward pass (halved on GPU out-of-memory).
-        device: ``auto``, ``cpu`` or ``cuda[:n]``.
-        map_max_edge: The stitched maps' longer edge is at most this (a power-of-two
-            fraction of the mosaic), so their memory does not grow with the mosaic.
-        read_workers: Reader threads; None uses 1 on CPU and 4 on a GPU.
         min_score: Detections below this score are dropped in each window.
         max_detections: Detections kept per window at most.
         mask_threshold: Mask probability at which a pixel belongs to an object.
@@ -43,48 +36,32 @@ class WindowOptions:
 
     """
 
-    threshold: float = 0.5
-    coverage: float = 0.01
-    window_px: int | None = None
-    overlap: float = 0.25
-    min_tissue: float = 0.05
-    tissue: TissuePolicy = "auto"
-    blend: Blend = "cosine"
-    margin: int = 0
-    batch_size: int = 4
-    device: str = "auto"
-    map_max_edge: int = 4096
-    read_workers: int | None = None
-    min_score: float = 0.05
-    max_detections: int = 100
-    mask_threshold: float = 0.5
-    merge: Literal["nmm", "nms"] = "nmm"
-    merge_metric: Literal["ios", "iou"] = "ios"
-    merge_threshold: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name in ("threshold", "min_score", "mask_threshold"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0 < self.coverage <= 1 or not 0 < self.merge_threshold <= 1:
-            raise ValueError("coverage and merge_threshold must be in (0, 1]")
-        if not 0 <= self.overlap < 1:
-            raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
-        if not 0 < self.min_tissue <= 1:
-            raise ValueError(f"min_tissue must be in (0, 1], got {self.min_tissue}")
-        if self.window_px is not None and self.window_px < 16:
-            raise ValueError(f"window_px must be at least 16, got {self.window_px}")
-        if self.margin < 0 or self.batch_size < 1 or self.max_detections < 1:
-            raise ValueError("margin must be >= 0; batch_size and max_detections positive")
-        if (self.read_workers or 1) < 1 or self.map_max_edge < 16:
-            raise ValueError("read_workers and map_max_edge must be positive")
-        for name, allowed in (
-            ("tissue", get_args(TissuePolicy)),
-            ("blend", get_args(Blend)),
-            ("merge", ("nmm", "nms")),
-            ("merge_metric", ("ios", "iou")),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
+    overlap: float = OVERLAP.field(0.25)
+    min_tissue: float = MIN_TISSUE.field(0.05)
+    blend: Blend = BLEND.field("cosine")
+    batch_size: int = BATCH_SIZE.field(4)
+    map_max_edge: int = MAP_MAX_EDGE.field(4096)
+    window_px: int | None = Option(
+        "window edge in mosaic pixels (default: the model's window, rescaled by pixel size)",
+        Range(16),
+        flag="--window",
+    ).field(None)
+    tissue: TissuePolicy = Option(
+        "run windows on detected RCM tissue or everywhere; auto: everywhere for colour "
+        "images such as clinical photographs"
+    ).field("auto")
+    margin: int = Option("pixels at inner window edges left out of the blend", Range(0)).field(0)
+    min_score: float = Option("least detection score kept", UNIT).field(0.05)
+    max_detections: int = Option("detections kept per window at most", POSITIVE).field(100)
+    mask_threshold: float = Option(
+        "mask probability at which a pixel belongs to an object", UNIT, cli=False
+    ).field(0.5)
+    merge: MergeMethod = Option(
+        "unite the pieces of an object seen by several windows (nmm) or keep the best (nms)"
+    ).field("nmm")
+    merge_metric: OverlapMetric = Option(
+        "overlap measure for merging: intersection over the smaller box, or IoU"
+    ).field("ios")
+    merge_threshold: float = Option(
+        "overlap at which two detections are one object", Range(0, 1, low_open=True)
+    ).field(0.5)

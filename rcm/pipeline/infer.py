@@ -1,0 +1,174 @@
+"""The infer stage: one model over one mosaic, whatever the model's task.
+
+The task dispatch lives here and nowhere else: `rcm infer`, batch jobs and the
+demo name a model and give options; the model file's task picks the options
+type and the stage function. torch is imported only when a model is loaded or run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rcm.errors import InputError
+from rcm.infer._options import ClassifyOptions, RunOptions
+from rcm.infer._window_options import WindowOptions
+
+if TYPE_CHECKING:
+    from rcm.explain import ExplainOptions, ExplainResult
+    from rcm.infer import MosaicResult
+    from rcm.io import Mosaic
+    from rcm.models import LoadedModel
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """A task's options type and the name of its stage function in `rcm.infer`."""
+
+    options: type[RunOptions]
+    function: str  # looked up when the stage runs: rcm.infer imports torch
+
+
+STAGES: dict[str, _Stage] = {
+    "classifier": _Stage(ClassifyOptions, "classify_mosaic"),
+    "detector": _Stage(WindowOptions, "detect_mosaic"),
+    "segmenter": _Stage(WindowOptions, "detect_mosaic"),
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model file and, when it came from the store, its name there."""
+
+    path: Path
+    name: str | None
+
+
+@dataclass(frozen=True)
+class InferOutcome:
+    """What the infer stage wrote: the mosaic's result and, when asked, its explanation."""
+
+    result: MosaicResult
+    explanation: ExplainResult | None = None
+
+
+def options_class(task: str) -> type[RunOptions]:
+    """The options type of a model task."""
+    try:
+        return STAGES[task].options
+    except KeyError:
+        raise InputError(None, f"unknown model task {task!r}") from None
+
+
+def options_for(task: str, values: Mapping[str, Any], *, where: str = "options") -> RunOptions:
+    """The options of the model's task from field values (a job file's or the CLI's).
+
+    Raises:
+        InputError: Naming an option the task does not have, or a bad value.
+
+    """
+    import dataclasses
+
+    kind = options_class(task)
+    known = {field.name for field in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError(
+            None,
+            f"{where}: unknown option(s) {', '.join(unknown)} for a {task}: "
+            f"use {', '.join(sorted(known))}",
+        )
+    try:
+        return kind(**values)
+    except (TypeError, ValueError) as error:
+        raise InputError(None, f"{where}: {error}") from error
+
+def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
+    """A model file as given, or the file of a model in the store by that name."""
+    path = Path(model)
+    if path.exists():
+        return ModelRef(path, None)
+    from rcm.models import ModelStore
+
+    return ModelRef(ModelStore().resolve(str(model)), str(model))
+
+
+def load_for_run(path: str | os.PathLike[str], device: str) -> LoadedModel:
+    """Load a model file onto the device an options' ``device`` names.
+
+    Raises:
+        InputError: If the file is no usable model or the device does not exist.
+
+    """
+    from rcm.infer import pick_device
+    from rcm.models import load_model
+
+    try:
+        return load_model(path, device=pick_device(device))
+    except ValueError as error:
+        raise InputError(path, str(error)) from error
+
+
+def check_explainable(task: str, model_path: str | os.PathLike[str]) -> None:
+    """Explanations are Grad-CAM maps of tile classifiers only."""
+    if task != "classifier":
+        raise InputError(model_path, f"explanations need a tile classifier; this model is a {task}")
+
+
+def infer_mosaic(
+    mosaic: Mosaic,
+    model: LoadedModel,
+    output: str | os.PathLike[str],
+    *,
+    options: RunOptions | None = None,
+    explain: ExplainOptions | None = None,
+    model_name: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> InferOutcome:
+    """Run `model` over `mosaic` and write its output folder (and explanation, if asked).
+
+    Args:
+        mosaic: An opened mosaic.
+        model: A loaded model of any task.
+        output: The output folder to create (atomically).
+        options: Options of the model's task (its defaults when None).
+        explain: Also explain the suspicious tiles (tile classifiers only).
+        model_name: The model's store name, recorded for provenance.
+        overwrite: Replace an existing output once the new one is complete.
+        progress: Show progress bars.
+
+    Raises:
+        InputError: If the options or the explanation do not fit the model's task.
+
+    """
+    task = model.meta.task
+    kind = options_class(task)
+    options = options or kind()
+    if type(options) is not kind:
+        raise InputError(model.path, f"{type(options).__name__} do not fit a {task}")
+    if explain is not None:
+        check_explainable(task, model.path)
+    import rcm.infer
+
+    run: Callable[..., MosaicResult] = getattr(rcm.infer, STAGES[task].function)
+    result = run(
+        mosaic,
+        model,
+        output,
+        options=options,
+        model_name=model_name,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    if explain is None:
+        return InferOutcome(result)
+    from rcm.explain import explain_output
+
+    explained = explain_output(
+        output, mosaic=mosaic, model=model, options=explain, overwrite=True, progress=progress
+    )
+    return InferOutcome(result, explained)
