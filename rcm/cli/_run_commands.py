@@ -39,8 +39,7 @@ def register(commands: Any) -> None:
 
 
 def run_job_command(args: argparse.Namespace) -> None:
-    from rcm.jobs import load_job
-    from rcm.jobs._run import run_job
+    from rcm.jobs import load_job, run_job
 
     job = load_job(args.job)
     report = run_job(
@@ -67,16 +66,15 @@ def run_job_command(args: argparse.Namespace) -> None:
 
 
 def run_status(args: argparse.Namespace) -> None:
-    from rcm.jobs._run import status
+    from rcm.jobs import job_status
 
-    found = status(Path(args.output))
+    found = job_status(Path(args.output))
     if args.json:
-        print(json.dumps(found, indent=2, sort_keys=True))
+        print(json.dumps(found.as_json(), indent=2, sort_keys=True))
         return
-    states = found["states"]
     print(
-        f"{found['name']} ({found['job']}): {len(states['done'])} done, "
-        f"{len(states['failed'])} failed, {len(states['pending'])} pending"
+        f"{found.name} ({found.job}): {len(found.done)} done, "
+        f"{len(found.failed)} failed, {len(found.pending)} pending"
     )
-    for mosaic_id, error in sorted(found["failures"].items()):
+    for mosaic_id, error in sorted(found.failures.items()):
         print(f"  failed {mosaic_id}: {error}")

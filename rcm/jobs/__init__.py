@@ -3,7 +3,8 @@
 distributed and torch are imported when a job runs, not when this package is.
 """
 
-from rcm.jobs._manifest import Manifest, read_manifest
+from rcm.jobs._plan import PlannedMosaic, plan_job
+from rcm.jobs._run import JobReport, run_job
 from rcm.jobs._schema import (
     ConvertStage,
     EvaluateStage,
@@ -12,14 +13,23 @@ from rcm.jobs._schema import (
     MosaicEntry,
     load_job,
 )
+from rcm.jobs._status import JobStatus, job_status
+from rcm.jobs._task import MosaicRecord, MosaicTask, run_mosaic
 
 __all__ = [
     "ConvertStage",
     "EvaluateStage",
     "InferStage",
+    "JobReport",
     "JobSpec",
-    "Manifest",
+    "JobStatus",
     "MosaicEntry",
+    "MosaicRecord",
+    "MosaicTask",
+    "PlannedMosaic",
+    "job_status",
     "load_job",
-    "read_manifest",
+    "plan_job",
+    "run_job",
+    "run_mosaic",
 ]

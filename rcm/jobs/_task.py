@@ -14,17 +14,23 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rcm.errors import InputError
-from rcm.jobs._manifest import FileIdentity, Manifest, fingerprint, now, write_manifest
+from rcm.jobs._manifest import fingerprint, now
+from rcm.jobs._schema import ConvertStage
+from rcm.outputs._jobs import FileIdentity, Manifest
 
 _MODELS: dict[tuple[str, str], Any] = {}
 
 
 @dataclass(frozen=True)
 class MosaicTask:
-    """Everything a worker needs for one mosaic (small and picklable)."""
+    """Everything a worker needs for one mosaic (small and picklable).
+
+    ``config`` is what the fingerprint covers: the convert stage's options and the
+    infer stage's options and explain flag, as the job file gave them.
+    """
 
     mosaic_id: str
     path: str
@@ -33,6 +39,7 @@ class MosaicTask:
     model_name: str | None
     model_checksum: str
     config: dict[str, Any] = field(default_factory=dict)
+    convert: ConvertStage | None = None
     um_per_px: float | None = None
 
     @property
@@ -44,24 +51,37 @@ class MosaicTask:
         return Path(self.output_root) / f"{self.mosaic_id}.zarr"
 
 
-def run_mosaic(task: MosaicTask) -> dict[str, Any]:
-    """Process one mosaic; return a record (``status`` done or failed, seconds, error)."""
+@dataclass(frozen=True)
+class MosaicRecord:
+    """What one task reports back: done (with its outputs) or failed (with the reason)."""
+
+    mosaic_id: str
+    status: Literal["done", "failed"]
+    error: str = ""
+    outputs: tuple[str, ...] = ()
+    seconds: float = 0.0
+    worker: str = ""
+
+
+def run_mosaic(task: MosaicTask) -> MosaicRecord:
+    """Process one mosaic; bad input is a failed record, anything else raises."""
     started = time.perf_counter()
     try:
         outputs = _process(task)
     except InputError as error:
-        return {"mosaic_id": task.mosaic_id, "status": "failed", "error": str(error)}
-    return {
-        "mosaic_id": task.mosaic_id,
-        "status": "done",
-        "outputs": outputs,
-        "seconds": time.perf_counter() - started,
-        "worker": _worker_name(),
-    }
+        return MosaicRecord(task.mosaic_id, "failed", error=str(error))
+    return MosaicRecord(
+        task.mosaic_id,
+        "done",
+        outputs=tuple(outputs),
+        seconds=time.perf_counter() - started,
+        worker=_worker_name(),
+    )
 
 
 def _process(task: MosaicTask) -> list[str]:
-    from rcm.io import open_mosaic, write_ome_zarr
+    from rcm.io import open_mosaic
+    from rcm.pipeline.convert import convert_mosaic
 
     root = Path(task.output_root)
     _sweep_partials(root, task.mosaic_id)
@@ -69,16 +89,9 @@ def _process(task: MosaicTask) -> list[str]:
     mosaic = open_mosaic(task.path, um_per_px=task.um_per_px)
     mosaic_checksum = mosaic.info.checksum
     outputs = [task.output.name]
-    convert = task.config.get("convert")
-    if convert is not None:
-        write_ome_zarr(
-            mosaic.data,
-            task.converted,
-            um_per_px=mosaic.info.um_per_px,
-            name=task.mosaic_id,
-            attributes={"source": {"path": task.path, "checksum": mosaic_checksum}},
-            overwrite=True,
-        )
+    if task.convert is not None:
+        options = task.convert.write_options()
+        convert_mosaic(mosaic, task.converted, options=options, name=task.mosaic_id, overwrite=True)
         mosaic = open_mosaic(task.converted)
         outputs.append(task.converted.name)
     model = _model(task.model_path, task.config["infer"]["options"].get("device", "auto"))
@@ -86,45 +99,43 @@ def _process(task: MosaicTask) -> list[str]:
         raise InputError(task.model_path, "the model file changed while the job ran")
     _infer(task, mosaic, model)
     assert identity is not None  # open_mosaic succeeded, so the file exists
-    write_manifest(
-        root,
-        Manifest(
-            mosaic_id=task.mosaic_id,
-            fingerprint=fingerprint(mosaic_checksum, model.checksum, task.config),
-            mosaic_path=task.path,
-            mosaic=FileIdentity(identity.size, identity.mtime_ns, mosaic_checksum),
-            model_checksum=model.checksum,
-            outputs=tuple(outputs),
-            finished=now(),
-        ),
-    )
+    Manifest(
+        mosaic_id=task.mosaic_id,
+        fingerprint=fingerprint(mosaic_checksum, model.checksum, task.config),
+        mosaic_path=task.path,
+        mosaic=FileIdentity(identity.size, identity.mtime_ns, mosaic_checksum),
+        model_checksum=model.checksum,
+        outputs=tuple(outputs),
+        finished=now(),
+    ).write(root)
     return outputs
 
 
 def _infer(task: MosaicTask, mosaic: Any, model: Any) -> None:
-    from rcm.explain import explain_output
-    from rcm.infer import classify_mosaic, detect_mosaic
-    from rcm.jobs._options import infer_options
+    from rcm.explain import ExplainOptions
+    from rcm.pipeline.infer import infer_mosaic, options_for
 
     infer = task.config["infer"]
-    options = infer_options(model.meta.task, infer["options"])
-    common = {"model_name": task.model_name, "overwrite": True}
-    if model.meta.task == "classifier":
-        classify_mosaic(mosaic, model, task.output, options=options, **common)  # type: ignore[arg-type]
-        if infer.get("explain"):
-            explain_output(task.output, mosaic=mosaic, model=model, overwrite=True)
-    else:
-        detect_mosaic(mosaic, model, task.output, options=options, **common)  # type: ignore[arg-type]
+    options = options_for(model.meta.task, infer["options"], where="stages.infer.options")
+    explain = ExplainOptions(device=options.device) if infer.get("explain") else None
+    infer_mosaic(
+        mosaic,
+        model,
+        task.output,
+        options=options,
+        explain=explain,
+        model_name=task.model_name,
+        overwrite=True,
+    )
 
 
 def _model(path: str, device: str) -> Any:
     """The worker's copy of a model file, loaded on first use."""
-    from rcm.infer import pick_device
-    from rcm.models import load_model
+    from rcm.pipeline.infer import load_for_run
 
     key = (path, device)
     if key not in _MODELS:
-        _MODELS[key] = load_model(path, device=pick_device(device))
+        _MODELS[key] = load_for_run(path, device)
     return _MODELS[key]
 
 

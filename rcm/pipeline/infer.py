@@ -86,6 +86,7 @@ def options_for(task: str, values: Mapping[str, Any], *, where: str = "options")
     except (TypeError, ValueError) as error:
         raise InputError(None, f"{where}: {error}") from error
 
+
 def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
     """A model file as given, or the file of a model in the store by that name."""
     path = Path(model)

@@ -16,7 +16,7 @@ import yaml
 
 from rcm.cli.main import main
 from rcm.jobs import load_job
-from rcm.jobs._run import plan_job, run_job, status
+from rcm.jobs import job_status, plan_job, run_job
 from rcm.models import ModelMeta, save_model
 
 MOSAICS = 12
@@ -132,8 +132,8 @@ def test_half_done_job_resumes_and_a_corrupt_mosaic_is_quarantined(
     # Unchanged, it stays quarantined; --retry-failed runs it again (and it fails again).
     assert {p.entry.mosaic_id: p.state for p in plan_job(job)}["bad"] == "quarantined"
     assert list(run_job(job, progress=False, retry_failed=True).failed) == ["bad"]
-    found = status(job.output)
-    assert found["states"]["failed"] == ["bad"] and len(found["states"]["done"]) == MOSAICS
+    found = job_status(job.output)
+    assert found.failed == ("bad",) and len(found.done) == MOSAICS
     assert main(["status", str(job.output)]) == 0
 
 

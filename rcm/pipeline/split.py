@@ -1,0 +1,145 @@
+"""The split stage: a table's items to train / validation / test by patient, as files.
+
+`rcm data split` and the demo call `split_table`; the split algorithm itself is
+`rcm.data.split_by_patient`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rcm.data import Split, split_by_patient, write_split
+from rcm.data._splits import DEFAULT_FRACTIONS
+from rcm.data._table import read_csv_table
+from rcm.errors import InputError
+
+ID_COLUMNS = ("mosaic_id", "image_id")  # the default: a training manifest, else photos
+STRATIFY_COLUMNS = ("diagnosis", "label")
+UNSTRATIFIED = "all"  # the one category of every item when not stratifying
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """Which columns name items, patients and categories, and the shares wanted.
+
+    Attributes:
+        fractions: (split name, share) pairs, the shares summing to 1.
+        seed: Seed of the patients' shuffle.
+        id_column: Column naming an item; None takes the first of `ID_COLUMNS` present.
+        patient_column: Column naming the patient.
+        stratify: Stratify by category at all.
+        stratify_column: The category column; None takes `STRATIFY_COLUMNS` in order,
+            the first non-empty one of a row winning.
+
+    """
+
+    fractions: tuple[tuple[str, float], ...] = DEFAULT_FRACTIONS
+    seed: int = 0
+    id_column: str | None = None
+    patient_column: str = "patient_id"
+    stratify: bool = True
+    stratify_column: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitOutcome:
+    """The split and the two files written (the CSV and its JSON description)."""
+
+    split: Split
+    table: Path
+    sidecar: Path
+
+
+def split_table(
+    table: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: SplitOptions | None = None,
+    *,
+    overwrite: bool = False,
+) -> SplitOutcome:
+    """Split the items of a CSV table by patient and write the split files.
+
+    Raises:
+        InputError: Naming the table and its bad rows, or a missing column.
+
+    """
+    options = options or SplitOptions()
+    path = os.fspath(table)
+    rows = read_csv_table(table, (options.patient_column,), "table")
+    header = list(rows[0])
+    id_column = _id_column(options.id_column, header, path)
+    stratify = _stratify_columns(options, header, path)
+    items, patients, categories = _items(rows, id_column, options.patient_column, stratify, path)
+    split = split_by_patient(
+        items, patients, categories, fractions=list(options.fractions), seed=options.seed
+    )
+    recorded = {
+        "id_column": id_column,
+        "patient_column": options.patient_column,
+        "stratify_columns": list(stratify),
+    }
+    sidecar = write_split(split, out, source=table, options=recorded, overwrite=overwrite)
+    return SplitOutcome(split, Path(out), Path(sidecar))
+
+
+def _id_column(chosen: str | None, header: Sequence[str], table: str) -> str:
+    if chosen is not None:
+        if chosen not in header:
+            raise InputError(table, f"table lacks the --id-column {chosen}")
+        return chosen
+    for column in ID_COLUMNS:
+        if column in header:
+            return column
+    raise InputError(
+        table, f"table has none of {', '.join(ID_COLUMNS)}: name its id column with --id-column"
+    )
+
+
+def _stratify_columns(options: SplitOptions, header: Sequence[str], table: str) -> tuple[str, ...]:
+    """The columns a row's category comes from, the first non-empty one winning."""
+    if not options.stratify:
+        return ()
+    if options.stratify_column is not None:
+        if options.stratify_column not in header:
+            raise InputError(table, f"table lacks the --stratify-column {options.stratify_column}")
+        return (options.stratify_column,)
+    # A manifest's diagnosis is optional per row; where it is empty the label stands in.
+    return tuple(column for column in STRATIFY_COLUMNS if column in header)
+
+
+def _items(
+    rows: Sequence[Mapping[str, str]],
+    id_column: str,
+    patient_column: str,
+    stratify: Sequence[str],
+    table: str,
+) -> tuple[list[str], list[str], list[str]]:
+    """(item ids, patients, categories), one per item; repeated rows of an item must agree."""
+    seen: dict[str, tuple[str, str, int]] = {}
+    problems = []
+    for number, row in enumerate(rows, start=2):
+        item = row[id_column]
+        category = next((row[c] for c in stratify if row.get(c)), "" if stratify else UNSTRATIFIED)
+        if not item or not category:
+            empty = id_column if not item else " and ".join(stratify)
+            problems.append(f"line {number}: empty {empty}")
+            continue
+        patient = row[patient_column]
+        if item not in seen:
+            seen[item] = (patient, category, number)
+            continue
+        first_patient, first_category, first = seen[item]
+        if (patient, category) != (first_patient, first_category):
+            problems.append(
+                f"line {number}: {item} has patient {patient}, category {category} but line "
+                f"{first} has patient {first_patient}, category {first_category}"
+            )
+    if problems:
+        shown = "; ".join(problems[:5])
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise InputError(table, shown + more)
+    ids = list(seen)
+    return ids, [seen[i][0] for i in ids], [seen[i][1] for i in ids]
