@@ -9,15 +9,18 @@ the demo doubles as a worked example. Nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from rcm.cli._options import positive_int
+from rcm.cli._split_commands import format_summary
 from rcm.errors import InputError
 
 MODEL_NAME = "rcm-demo"
@@ -71,9 +74,6 @@ def register(commands: Any) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    from rcm.cli.main import main  # the demo runs the same commands a user would
-    from rcm.data._synthetic_cohort import write_synthetic_cohort
-
     folder = Path(args.out)
     if args.patients < MIN_PATIENTS:
         raise InputError(
@@ -83,22 +83,42 @@ def run_demo(args: argparse.Namespace) -> None:
         )
     if folder.exists() and any(folder.iterdir()) and not args.overwrite:
         raise InputError(folder, "demo folder is not empty (pass --overwrite to replace it)")
-    quiet = [] if args.progress else ["--no-progress"]
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    with _timed(timings, "synthesise_s"):
+        manifest = _synthesise(folder / "cohort", args)
+    with _timed(timings, "split_s"):
+        _split(manifest, folder / "cohort" / "split.csv", args.seed)
+    with _timed(timings, "train_s"):
+        _train(folder, manifest.parent / "split.csv", args)
+    with _timed(timings, "infer_s"):
+        held_out = _held_out(manifest.parent / "split.csv", manifest, folder / "test-manifest.csv")
+        _infer(held_out, folder / "outputs")
+    with _timed(timings, "evaluate_s"):
+        evaluation = _evaluate(folder)
+    timings["total_s"] = time.perf_counter() - started
+    _print_results(folder, evaluation, timings)
 
-    def step(number: int, text: str, argv: list[str] | None = None) -> None:
-        print(f"\n[{number}/5] {text}", flush=True)
-        if argv is None:
-            return
-        print("   $ rcm " + " ".join(argv), flush=True)
-        if main(argv) != 0:
-            raise InputError(folder, f"demo step {number} failed (see the message above)")
 
-    cohort = folder / "cohort"
-    step(1, f"synthesising {args.patients} patients x 2 mosaics of {args.size} px -> {cohort}")
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
     clock = time.perf_counter()
-    manifest = write_synthetic_cohort(
+    yield
+    timings[key] = time.perf_counter() - clock
+
+
+def _step(number: int, text: str, argv: list[str] | None = None) -> None:
+    """Announce a step and the ``rcm`` command a user would type for it."""
+    print(f"\n[{number}/5] {text}", flush=True)
+    if argv is not None:
+        print("   $ rcm " + " ".join(argv), flush=True)
+
+
+def _synthesise(cohort: Path, args: argparse.Namespace) -> Path:
+    from rcm.data import write_synthetic_cohort
+
+    _step(1, f"synthesising {args.patients} patients x 2 mosaics of {args.size} px -> {cohort}")
+    return write_synthetic_cohort(
         cohort,
         patients=args.patients,
         size=args.size,
@@ -106,48 +126,68 @@ def run_demo(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
         progress=args.progress,
     )
-    timings["synthesise_s"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    split_args = ["data", "split", str(manifest), "--out", str(cohort / "split.csv")]
-    split_args += ["--stratify-column", "label", "--fractions", "0.6", "0.2", "0.2"]
-    split_args += ["--seed", str(args.seed), "--overwrite"]
-    step(2, "splitting by patient (no patient in two splits)", split_args)
-    timings["split_s"] = time.perf_counter() - clock
 
-    config = folder / "train.yaml"
+def _split(manifest: Path, out: Path, seed: int) -> None:
+    from rcm.pipeline.split import SplitOptions, split_table
+
+    argv = ["data", "split", str(manifest), "--out", str(out), "--stratify-column", "label"]
+    argv += ["--fractions", "0.6", "0.2", "0.2", "--seed", str(seed), "--overwrite"]
+    _step(2, "splitting by patient (no patient in two splits)", argv)
+    fractions = (("train", 0.6), ("validation", 0.2), ("test", 0.2))
+    options = SplitOptions(fractions=fractions, seed=seed, stratify_column="label")
+    outcome = split_table(manifest, out, options, overwrite=True)
+    print(format_summary(outcome.split.summary()))
+
+
+def _train(folder: Path, split: Path, args: argparse.Namespace) -> None:
+    from rcm.train import describe, load_config, train
+
+    config_path = folder / "train.yaml"
     settings = json.loads(json.dumps(DEMO_TRAINING))
     settings["optim"]["epochs"] = args.epochs
     settings["runtime"]["seed"] = args.seed
-    config.write_text(yaml.safe_dump(settings, sort_keys=False))
-    clock = time.perf_counter()
-    train_args = ["train", "classifier", "--config", str(config), "--out", str(folder / "training")]
-    train_args += ["--name", MODEL_NAME, "--replace", "--overwrite", *quiet]
-    step(
-        3, f"training a {settings['model']['architecture']} tile classifier on the CPU", train_args
+    config_path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    out = folder / "training"
+    argv = ["train", "classifier", "--config", str(config_path), "--out", str(out)]
+    argv += ["--name", MODEL_NAME, "--replace", "--overwrite"]
+    architecture = settings["model"]["architecture"]
+    _step(3, f"training a {architecture} tile classifier on the CPU", argv)
+    config = load_config(config_path, [], task="classifier")
+    result, _ = train(
+        config, out, name=MODEL_NAME, replace=True, overwrite=True, progress=args.progress
     )
-    timings["train_s"] = time.perf_counter() - clock
+    print(json.dumps(describe(result), indent=2))
 
-    clock = time.perf_counter()
-    held_out = _held_out(cohort / "split.csv", manifest, folder / "test-manifest.csv")
-    step(4, f"running the model on the {len(held_out)} held-out test mosaics")
-    outputs = folder / "outputs"
-    for mosaic_id, mosaic in held_out:
-        step_args = ["infer", str(mosaic), "--model", MODEL_NAME]
-        step_args += ["--out", str(outputs / f"{mosaic_id}.rcm"), "--overwrite", "--no-progress"]
-        print("   $ rcm " + " ".join(step_args), flush=True)
-        if main(step_args) != 0:
-            raise InputError(mosaic, "inference failed (see the message above)")
-    timings["infer_s"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    evaluation = folder / "evaluation"
-    evaluate_args = ["evaluate", str(outputs), "--truth", str(folder / "test-manifest.csv")]
-    evaluate_args += ["--out", str(evaluation), "--overwrite"]
-    step(5, "evaluating the held-out mosaics against their labels and lesion masks", evaluate_args)
-    timings["evaluate_s"] = time.perf_counter() - clock
-    timings["total_s"] = time.perf_counter() - started
-    _print_results(folder, evaluation, timings)
+def _infer(held_out: list[tuple[str, Path]], outputs: Path) -> None:
+    from rcm.cli._infer_commands import describe
+    from rcm.infer import ClassifyOptions
+    from rcm.io import open_mosaic
+    from rcm.pipeline.infer import infer_mosaic, load_for_run, resolve_model
+
+    _step(4, f"running the model on the {len(held_out)} held-out test mosaics")
+    reference = resolve_model(MODEL_NAME)
+    options = ClassifyOptions()
+    model = load_for_run(reference.path, options.device)
+    for mosaic_id, path in held_out:
+        output = outputs / f"{mosaic_id}.rcm"
+        print(f"   $ rcm infer {path} --model {MODEL_NAME} --out {output} --overwrite", flush=True)
+        outcome = infer_mosaic(
+            open_mosaic(path), model, output, options=options, model_name=MODEL_NAME, overwrite=True
+        )
+        print(f"{path}: {describe(outcome.result, options)}")
+
+
+def _evaluate(folder: Path) -> Path:
+    from rcm.pipeline.evaluate import evaluate_outputs
+
+    evaluation, truth = folder / "evaluation", folder / "test-manifest.csv"
+    argv = ["evaluate", str(folder / "outputs"), "--truth", str(truth)]
+    argv += ["--out", str(evaluation), "--overwrite"]
+    _step(5, "evaluating the held-out mosaics against their labels and lesion masks", argv)
+    evaluate_outputs(folder / "outputs", truth, evaluation, overwrite=True)
+    return evaluation
 
 
 def _held_out(split: Path, manifest: Path, target: Path) -> list[tuple[str, Path]]:

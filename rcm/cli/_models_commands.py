@@ -22,6 +22,18 @@ def register(commands: Any) -> None:
     add.add_argument("--name", required=True, help="name to use with rcm infer --model")
     add.add_argument("--replace", action="store_true", help="replace a model of that name")
     add.set_defaults(run=run_models_add)
+    _add_import(actions)
+    listing = actions.add_parser("list", help="list the models in the store")
+    listing.set_defaults(run=run_models_list)
+    remove = actions.add_parser("remove", help="delete a model from the store")
+    remove.add_argument("name")
+    remove.set_defaults(run=run_models_remove)
+    show = actions.add_parser("show", help="print a model file's metadata")
+    show.add_argument("file")
+    show.set_defaults(run=run_models_show)
+
+
+def _add_import(actions: Any) -> None:
     imported = actions.add_parser(
         "import",
         help="turn weights trained elsewhere into a stored rcm model",
@@ -79,14 +91,6 @@ def register(commands: Any) -> None:
     )
     imported.add_argument("--replace", action="store_true", help="replace a model of that name")
     imported.set_defaults(run=run_models_import)
-    listing = actions.add_parser("list", help="list the models in the store")
-    listing.set_defaults(run=run_models_list)
-    remove = actions.add_parser("remove", help="delete a model from the store")
-    remove.add_argument("name")
-    remove.set_defaults(run=run_models_remove)
-    show = actions.add_parser("show", help="print a model file's metadata")
-    show.add_argument("file")
-    show.set_defaults(run=run_models_show)
 
 
 def run_models_add(args: argparse.Namespace) -> None:
