@@ -171,7 +171,7 @@ def run_job(
     kept = {p.entry.mosaic_id for p in report.planned if p.state in ("quarantined", "retry")}
     failures = {key: row for key, row in read_failures(root).items() if key in kept}
     if todo:
-        from rcm.jobs._cluster import describe
+        from rcm.jobs.cluster import describe
 
         log_line(root, describe(job.cluster) if client is None else f"client {client}")
         with _client(job, client) as active:
@@ -195,7 +195,7 @@ def _client(job: JobSpec, client: Any) -> Iterator[Any]:
         return
     import distributed  # noqa: F401 (its config defaults must exist before they are overridden)
 
-    from rcm.jobs._cluster import open_client
+    from rcm.jobs.cluster import open_client
 
     # A worker that dies while holding a task counts as a failure of that task; after
     # `retries` deaths the task is given up (KilledWorker) instead of killing every worker.

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from rcm.errors import InputError
-from rcm.jobs._cluster import ClusterSpec
+from rcm.jobs.cluster import ClusterSpec
 
 _ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 TOP_KEYS = ("name", "mosaics", "output", "stages", "cluster", "retries", "um_per_px")
