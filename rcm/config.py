@@ -93,6 +93,26 @@ def custom(read: Reader) -> dict[str, Reader]:
     return {_METADATA_KEY: read}
 
 
+def optional(read: Reader) -> Reader:
+    """`read` for a field that may be null (null stays None)."""
+
+    def read_optional(value: Any, base: Path | None) -> Any:
+        return None if value is None else read(value, base)
+
+    return read_optional
+
+
+def normal_path(value: Any, base: Path | None) -> Path:
+    """A field reader (``custom(normal_path)``): the ``Path`` rule, then ``..`` resolved.
+
+    ``a/../b`` becomes ``b`` by the text alone (symbolic links are not followed), so
+    paths relative to a file's folder compare equal to the paths they name.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a path, got {value!r}")
+    return Path(os.path.normpath(value if base is None else base / value))
+
+
 def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None = None) -> T:
     """Build the frozen dataclass `cls` from a mapping, checking every rule.
 

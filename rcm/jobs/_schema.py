@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rcm.config import custom, from_mapping, read_yaml
+from rcm.config import custom, from_mapping, normal_path, optional, read_yaml
 from rcm.errors import InputError
 from rcm.io import ZarrWriteOptions
 from rcm.io._ome_zarr import Compressor
@@ -34,24 +34,13 @@ def _normal(path: Path) -> Path:
     return Path(os.path.normpath(path))
 
 
-def _job_path(value: Any, base: Path | None) -> Path:
-    """A path relative to the job file's folder (absolute paths stay), without ``..``."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"must be a path, got {value!r}")
-    return _normal(Path(value) if base is None else base / value)
-
-
-def _optional_job_path(value: Any, base: Path | None) -> Path | None:
-    return None if value is None else _job_path(value, base)
-
-
 def _model(value: Any, base: Path | None) -> str:
     """A model file (made relative to the job file) or the name of a model in the store."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"must be a model file or a store name, got {value!r}")
     folder = base or Path()
     if (folder / value).exists() or "/" in value or value.endswith((".safetensors", ".pt")):
-        return str(_job_path(value, base))
+        return str(normal_path(value, base))
     return value
 
 
@@ -86,8 +75,8 @@ class MosaicSource:
 
     """
 
-    manifest: Path | None = field(default=None, metadata=custom(_optional_job_path))
-    glob: Path | None = field(default=None, metadata=custom(_optional_job_path))
+    manifest: Path | None = field(default=None, metadata=custom(optional(normal_path)))
+    glob: Path | None = field(default=None, metadata=custom(optional(normal_path)))
 
     def __post_init__(self) -> None:
         if (self.manifest is None) == (self.glob is None):
@@ -160,9 +149,9 @@ class EvaluateStage:
 
     """
 
-    truth: Path = field(metadata=custom(_job_path))
+    truth: Path = field(metadata=custom(normal_path))
     bootstrap: int = 2000
-    readers: Path | None = field(default=None, metadata=custom(_optional_job_path))
+    readers: Path | None = field(default=None, metadata=custom(optional(normal_path)))
     seed: int = 0
     reader_threshold: float = 0.5
     target_sensitivity: float = 0.8
@@ -187,7 +176,7 @@ class JobFile:
     """A job file as written (its mosaics not yet listed)."""
 
     mosaics: MosaicSource
-    output: Path = field(metadata=custom(_job_path))
+    output: Path = field(metadata=custom(normal_path))
     stages: Stages
     name: str | None = None
     cluster: ClusterSpec = field(default_factory=ClusterSpec, metadata=custom(_cluster))
