@@ -33,7 +33,6 @@ import dataclasses
 import datetime
 import difflib
 import enum
-import functools
 import os
 import re
 import types
@@ -136,7 +135,7 @@ def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None 
     missing = [name for name, spec in fields.items() if _required(spec) and name not in data]
     if missing:
         raise ConfigError(where, f"missing {', '.join(missing)}")
-    hints = _hints(cls)
+    hints = typing.get_type_hints(cls)
     values = {
         name: _field_value(spec, hints[name], data[name], _join(where, name), base)
         for name, spec in fields.items()
@@ -335,11 +334,6 @@ def _convert_scalar(hint: Any, value: Any, key: str, base: Path | None) -> Any:
 # --- helpers --------------------------------------------------------------------
 
 
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _required(spec: dataclasses.Field[Any]) -> bool:
     return spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
 
@@ -377,7 +371,7 @@ def _is_path_field(cls: type, parts: list[str]) -> bool:
     for part in parts:
         if not dataclasses.is_dataclass(hint):
             return False
-        hint = _without_none(_hints(hint).get(part))  # type: ignore[arg-type]
+        hint = _without_none(typing.get_type_hints(hint).get(part))
     return hint is Path
 
 
