@@ -77,6 +77,9 @@ class ConfigError(ValueError):
         self.reason = reason
         super().__init__(f"{key}: {reason}" if key else reason)
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
+        return (ConfigError, (self.key, self.reason))  # picklable with its two arguments
+
     def under(self, prefix: str) -> ConfigError:
         """The same error with its key path inside section `prefix`."""
         return ConfigError(_join(prefix, self.key), self.reason)

@@ -230,3 +230,14 @@ def test_read_yaml_reads_floats_as_yaml_1_2_and_refuses_what_is_not_yaml(tmp_pat
         read_yaml(path)
     with pytest.raises(InputError, match="cannot read"):
         read_yaml(tmp_path / "missing.yaml")
+
+
+def test_a_config_error_survives_pickling() -> None:
+    import pickle
+
+    error = pickle.loads(pickle.dumps(ConfigError("a.b", "must be a number, got 'x'")))
+    assert (error.key, error.reason, str(error)) == (
+        "a.b",
+        "must be a number, got 'x'",
+        "a.b: must be a number, got 'x'",
+    )
