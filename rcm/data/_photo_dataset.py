@@ -15,23 +15,20 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Literal, get_args
 
-import yaml
-
+from rcm.config import custom, from_mapping, normal_path, optional, read_yaml
 from rcm.errors import InputError
 
-BOX_FORMATS = ("xyxy", "xywh")
+BoxFormat = Literal["xyxy", "xywh"]
+BOX_FORMATS: tuple[str, ...] = get_args(BoxFormat)
 SEVERITIES = ("error", "warning")
 MAX_AGE = 150
 # Enough digits that sums and differences of float-sized decimals are exact.
 EXACT = Context(prec=1000)
-_CONFIG_KEYS = ("columns", "box_format", "categories", "images_root")
-_COLUMN_KEYS = ("image", "patient_id", "sex", "age", "category", "box")
 # Relative slack for float rounding when a clipped box ends exactly on the image edge.
 _EDGE_SLACK = 1e-9
 
@@ -218,74 +215,54 @@ class PhotoProblem:
             raise ValueError(f"severity must be error or warning, got {self.severity!r}")
 
 
+@dataclass(frozen=True)
+class ColumnNames:
+    """The ``columns:`` section of a columns config (see `PhotoColumns`)."""
+
+    image: str
+    patient_id: str
+    category: str
+    box: tuple[str, str, str, str]
+    sex: str | None = None
+    age: str | None = None
+
+
+@dataclass(frozen=True)
+class ColumnsFile:
+    """A columns config as written; `load_photo_columns` makes a `PhotoColumns` of it."""
+
+    columns: ColumnNames
+    categories: tuple[str, ...]
+    box_format: BoxFormat = "xyxy"
+    images_root: Path | None = field(default=None, metadata=custom(optional(normal_path)))
+
+
 def load_photo_columns(path: str | os.PathLike[str]) -> PhotoColumns:
     """Read and validate a columns config (YAML); ``images_root`` is relative to it.
 
     Raises:
         InputError: Naming the file and the first reason it cannot be used (unknown
-            keys, missing keys, values of the wrong kind).
+            keys, missing keys, values of the wrong kind), by `rcm.config`'s rules.
 
     """
     source = Path(path)
+    data = read_yaml(source)
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise InputError(source, f"cannot read the columns config ({error})") from error
-    try:
-        return _columns_from(data, source.resolve().parent)
+        config = from_mapping(ColumnsFile, data, base=source.resolve().parent)
+        names = config.columns
+        return PhotoColumns(
+            image=names.image,
+            patient_id=names.patient_id,
+            category=names.category,
+            box=names.box,
+            categories=config.categories,
+            box_format=config.box_format,
+            sex=names.sex,
+            age=names.age,
+            images_root=config.images_root,
+        )
     except ValueError as error:
         raise InputError(source, str(error)) from error
-
-
-def _columns_from(data: Any, base: Path) -> PhotoColumns:
-    config = _mapping(data, "the columns config", _CONFIG_KEYS)
-    for required in ("columns", "categories"):
-        if required not in config:
-            raise ValueError(f"missing {required!r}")
-    names = _mapping(config["columns"], "columns", _COLUMN_KEYS)
-    missing = [key for key in ("image", "patient_id", "category", "box") if key not in names]
-    if missing:
-        raise ValueError(f"columns lacks {', '.join(missing)}")
-    box = names["box"]
-    if not isinstance(box, list) or len(box) != 4:
-        raise ValueError("columns.box must be a list of the 4 coordinate column names")
-    categories = config["categories"]
-    if not isinstance(categories, list):
-        raise ValueError("categories must be a list of names")
-    root = config.get("images_root")
-    return PhotoColumns(
-        image=_string(names["image"], "columns.image"),
-        patient_id=_string(names["patient_id"], "columns.patient_id"),
-        category=_string(names["category"], "columns.category"),
-        box=(
-            _string(box[0], "columns.box"),
-            _string(box[1], "columns.box"),
-            _string(box[2], "columns.box"),
-            _string(box[3], "columns.box"),
-        ),
-        categories=tuple(_string(name, "a category") for name in categories),
-        box_format=_string(config.get("box_format", "xyxy"), "box_format"),
-        sex=None if names.get("sex") is None else _string(names["sex"], "columns.sex"),
-        age=None if names.get("age") is None else _string(names["age"], "columns.age"),
-        images_root=None
-        if root is None
-        else Path(os.path.normpath(base / _string(root, "images_root"))),
-    )
-
-
-def _mapping(value: Any, what: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be a mapping, got {type(value).__name__}")
-    unknown = sorted(str(key) for key in set(value) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)} in {what}: use {', '.join(allowed)}")
-    return value
-
-
-def _string(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be a string, got {value!r} (quote it in YAML)")
-    return value
 
 
 def check_text(value: str, what: str) -> None:

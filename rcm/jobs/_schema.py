@@ -3,8 +3,9 @@
 A job file (YAML, conventionally under ``pipelines/``) names the mosaics (a CSV
 manifest or a glob), the stages (convert, infer, evaluate) with their options,
 the output root, and the cluster. Relative paths are relative to the job file.
-Every problem is reported with the job file's name; unknown keys are errors,
-so a typo never silently falls back to a default.
+`JobFile` is the file as written, read with `rcm.config`'s rules (unknown keys are
+errors, so a typo never silently falls back to a default); `load_job` turns it
+into the `JobSpec` that runs, with the mosaics listed.
 """
 
 from __future__ import annotations
@@ -18,13 +19,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from rcm.config import custom, from_mapping, normal_path, optional, read_yaml
 from rcm.errors import InputError
-from rcm.jobs._cluster import ClusterSpec
+from rcm.io import ZarrWriteOptions
+from rcm.io._ome_zarr import Compressor
+from rcm.jobs.cluster import ClusterSpec, read_cluster
 
 _ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
-TOP_KEYS = ("name", "mosaics", "output", "stages", "cluster", "retries", "um_per_px")
+_ZARR = ZarrWriteOptions()  # the defaults of `rcm convert`
+
+
+def _normal(path: Path) -> Path:
+    """`path` without ``..`` or ``.`` parts."""
+    return Path(os.path.normpath(path))
+
+
+def _model(value: Any, base: Path | None) -> str:
+    """A model file (made relative to the job file) or the name of a model in the store."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a model file or a store name, got {value!r}")
+    folder = base or Path()
+    if (folder / value).exists() or "/" in value or value.endswith((".safetensors", ".pt")):
+        return str(normal_path(value, base))
+    return value
+
+
+def _options(value: Any, base: Path | None) -> dict[str, Any]:
+    if value is None:  # "options:" with every line commented out
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def _cluster(value: Any, base: Path | None) -> ClusterSpec:
+    return read_cluster(value or {}, where="", base=base)
 
 
 @dataclass(frozen=True)
@@ -36,10 +65,56 @@ class MosaicEntry:
 
 
 @dataclass(frozen=True)
-class ConvertStage:
-    """Convert each mosaic to OME-Zarr (``OUTPUT/ID.zarr``) before inference reads it."""
+class MosaicSource:
+    """The ``mosaics:`` section: a CSV manifest (columns mosaic_id, path) or a glob.
 
-    chunk: int = 1024
+    Attributes:
+        manifest: The manifest; its paths are relative to its own folder.
+        glob: A pattern (``**`` matches folders); ids are the file names up to the
+            first dot.
+
+    """
+
+    manifest: Path | None = field(default=None, metadata=custom(optional(normal_path)))
+    glob: Path | None = field(default=None, metadata=custom(optional(normal_path)))
+
+    def __post_init__(self) -> None:
+        if (self.manifest is None) == (self.glob is None):
+            raise ValueError("needs exactly one of 'manifest' (a CSV) or 'glob'")
+
+
+@dataclass(frozen=True)
+class ConvertStage:
+    """Convert each mosaic to OME-Zarr (``OUTPUT/ID.zarr``) before inference reads it.
+
+    The options and defaults are those of ``rcm convert``.
+
+    Attributes:
+        chunk: Edge of a zarr chunk in pixels, a power of two.
+        shard: Edge of a shard, a power of two >= chunk; 0 writes no shards.
+        compressor: Codec of the chunks.
+        compression_level: Codec level (zstd 1-22, blosc 1-9).
+
+    """
+
+    chunk: int = _ZARR.chunk
+    shard: int = _ZARR.shard
+    compressor: Compressor = _ZARR.compressor
+    compression_level: int = _ZARR.compression_level
+
+    def __post_init__(self) -> None:
+        if self.compression_level < 1:
+            raise ValueError(f"compression_level must be at least 1, got {self.compression_level}")
+        self.write_options()  # ZarrWriteOptions checks chunk and shard
+
+    def write_options(self) -> ZarrWriteOptions:
+        """The options `write_ome_zarr` takes (workers: one per core of the task)."""
+        return ZarrWriteOptions(
+            chunk=self.chunk,
+            shard=self.shard,
+            compressor=self.compressor,
+            compression_level=self.compression_level,
+        )
 
 
 @dataclass(frozen=True)
@@ -48,23 +123,71 @@ class InferStage:
 
     Attributes:
         model: A model file, or the name of a model in the store.
-        options: Fields of `ClassifyOptions` or `WindowOptions` (by the model's task).
+        options: Fields of `ClassifyOptions` or `WindowOptions` (by the model's task),
+            checked against the model when the job is planned.
         explain: Add Grad-CAM explanations (tile classifiers).
 
     """
 
-    model: str
-    options: dict[str, Any] = field(default_factory=dict)
+    model: str = field(metadata=custom(_model))
+    options: dict[str, Any] = field(default_factory=dict, metadata=custom(_options))
     explain: bool = False
 
 
 @dataclass(frozen=True)
 class EvaluateStage:
-    """Evaluate the cohort once every mosaic is done (``OUTPUT/evaluation``)."""
+    """Evaluate the cohort once every mosaic is done (``OUTPUT/evaluation``), as ``rcm evaluate``.
 
-    truth: Path
+    Attributes:
+        truth: Ground-truth manifest CSV.
+        bootstrap: Bootstrap resamples.
+        readers: Clinicians' reads (CSV), or None.
+        seed: Seed of the bootstrap.
+        reader_threshold: Reader score counted as a positive call.
+        target_sensitivity: Sensitivity of the reported operating point.
+        target_specificity: Specificity of the reported operating point.
+
+    """
+
+    truth: Path = field(metadata=custom(normal_path))
     bootstrap: int = 2000
-    readers: Path | None = None
+    readers: Path | None = field(default=None, metadata=custom(optional(normal_path)))
+    seed: int = 0
+    reader_threshold: float = 0.5
+    target_sensitivity: float = 0.8
+    target_specificity: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.bootstrap < 1:
+            raise ValueError(f"bootstrap must be at least 1, got {self.bootstrap}")
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The ``stages:`` section: inference, with conversion before and evaluation after."""
+
+    infer: InferStage
+    convert: ConvertStage | None = None
+    evaluate: EvaluateStage | None = None
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """A job file as written (its mosaics not yet listed)."""
+
+    mosaics: MosaicSource
+    output: Path = field(metadata=custom(normal_path))
+    stages: Stages
+    name: str | None = None
+    cluster: ClusterSpec = field(default_factory=ClusterSpec, metadata=custom(_cluster))
+    retries: int = 2
+    um_per_px: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"retries must be a whole number >= 0, got {self.retries!r}")
+        if self.um_per_px is not None and self.um_per_px <= 0:
+            raise ValueError(f"um_per_px must be a positive number, got {self.um_per_px!r}")
 
 
 @dataclass(frozen=True)
@@ -91,81 +214,44 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
 
     """
     source = Path(path)
+    data = read_yaml(source)
     try:
-        data = yaml.safe_load(source.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise InputError(source, f"cannot read job file ({error})") from error
-    try:
-        return _job(data, source)
+        job = from_mapping(JobFile, data, base=source.resolve().parent)
+        return JobSpec(
+            name=job.name or source.stem,
+            source=source,
+            mosaics=_mosaics(job.mosaics),
+            output=job.output,
+            infer=job.stages.infer,
+            convert=job.stages.convert,
+            evaluate=job.stages.evaluate,
+            cluster=job.cluster,
+            retries=job.retries,
+            um_per_px=job.um_per_px,
+        )
     except (ValueError, TypeError, KeyError) as error:
         raise InputError(source, str(error)) from error
 
 
-def _job(data: Any, source: Path) -> JobSpec:
-    mapping = _mapping(data, "the job", TOP_KEYS)
-    base = source.resolve().parent
-    for required in ("mosaics", "output", "stages"):
-        if required not in mapping:
-            raise ValueError(f"missing {required!r}")
-    stages = _mapping(mapping["stages"], "stages", ("convert", "infer", "evaluate"))
-    if "infer" not in stages:
-        raise ValueError("stages need 'infer' (convert and evaluate are optional)")
-    retries = mapping.get("retries", 2)
-    if not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
-    um_per_px = mapping.get("um_per_px")
-    if um_per_px is not None and (not isinstance(um_per_px, int | float) or um_per_px <= 0):
-        raise ValueError(f"um_per_px must be a positive number, got {um_per_px!r}")
-    return JobSpec(
-        name=str(mapping.get("name", source.stem)),
-        source=source,
-        mosaics=_mosaics(mapping["mosaics"], base),
-        output=_path(base, mapping["output"]),
-        infer=_infer(stages["infer"], base),
-        convert=_convert(stages["convert"]) if stages.get("convert") is not None else None,
-        evaluate=_evaluate(stages["evaluate"], base) if stages.get("evaluate") else None,
-        cluster=ClusterSpec.from_mapping(
-            mapping.get("cluster") or {}, source=str(source), base=base
-        ),
-        retries=retries,
-        um_per_px=um_per_px,
-    )
-
-
-def _path(base: Path, value: Any) -> Path:
-    """`value` relative to the job file's folder (absolute paths stay), without ``..``."""
-    return Path(os.path.normpath(base / str(value)))
-
-
-def _mapping(value: Any, what: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be a mapping, got {type(value).__name__}")
-    unknown = sorted(set(value) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)} in {what}: use {', '.join(allowed)}")
-    return value
-
-
-def _mosaics(value: Any, base: Path) -> tuple[MosaicEntry, ...]:
-    """From ``{manifest: CSV}`` (columns mosaic_id, path) or ``{glob: PATTERN}``."""
-    spec = _mapping(value, "mosaics", ("manifest", "glob"))
-    if ("manifest" in spec) == ("glob" in spec):
-        raise ValueError("mosaics needs exactly one of 'manifest' (a CSV) or 'glob'")
+def _mosaics(source: MosaicSource) -> tuple[MosaicEntry, ...]:
+    """The mosaics a manifest lists or a glob matches, with checked, distinct ids."""
     entries: list[MosaicEntry] = []
-    if "glob" in spec:
-        pattern = str(_path(base, spec["glob"]))  # absolute patterns stay absolute
-        for found in sorted(glob.glob(pattern, recursive=True)):  # noqa: PTH207
+    if source.glob is not None:
+        for found in sorted(glob.glob(str(source.glob), recursive=True)):  # noqa: PTH207
             path = Path(found)
             entries.append(MosaicEntry(path.name.split(".")[0], path))
     else:
-        manifest = _path(base, spec["manifest"])
+        assert source.manifest is not None  # one of the two, checked on construction
+        manifest = source.manifest
         with _open_manifest(manifest) as handle:
             reader = csv.DictReader(handle)
             missing = {"mosaic_id", "path"} - set(reader.fieldnames or ())
             if missing:
                 raise ValueError(f"{manifest}: missing column(s) {', '.join(sorted(missing))}")
             for row in reader:
-                entries.append(MosaicEntry(row["mosaic_id"], _path(manifest.parent, row["path"])))
+                entries.append(
+                    MosaicEntry(row["mosaic_id"], _normal(manifest.parent / row["path"]))
+                )
     if not entries:
         raise ValueError("no mosaics: the manifest is empty or the glob matches nothing")
     bad = [entry.mosaic_id for entry in entries if not _ID.match(entry.mosaic_id)]
@@ -186,33 +272,3 @@ def _open_manifest(path: Path) -> Any:
         return path.open(newline="")
     except OSError as error:
         raise ValueError(f"cannot read the mosaic manifest {path} ({error})") from error
-
-
-def _infer(value: Any, base: Path) -> InferStage:
-    spec = _mapping(value, "stages.infer", ("model", "options", "explain"))
-    if "model" not in spec:
-        raise ValueError("stages.infer needs 'model' (a model file or a store name)")
-    model = str(spec["model"])
-    if (base / model).exists() or "/" in model or model.endswith((".safetensors", ".pt")):
-        model = str(_path(base, model))
-    options = spec.get("options") or {}
-    if not isinstance(options, Mapping):
-        raise ValueError("stages.infer.options must be a mapping")
-    return InferStage(model, dict(options), bool(spec.get("explain", False)))
-
-
-def _convert(value: Any) -> ConvertStage:
-    spec = _mapping(value or {}, "stages.convert", ("chunk",))
-    return ConvertStage(**spec)
-
-
-def _evaluate(value: Any, base: Path) -> EvaluateStage:
-    spec = _mapping(value, "stages.evaluate", ("truth", "bootstrap", "readers"))
-    if "truth" not in spec:
-        raise ValueError("stages.evaluate needs 'truth' (the ground-truth manifest)")
-    readers = spec.get("readers")
-    return EvaluateStage(
-        truth=_path(base, spec["truth"]),
-        bootstrap=int(spec.get("bootstrap", 2000)),
-        readers=_path(base, readers) if readers else None,
-    )

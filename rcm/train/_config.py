@@ -1,8 +1,9 @@
 """Training configs: typed, validated, loaded from YAML with dotted command-line overrides.
 
 One frozen dataclass per part (data, model, optimisation, augmentation, runtime);
-`load_config` maps a YAML file onto them, naming the file and the key of every
-problem (unknown keys are errors, so a typo never falls back to a default).
+`load_config` maps a YAML file onto them with `rcm.config`'s rules, naming the
+file and the key of every problem (unknown keys are errors, so a typo never
+falls back to a default).
 ``--set optim.lr=3e-4`` overrides one value; the resolved config is stored in
 the trained model file and next to the training outputs.
 """
@@ -11,14 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-import yaml
-
+from rcm.config import ConfigError, apply_overrides, from_mapping, read_yaml
 from rcm.errors import InputError
 
 Task = Literal["classifier", "detector", "segmenter"]
@@ -229,6 +227,7 @@ def load_config(
     Relative paths in the file are relative to the file; in overrides, to the
     working directory. `paths` sets dotted keys to paths given by flags (``--init``),
     taken literally. `fixed` sets top-level keys (the task from the command line).
+    The rules are `rcm.config`'s.
 
     Raises:
         InputError: Naming the file and the key, for unreadable YAML, unknown keys,
@@ -236,102 +235,26 @@ def load_config(
 
     """
     source = Path(path)
-    try:
-        raw = yaml.safe_load(source.read_text()) or {}
-    except OSError as error:
-        raise InputError(path, f"cannot read config: {error.strerror or error}") from error
-    except yaml.YAMLError as error:
-        raise InputError(path, f"not valid YAML ({error})") from error
+    raw = read_yaml(source)
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise InputError(path, "a training config is a mapping of sections")
-    _resolve_paths(raw, source.parent)
-    for override in overrides or []:
-        _apply_override(raw, override, path)
-    for dotted, value in (paths or {}).items():  # paths from flags, not parsed as YAML
-        section, key = dotted.split(".")
-        raw.setdefault(section, {})[key] = os.fspath(value)
-    for key, value in fixed.items():
-        if raw.get(key) not in (None, value):
-            raise InputError(path, f"config says {key}: {raw[key]} but the command says {value}")
-        raw[key] = value
     try:
-        return _build(TrainConfig, raw, "")
-    except (TypeError, ValueError) as error:
+        raw = dict(apply_overrides(TrainConfig, raw, overrides or []))
+        for dotted, value in (paths or {}).items():
+            section, key = dotted.split(".")
+            part = raw.get(section) or {}
+            if isinstance(part, dict):  # else refused as "must be a mapping" below
+                raw[section] = {**part, key: Path(value)}
+        for key, value in fixed.items():
+            if raw.get(key) not in (None, value):
+                raise InputError(
+                    path, f"config says {key}: {raw[key]} but the command says {value}"
+                )
+            raw[key] = value
+        return from_mapping(TrainConfig, raw, base=source.parent)
+    except ConfigError as error:
         raise InputError(path, str(error)) from error
-
-
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    for section, key in (("data", "manifest"), ("data", "split"), ("model", "init")):
-        part = raw.get(section)
-        if not isinstance(part, dict):
-            continue  # reported as "must be a mapping" when the config is built
-        value = part.get(key)
-        if isinstance(value, str) and not Path(value).is_absolute():
-            part[key] = str(base / value)
-
-
-def _apply_override(raw: dict[str, Any], override: str, path: str | os.PathLike[str]) -> None:
-    key, sep, text = override.partition("=")
-    if not sep or not key:
-        raise InputError(path, f"override {override!r} is not KEY=VALUE (e.g. optim.lr=3e-4)")
-    *sections, name = key.strip().split(".")
-    target = raw
-    for section in sections:
-        target = target.setdefault(section, {})
-        if not isinstance(target, dict):
-            raise InputError(path, f"override {override!r}: {section} is not a section")
-    target[name] = yaml.safe_load(text)
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    """Build dataclass `cls` from a mapping, converting and checking each field's type."""
-    if not isinstance(raw, dict):
-        raise TypeError(f"{prefix.rstrip('.') or 'config'} must be a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) {', '.join(prefix + k for k in unknown)} "
-            f"(known: {', '.join(sorted(names))})"
-        )
-    values = {name: _convert(hints[name], raw[name], prefix + name) for name in raw}
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any, key: str) -> Any:
-    origin, args = typing.get_origin(hint), get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key + ".")  # type: ignore[arg-type]
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, key)
-    if origin is Literal:
-        if value not in args:
-            raise ValueError(f"{key} must be one of {', '.join(map(str, args))}, got {value!r}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"{key} must be a list, got {value!r}")
-        return tuple(_convert(args[0], item, key) for item in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise TypeError(f"{key} must be a mapping, got {value!r}")
-        return dict(value)
-    if hint is Path:
-        if not isinstance(value, str):
-            raise TypeError(f"{key} must be a path, got {value!r}")
-        return Path(value)
-    if hint is float and isinstance(value, int | float | str) and not isinstance(value, bool):
-        try:  # YAML reads 1e-3 (no dot) as a string
-            return float(value)
-        except ValueError:
-            pass
-    if hint in (int, bool, str) and type(value) is hint:
-        return value
-    raise TypeError(f"{key} must be {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
 def _plain(value: Any) -> Any:

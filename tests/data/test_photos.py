@@ -130,11 +130,17 @@ def test_config_images_root_is_relative_to_the_config(tmp_path: Path) -> None:
     ("text", "reason"),
     [
         (COLUMNS_YAML + "colour: red\n", "unknown key(s) colour"),
-        (COLUMNS_YAML.replace("  age: age\n", "  age: age\n  weight: w\n"), "weight in columns"),
+        (
+            COLUMNS_YAML.replace("  age: age\n", "  age: age\n  weight: w\n"),
+            "columns: unknown key(s) weight",
+        ),
         (COLUMNS_YAML.replace("box_format: xyxy", "box_format: cxcywh"), "box_format"),
-        (COLUMNS_YAML.replace("[x1, y1, x2, y2]", "[x1, y1, x2]"), "4 coordinate column"),
+        (
+            COLUMNS_YAML.replace("[x1, y1, x2, y2]", "[x1, y1, x2]"),
+            "columns.box: must be a list of 4 values, got 3",
+        ),
         (COLUMNS_YAML.replace("categories: [", "categories: [melanoma, "), "twice"),
-        (COLUMNS_YAML.replace("  image: file\n", ""), "columns lacks image"),
+        (COLUMNS_YAML.replace("  image: file\n", ""), "columns: missing image"),
         (COLUMNS_YAML.replace("patient_id: patient", "patient_id: 7"), "quote it"),
         (COLUMNS_YAML.replace("sex: sex", "sex: file"), "file mapped to more than one"),
         ("columns: [", "cannot read"),

@@ -13,16 +13,17 @@ from urllib.parse import urlsplit
 import pytest
 
 from rcm.errors import BackendMissingError, InputError
-from rcm.jobs._cluster import (
+from rcm.jobs.cluster import (
     Adaptive,
     ClusterSpec,
     SlurmSpec,
-    _local_plan,
-    _pinned_devices,
     describe,
     open_client,
     slurm_job_script,
 )
+from rcm.jobs.cluster._local import local_plan
+from rcm.jobs.cluster._slurm import slurm_job_kwargs
+from rcm.jobs.cluster._worker import pinned_devices
 
 SLURM = {"cores": 8, "memory": "64GB"}
 
@@ -127,7 +128,7 @@ def test_bad_values_are_rejected_naming_the_field(section: dict[str, Any], field
 
 
 def test_a_section_that_is_not_a_mapping_is_rejected() -> None:
-    with pytest.raises(ValueError, match="cluster must be a mapping"):
+    with pytest.raises(ValueError, match="cluster: must be a mapping"):
         ClusterSpec.from_mapping(["local"])  # type: ignore[arg-type]
 
 
@@ -237,7 +238,7 @@ def test_describe_says_what_runs_where() -> None:
 
 def test_importing_the_module_starts_nothing_heavy() -> None:
     code = (
-        "import sys, rcm.jobs._cluster; "
+        "import sys, rcm.jobs.cluster; "
         "print([m for m in ('distributed', 'torch', 'dask_jobqueue') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -248,32 +249,32 @@ def test_importing_the_module_starts_nothing_heavy() -> None:
 
 
 def test_local_sizing_follows_gpus_then_cpus() -> None:
-    no_gpu = _local_plan(ClusterSpec(), devices=(), cpus=16, dask_cuda=False)
+    no_gpu = local_plan(ClusterSpec(), devices=(), cpus=16, dask_cuda=False)
     assert (no_gpu.workers, no_gpu.threads, no_gpu.devices) == (4, 4, ())
     assert "resources" not in no_gpu.kwargs
-    tiny = _local_plan(ClusterSpec(), devices=(), cpus=2, dask_cuda=False)
+    tiny = local_plan(ClusterSpec(), devices=(), cpus=2, dask_cuda=False)
     assert (tiny.workers, tiny.threads) == (1, 2)
-    gpus = _local_plan(ClusterSpec(), devices=("0", "1", "2", "3"), cpus=32, dask_cuda=False)
+    gpus = local_plan(ClusterSpec(), devices=("0", "1", "2", "3"), cpus=32, dask_cuda=False)
     assert (gpus.workers, gpus.threads, gpus.per_worker) == (4, 8, 1)  # spread, not all on 0
-    pairs = _local_plan(
+    pairs = local_plan(
         ClusterSpec(gpus_per_worker=2), devices=("0", "1", "2", "3"), cpus=32, dask_cuda=True
     )
     assert (pairs.workers, pairs.per_worker, pairs.use_dask_cuda) == (2, 2, False)
     assert pairs.kwargs["resources"] == {"GPU": 2}
-    cuda = _local_plan(ClusterSpec(gpus_per_worker=1), devices=("4", "6"), cpus=8, dask_cuda=True)
+    cuda = local_plan(ClusterSpec(gpus_per_worker=1), devices=("4", "6"), cpus=8, dask_cuda=True)
     assert cuda.use_dask_cuda and cuda.kwargs["CUDA_VISIBLE_DEVICES"] == "4,6"
     assert cuda.kwargs["resources"] == {"GPU": 1} and cuda.per_worker == 0
     assert cuda.kwargs["threads_per_worker"] == 1 and cuda.kwargs["host"] == "127.0.0.1"
     with pytest.raises(InputError, match="torch sees 0 CUDA GPU"):
-        _local_plan(ClusterSpec(gpus_per_worker=1), devices=(), cpus=8, dask_cuda=False)
+        local_plan(ClusterSpec(gpus_per_worker=1), devices=(), cpus=8, dask_cuda=False)
     with pytest.raises(InputError, match="need 3 GPUs"):
-        _local_plan(
+        local_plan(
             ClusterSpec(workers=3, gpus_per_worker=1), devices=("0", "1"), cpus=8, dask_cuda=False
         )
 
 
 def test_local_kwargs_keep_everything_on_loopback() -> None:
-    plan = _local_plan(
+    plan = local_plan(
         ClusterSpec(workers=3, threads=2, memory_limit="8GB", dashboard=False),
         devices=(),
         cpus=8,
@@ -294,11 +295,11 @@ def test_local_kwargs_keep_everything_on_loopback() -> None:
 def test_a_local_cluster_runs_on_loopback_with_torch_threads_and_one_gpu_per_worker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import rcm.jobs._cluster as cluster_module
+    import rcm.jobs.cluster._local as cluster_module
 
     # Device ids stand in for GPUs: the pinning is an environment variable, no CUDA needed.
-    monkeypatch.setattr(cluster_module, "_visible_gpus", lambda: ("3", "5"))
-    monkeypatch.setattr(cluster_module, "_has_dask_cuda", lambda: False)
+    monkeypatch.setattr(cluster_module, "visible_gpus", lambda: ("3", "5"))
+    monkeypatch.setattr(cluster_module, "has_dask_cuda", lambda: False)
     spec = ClusterSpec(workers=2, threads=3, gpus_per_worker=1)
     with open_client(spec) as client:
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
@@ -328,12 +329,12 @@ def test_a_local_cluster_runs_on_loopback_with_torch_threads_and_one_gpu_per_wor
 def test_workers_are_pinned_by_their_trailing_number(
     name: object, per_worker: int, devices: tuple[str, ...], expected: str
 ) -> None:
-    assert _pinned_devices(name, per_worker, devices) == expected
+    assert pinned_devices(name, per_worker, devices) == expected
 
 
 def test_slurm_workers_share_out_the_jobs_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "6,7")
-    assert _pinned_devices("SLURMCluster-0-1", 1, None) == "7"
+    assert pinned_devices("SLURMCluster-0-1", 1, None) == "7"
 
 
 # --- SLURM --------------------------------------------------------------------------
@@ -390,11 +391,9 @@ def test_the_slurm_job_script_splits_a_job_between_its_workers() -> None:
 def test_the_job_script_is_the_one_a_slurm_cluster_submits() -> None:
     from dask_jobqueue import SLURMCluster
 
-    from rcm.jobs._cluster import _slurm_job_kwargs
-
     spec = slurm_spec(queue="gpu", gpus=1, walltime="02:00:00")
     scheduler_options = {"dashboard_address": "127.0.0.1:0", "host": "127.0.0.1"}
-    with SLURMCluster(**_slurm_job_kwargs(spec), scheduler_options=scheduler_options) as cluster:
+    with SLURMCluster(**slurm_job_kwargs(spec), scheduler_options=scheduler_options) as cluster:
         submitted = cluster.job_script().replace(cluster.scheduler_address, "SCHEDULER")
     preview = slurm_job_script(spec).replace("tcp://<scheduler-address>:8786", "SCHEDULER")
     assert preview == submitted

@@ -198,7 +198,7 @@ def test_dry_run_and_bad_job_files(cohort: Path, tmp_path: Path) -> None:
 
 def test_the_shipped_example_jobs_validate(tmp_path: Path) -> None:
     """pipelines/*.yaml load against a cohort laid out as their comments say."""
-    from rcm.jobs._cluster import slurm_job_script
+    from rcm.jobs.cluster import slurm_job_script
 
     root = Path(__file__).resolve().parents[2]
     (tmp_path / "pipelines").mkdir()
