@@ -70,22 +70,12 @@ def options_for(task: str, values: Mapping[str, Any], *, where: str = "options")
         InputError: Naming an option the task does not have, or a bad value.
 
     """
-    import dataclasses
+    from rcm.config import ConfigError, from_mapping
 
-    kind = options_class(task)
-    known = {field.name for field in dataclasses.fields(kind)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise InputError(
-            None,
-            f"{where}: unknown option(s) {', '.join(unknown)} for a {task}: "
-            f"use {', '.join(sorted(known))}",
-        )
     try:
-        return kind(**values)
-    except (TypeError, ValueError) as error:
-        raise InputError(None, f"{where}: {error}") from error
-
+        return from_mapping(options_class(task), dict(values), where=where)
+    except ConfigError as error:
+        raise InputError(None, f"{error} (for a {task})") from error
 
 def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
     """A model file as given, or the file of a model in the store by that name."""
