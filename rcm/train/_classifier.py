@@ -18,8 +18,8 @@ from rcm.models import ModelMeta, build_classifier
 from rcm.models._inputs import normalise
 from rcm.train._augment import augment_tiles
 from rcm.train._config import TrainConfig
-from rcm.train._loop import model_meta
 from rcm.train._sampling import draw_examples, example_loader
+from rcm.train._task import model_meta
 
 CLASSES = ("benign", "lesion")
 

@@ -32,7 +32,7 @@ class DetectorTask(WindowTrainer):
     """Lesion instances in mosaic windows; summed torchvision losses; COCO box mAP.
 
     The model's classes are the lesion categories (mask values 1..K, see
-    `rcm.train._windows`), every one of them suspicious.
+    `rcm.train._mask_classes`), every one of them suspicious.
     """
 
     task = "detector"
