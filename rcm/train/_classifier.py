@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rcm.data._labelled import LabelledMosaic
-from rcm.data._tiles import BENIGN, LESION, TileDataset, TileLabelRule, label_tiles
+from rcm.data import LabelledMosaic, TileDataset, TileLabelRule, label_tiles
+from rcm.data._tiles import BENIGN, LESION
 from rcm.errors import InputError
 from rcm.metrics import auroc
 from rcm.models import ModelMeta, build_classifier

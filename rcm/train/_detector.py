@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rcm.data._labelled import LabelledMosaic
+from rcm.data import LabelledMosaic
 from rcm.errors import InputError
 from rcm.metrics import coco_map
 from rcm.train._config import TrainConfig

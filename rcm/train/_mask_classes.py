@@ -18,7 +18,7 @@ import zarr
 import zarr.errors
 
 from rcm._dask import local_compute
-from rcm.data._labelled import LabelledMosaic
+from rcm.data import LabelledMosaic
 from rcm.errors import InputError
 from rcm.io import open_mosaic
 

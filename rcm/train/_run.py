@@ -11,8 +11,7 @@ import timm
 import torch
 
 from rcm._version import __version__
-from rcm.data._labelled import LabelledMosaic, read_labelled_mosaics
-from rcm.data._splits import Split, check_split_covers, read_split
+from rcm.data import LabelledMosaic, Split, check_split_covers, read_labelled_mosaics, read_split
 from rcm.errors import InputError
 from rcm.io import file_checksum, open_mosaic
 from rcm.models import ModelStore, StoreEntry

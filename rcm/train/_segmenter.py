@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rcm.data._labelled import LabelledMosaic
+from rcm.data import LabelledMosaic
 from rcm.errors import InputError
 from rcm.metrics import Overlap, auroc, overlap
 from rcm.models._smp_segmenters import WINDOW_MULTIPLE

@@ -25,15 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from rcm.data._labelled import LabelledMosaic
-from rcm.data._window_dataset import Sample, WindowDataset
-from rcm.data._window_targets import WindowTarget, window_target
+from rcm.data import LabelledMosaic, WindowDataset, WindowTarget, window_target
+from rcm.data._window_dataset import Sample
 from rcm.errors import InputError
 from rcm.io import open_mosaic
-from rcm.models import ModelMeta
-from rcm.models._build import build_network
+from rcm.models import ModelMeta, build_network, window_family
 from rcm.models._families import WindowTask as WindowKind
-from rcm.models._families import window_family
 from rcm.models._inputs import normalise, to_unit
 from rcm.tiling import tile_px_for
 from rcm.train._augment import photometric
