@@ -21,6 +21,8 @@ _PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Inde
 
 @dataclass(frozen=True)
 class ImageInfo:
+    """What the header tells: size in pixels, channels, EXIF orientation (1 = upright)."""
+
     width: int
     height: int
     depth: int
