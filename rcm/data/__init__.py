@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rcm._lazy import lazy_attributes
-from rcm.data._coco_voc import from_coco, read_voc, to_coco, write_coco, write_voc
+from rcm.data._coco import from_coco, to_coco, write_coco
 from rcm.data._labelled import LabelledMosaic, read_labelled_mosaics
 from rcm.data._photos import (
     PhotoBox,
@@ -22,6 +22,7 @@ from rcm.data._photos import (
 )
 from rcm.data._splits import Split, check_split_covers, read_split, split_by_patient, write_split
 from rcm.data._synthetic_cohort import write_synthetic_cohort
+from rcm.data._voc import read_voc, write_voc
 from rcm.data.synthetic import LESION_CLASSES, SyntheticSpec, make_spec, write_synthetic
 
 if TYPE_CHECKING:

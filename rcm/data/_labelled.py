@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rcm.data._problems import listing
 from rcm.data._table import read_csv_table
 from rcm.errors import InputError
 
@@ -87,8 +88,5 @@ def read_labelled_mosaics(manifest: str | os.PathLike[str]) -> list[LabelledMosa
             )
         )
     if problems:
-        shown = "; ".join(problems[:5]) + (
-            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-        )
-        raise InputError(manifest, shown)
+        raise InputError(manifest, listing(problems))
     return mosaics

@@ -2,165 +2,39 @@
 
 A patient's items (mosaics, photographs) all go to one split, so no model is
 evaluated on a patient it was trained on. Within that constraint each split's
-category mix follows the whole cohort's. A split is written as a CSV (one row
-per item) with a JSON sidecar holding the seed, the fractions, the source
-table's checksum and a summary, so every later step can say which split it used.
+category mix follows the whole cohort's. The split itself is `Split`
+(`rcm.data._split_model`); its files are written and read by
+`rcm.data._split_files`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import MappingProxyType
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from rcm.data._table import read_csv_table
+from rcm.data._problems import listing
+from rcm.data._split_files import SPLIT_COLUMNS, check_split_covers, read_split, write_split
+from rcm.data._split_model import Split
 from rcm.errors import InputError
+
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "SPLIT_COLUMNS",
+    "Split",
+    "check_split_covers",
+    "read_split",
+    "split_by_patient",
+    "write_split",
+]
 
 DEFAULT_FRACTIONS: tuple[tuple[str, float], ...] = (
     ("train", 0.7),
     ("validation", 0.15),
     ("test", 0.15),
 )
-SPLIT_COLUMNS = ("item_id", "patient_id", "category", "split")
 _FRACTION_TOLERANCE = 1e-6
-_SHOWN = 5  # problems or ids named in one error message before "and N more"
-
-
-@dataclass(frozen=True)
-class Split:
-    """Which split each item is in, with each item's patient and category.
-
-    Construction checks that the three mappings cover the same items, that every
-    split name is one of `fractions` (when given) and that no patient is in two
-    splits, so a `Split` that exists never leaks.
-
-    Attributes:
-        assignment: item id -> split name.
-        patient_of: item id -> patient id.
-        category_of: item id -> category the split was stratified by.
-        fractions: (split name, fraction) pairs in order, or None when unknown
-            (a split file without its sidecar).
-        seed: The seed the split was drawn with, or None when unknown.
-
-    """
-
-    assignment: Mapping[str, str]
-    patient_of: Mapping[str, str]
-    category_of: Mapping[str, str]
-    fractions: tuple[tuple[str, float], ...] | None = None
-    seed: int | None = None
-    _by_split: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        items = sorted(self.assignment)
-        if set(self.patient_of) != set(items) or set(self.category_of) != set(items):
-            raise ValueError("assignment, patient_of and category_of must cover the same items")
-        # Sorted, read-only copies: equal splits compare equal and nobody edits one in place.
-        for name in ("assignment", "patient_of", "category_of"):
-            mapping = getattr(self, name)
-            object.__setattr__(self, name, MappingProxyType({i: mapping[i] for i in items}))
-        if self.fractions is not None:
-            object.__setattr__(self, "fractions", tuple((n, float(f)) for n, f in self.fractions))
-            unknown = sorted(set(self.assignment.values()) - set(self.names))
-            if unknown:
-                raise InputError(
-                    None,
-                    f"split name(s) {', '.join(unknown)} are not among the fractions' "
-                    f"names ({', '.join(self.names)})",
-                )
-        by_split: dict[str, list[str]] = {name: [] for name in self.names}
-        for item in items:
-            by_split[self.assignment[item]].append(item)
-        object.__setattr__(self, "_by_split", {n: tuple(v) for n, v in by_split.items()})
-        self.check()
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Split names: in the fractions' order, else sorted."""
-        if self.fractions is not None:
-            return tuple(name for name, _ in self.fractions)
-        return tuple(sorted(set(self.assignment.values())))
-
-    def items(self, name: str) -> tuple[str, ...]:
-        """The sorted item ids in split `name`.
-
-        Raises:
-            InputError: If there is no split called `name`.
-
-        """
-        if name not in self._by_split:
-            raise InputError(None, f"no split named {name!r} (splits: {', '.join(self.names)})")
-        return self._by_split[name]
-
-    def patients(self, name: str) -> tuple[str, ...]:
-        """The sorted patient ids in split `name`.
-
-        Raises:
-            InputError: If there is no split called `name`.
-
-        """
-        return tuple(sorted({self.patient_of[item] for item in self.items(name)}))
-
-    def check(self, path: str | os.PathLike[str] | None = None) -> None:
-        """Raise if any patient has items in two splits.
-
-        Args:
-            path: The split file to name in the error, if any.
-
-        Raises:
-            InputError: Naming the patient(s) and the splits each is in.
-
-        """
-        splits_of: dict[str, set[str]] = defaultdict(set)
-        for item, name in self.assignment.items():
-            splits_of[self.patient_of[item]].add(name)
-        leaks = [
-            f"patient {patient} is in splits {', '.join(sorted(names))}"
-            for patient, names in sorted(splits_of.items())
-            if len(names) > 1
-        ]
-        if leaks:
-            raise InputError(
-                path, f"{_listing(leaks)} (a patient's items must all be in one split)"
-            )
-
-    def summary(self) -> dict[str, Any]:
-        """Items, patients and category counts and shares, overall and per split.
-
-        Returns:
-            ``{"items", "patients", "categories", "splits"}``; ``categories`` maps
-            each category to ``{"items", "share"}`` (share of the items), and
-            ``splits`` maps each split name to the same keys plus ``share`` (of
-            all items) and ``target_share`` (its fraction, or None when unknown).
-
-        """
-        categories = sorted(set(self.category_of.values()))
-        targets = dict(self.fractions or ())
-        total = len(self.assignment)
-        splits = {}
-        for name in self.names:
-            items = self.items(name)
-            splits[name] = {
-                "items": len(items),
-                "patients": len(self.patients(name)),
-                "share": _share(len(items), total),
-                "target_share": targets.get(name),
-                "categories": _category_counts((self.category_of[i] for i in items), categories),
-            }
-        return {
-            "items": total,
-            "patients": len(set(self.patient_of.values())),
-            "categories": _category_counts(self.category_of.values(), categories),
-            "splits": splits,
-        }
 
 
 def split_by_patient(
@@ -246,7 +120,7 @@ def _check_items(
         )
     repeated = sorted(item for item, count in Counter(item_ids).items() if count > 1)
     if repeated:
-        raise InputError(None, f"item id(s) given twice: {_listing(repeated, ', ')}")
+        raise InputError(None, f"item id(s) given twice: {listing(repeated, ', ')}")
 
 
 def _patients(
@@ -305,174 +179,6 @@ def _priority(
     deficit = sum(n * (target[c] - filled[c]) for c, n in counts.items())
     size_deficit = sum(target.values()) - filled.total()
     return deficit, size_deficit, -index  # ties: the earlier split
-
-
-def write_split(
-    split: Split,
-    path: str | os.PathLike[str],
-    *,
-    source: str | os.PathLike[str] | None = None,
-    options: Mapping[str, Any] | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write `split` as a CSV and its description as ``<path stem>.json``, each atomically.
-
-    The CSV has columns item_id, patient_id, category, split, rows ordered by
-    split then item. The sidecar holds the CSV's checksum (so a stale sidecar is
-    noticed), the seed, the fractions, the source table's path and checksum,
-    `options` (e.g. the columns used) and `split.summary()`.
-
-    Args:
-        split: The split to write.
-        path: The CSV to write; must not end in ``.json``.
-        source: The table the split was made from, recorded with its checksum.
-        options: Extra settings to record (JSON-serialisable).
-        overwrite: Replace existing files.
-
-    Returns:
-        The sidecar's path.
-
-    Raises:
-        OutputError: If a file exists (without `overwrite`) or cannot be written.
-        InputError: If `path` ends in ``.json`` (the sidecar would replace it).
-
-    """
-    from rcm._version import __version__
-    from rcm.io import file_checksum
-    from rcm.io._atomic import atomic_output, check_output
-
-    target = Path(path)
-    if target.suffix.lower() == ".json":
-        raise InputError(path, "a split file must not end in .json (its sidecar does)")
-    sidecar = target.with_suffix(".json")
-    check_output(sidecar, overwrite=overwrite)  # before writing anything
-    with atomic_output(target, overwrite=overwrite) as partial:
-        _write_rows(split, partial)
-        document = {
-            "split_file": target.name,
-            "split_checksum": file_checksum(partial),
-            "seed": split.seed,
-            "fractions": [list(pair) for pair in split.fractions or ()] or None,
-            "source": None
-            if source is None
-            else {"path": os.fspath(source), "checksum": file_checksum(source)},
-            "options": dict(options or {}),
-            "summary": split.summary(),
-            "versions": {"rcm": __version__},
-        }
-        # The sidecar lands first: a split CSV that exists always has its description.
-        with atomic_output(sidecar, overwrite=overwrite) as sidecar_partial:
-            sidecar_partial.write_text(json.dumps(document, indent=2) + "\n")
-    return sidecar
-
-
-def _write_rows(split: Split, path: Path) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(SPLIT_COLUMNS)
-        for name in split.names:
-            for item in split.items(name):
-                writer.writerow((item, split.patient_of[item], split.category_of[item], name))
-
-
-def read_split(path: str | os.PathLike[str]) -> Split:
-    """Read a split CSV and, when present, its ``<stem>.json`` sidecar.
-
-    Raises:
-        InputError: If a column is missing or empty, an item is listed twice, a
-            patient is in two splits (naming the patient and the splits), or the
-            sidecar is unreadable or describes another version of the file.
-
-    """
-    rows = read_csv_table(path, SPLIT_COLUMNS, "split file")
-    first_line: dict[str, int] = {}
-    repeated = []
-    for number, row in enumerate(rows, start=2):
-        item = row["item_id"]
-        if item in first_line:
-            repeated.append(f"line {number}: item {item} is also on line {first_line[item]}")
-        first_line.setdefault(item, number)
-    if repeated:
-        raise InputError(path, _listing(repeated))
-    fractions, seed = _read_sidecar(path)
-    try:
-        return Split(
-            assignment={row["item_id"]: row["split"] for row in rows},
-            patient_of={row["item_id"]: row["patient_id"] for row in rows},
-            category_of={row["item_id"]: row["category"] for row in rows},
-            fractions=fractions,
-            seed=seed,
-        )
-    except InputError as error:  # name the file in the one-line message
-        raise InputError(path, error.reason) from None
-
-
-def _read_sidecar(
-    path: str | os.PathLike[str],
-) -> tuple[tuple[tuple[str, float], ...] | None, int | None]:
-    """(fractions, seed) from the sidecar, or (None, None) when there is none."""
-    from rcm.io import file_checksum
-
-    sidecar = Path(path).with_suffix(".json")
-    if Path(path).suffix.lower() == ".json" or not sidecar.is_file():
-        return None, None
-    try:
-        document = json.loads(sidecar.read_text())
-        recorded = document["split_checksum"]
-        pairs = document["fractions"]
-        fractions = None if pairs is None else tuple((str(n), float(f)) for n, f in pairs)
-        seed = document["seed"]
-        if seed is not None and not isinstance(seed, int):
-            raise TypeError(f"seed {seed!r} is not an integer")
-    except OSError as error:
-        raise InputError(sidecar, f"cannot read: {error.strerror or error}") from error
-    except (ValueError, KeyError, TypeError) as error:
-        raise InputError(sidecar, f"not a split description ({error})") from error
-    if recorded != file_checksum(path):
-        raise InputError(
-            sidecar,
-            f"describes another version of {Path(path).name} (checksums differ); "
-            "re-run rcm data split, or delete the sidecar to use the CSV alone",
-        )
-    return fractions, seed
-
-
-def check_split_covers(
-    split: Split, item_ids: Iterable[str], path: str | os.PathLike[str] | None = None
-) -> None:
-    """Raise unless every item of a dataset has a split.
-
-    Args:
-        split: The split read from `path`.
-        item_ids: The dataset's item ids.
-        path: The split file, named in the error.
-
-    Raises:
-        InputError: Listing the items that are missing from the split.
-
-    """
-    missing = sorted(set(item_ids) - set(split.assignment))
-    if missing:
-        raise InputError(
-            path,
-            f"{len(missing)} item(s) of the dataset are not in the split: "
-            f"{_listing(missing, ', ')} (was the split made from an older table?)",
-        )
-
-
-def _category_counts(values: Iterable[str], categories: Sequence[str]) -> dict[str, Any]:
-    counts = Counter(values)
-    total = counts.total()
-    return {c: {"items": counts[c], "share": _share(counts[c], total)} for c in categories}
-
-
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
-
-
-def _listing(values: Sequence[str], separator: str = "; ") -> str:
-    shown = separator.join(values[:_SHOWN])
-    return shown + (f"{separator}and {len(values) - _SHOWN} more" if len(values) > _SHOWN else "")
 
 
 def _fraction_text(pairs: Sequence[tuple[str, float]]) -> str:

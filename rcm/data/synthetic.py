@@ -197,9 +197,26 @@ def write_synthetic(
         raise OutputError(output, "synthetic mosaics are written as .tif/.tiff or .zarr")
     for path in (output, mask_path, boxes_path):
         check_output(path, overwrite=overwrite)
+    _write_image(spec, output, tiff_compression, overwrite, progress, workers)
+    _write_mask(spec, mask_path, overwrite, progress, workers)
+    boxes = lesion_boxes(spec, progress=progress, workers=workers)
+    with atomic_output(boxes_path, overwrite=overwrite) as partial:
+        partial.write_text(json.dumps(coco_document(spec, boxes, output.name), indent=1))
+    return {"mosaic": output, "mask": mask_path, "boxes": boxes_path}
+
+
+def _write_image(
+    spec: SyntheticSpec,
+    output: Path,
+    tiff_compression: TiffCompression,
+    overwrite: bool,
+    progress: bool,
+    workers: int | None,
+) -> None:
+    """The mosaic itself, as OME-Zarr or tiled BigTIFF by `output`'s suffix."""
     attributes = {"synthetic": {"seed": spec.seed, "lesions": len(spec.lesions)}}
     image = image_array(spec)
-    if suffix == ".zarr":
+    if output.suffix.lower() == ".zarr":
         write_ome_zarr(
             image,
             output,
@@ -221,6 +238,12 @@ def write_synthetic(
             workers=workers,
             description=json.dumps({"rcm": {"version": __version__, **attributes}}),
         )
+
+
+def _write_mask(
+    spec: SyntheticSpec, mask_path: Path, overwrite: bool, progress: bool, workers: int | None
+) -> None:
+    """The lesion class mask, an OME-Zarr label image naming its classes."""
     write_ome_zarr(
         class_array(spec),
         mask_path,
@@ -231,10 +254,6 @@ def write_synthetic(
         overwrite=overwrite,
         progress=progress,
     )
-    boxes = lesion_boxes(spec, progress=progress, workers=workers)
-    with atomic_output(boxes_path, overwrite=overwrite) as partial:
-        partial.write_text(json.dumps(coco_document(spec, boxes, output.name), indent=1))
-    return {"mosaic": output, "mask": mask_path, "boxes": boxes_path}
 
 
 __all__ = [

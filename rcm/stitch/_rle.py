@@ -35,12 +35,21 @@ def crops_runs(
     """
     height, width = (int(v) for v in size)
     origins = np.asarray(origins, np.int64).reshape(-1, 2)
+    shapes = _checked_shapes(masks, origins, (height, width))
+    boundaries, owner = _boundaries(masks, origins, shapes, height)
+    return _run_lengths(boundaries, owner, len(masks), height * width)
+
+
+def _checked_shapes(
+    masks: Sequence[np.ndarray], origins: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
+    """The ``(n, 2)`` crop shapes, once every crop is known to be 2-D and inside the image."""
+    height, width = size
     if len(origins) != len(masks):
         raise ValueError(f"{len(masks)} masks for {len(origins)} origins")
     if any(np.ndim(mask) != 2 for mask in masks):
         raise ValueError("masks must be 2-D")
     shapes = np.array([np.shape(mask) for mask in masks], np.int64).reshape(-1, 2)
-    top, left = origins[:, 0], origins[:, 1]
     outside = (origins < 0).any(axis=1) | (origins + shapes > [height, width]).any(axis=1)
     if outside.any():
         index = int(np.argmax(outside))
@@ -49,6 +58,14 @@ def crops_runs(
             f"mask {index} of shape {shape} at (y, x) = ({y}, {x}) does not fit in an "
             f"image of size {(height, width)}; clip the instances first"
         )
+    return shapes
+
+
+def _boundaries(
+    masks: Sequence[np.ndarray], origins: np.ndarray, shapes: np.ndarray, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full-image indices where runs start or end, and the crop each belongs to, in order."""
+    top, left = origins[:, 0], origins[:, 1]
     # Each crop, transposed so its columns run contiguously, gets a zero row above and
     # below every column: no run continues into the next column or the next crop, and
     # transitions alternate (start of a run of ones, its end, ...).
@@ -70,14 +87,20 @@ def crops_runs(
         keep = np.ones(len(boundaries), bool)
         keep[1:-1] = np.repeat(~joined, 2)
         boundaries, owner = boundaries[keep], owner[keep]
+    return boundaries, owner
+
+
+def _run_lengths(
+    boundaries: np.ndarray, owner: np.ndarray, count: int, total: int
+) -> list[list[int]]:
+    """Per crop, the run lengths between its boundaries, zeros first, up to the image end."""
     # Run lengths are differences of boundaries within one crop, the first one
     # counted from pixel 0; the last zero run (to the image end) is added below.
     steps = np.diff(boundaries, prepend=0)
     firsts = np.flatnonzero(np.diff(owner, prepend=-1))
     steps[firsts] = boundaries[firsts]
-    cuts = np.searchsorted(owner, np.arange(len(masks) + 1))
+    cuts = np.searchsorted(owner, np.arange(count + 1))
     step_list, ends = steps.tolist(), boundaries.tolist()
-    total = height * width
     runs = []
     for start, stop in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
         counts = step_list[start:stop]

@@ -9,8 +9,10 @@ from rcm.train._config import (
     TrainConfig,
     load_config,
 )
-from rcm.train._loop import TrainResult, TrainState, WarmupCosine, fit
+from rcm.train._loop import fit
 from rcm.train._run import describe, train
+from rcm.train._schedule import WarmupCosine
+from rcm.train._state import TrainResult, TrainState
 
 __all__ = [
     "AugmentConfig",

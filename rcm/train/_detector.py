@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rcm.data._labelled import LabelledMosaic
+from rcm.data import LabelledMosaic
 from rcm.errors import InputError
 from rcm.metrics import coco_map
 from rcm.train._config import TrainConfig
@@ -32,7 +32,7 @@ class DetectorTask(WindowTrainer):
     """Lesion instances in mosaic windows; summed torchvision losses; COCO box mAP.
 
     The model's classes are the lesion categories (mask values 1..K, see
-    `rcm.train._windows`), every one of them suspicious.
+    `rcm.train._mask_classes`), every one of them suspicious.
     """
 
     task = "detector"

@@ -67,7 +67,7 @@ def stop_processes(processes: Processes) -> None:
 
 def pick_training_device(requested: str) -> torch.device:
     """The device of this process: the local rank's GPU under torchrun."""
-    from rcm.infer._runner import pick_device
+    from rcm.infer import pick_device
 
     try:
         device = pick_device(requested)

@@ -11,14 +11,16 @@ import timm
 import torch
 
 from rcm._version import __version__
-from rcm.data._labelled import LabelledMosaic, read_labelled_mosaics
-from rcm.data._splits import Split, check_split_covers, read_split
+from rcm.data import LabelledMosaic, Split, check_split_covers, read_labelled_mosaics, read_split
 from rcm.errors import InputError
 from rcm.io import file_checksum, open_mosaic
 from rcm.models import ModelStore, StoreEntry
+from rcm.train._checkpoint import output_ready
 from rcm.train._config import TrainConfig
 from rcm.train._distributed import launched_rank
-from rcm.train._loop import TrainResult, TrainState, TrainTask, fit, output_ready
+from rcm.train._loop import fit
+from rcm.train._state import TrainResult, TrainState
+from rcm.train._task import TrainTask
 
 TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
 
@@ -51,6 +53,27 @@ def train(
     main_process = launched_rank() == 0  # under torchrun, only rank 0 touches files
     if main_process:
         output_ready(output, resume=resume, overwrite=overwrite)
+    split, train_set, validation_set = _training_mosaics(config)
+    task = _task(config, train_set, validation_set)
+    result = fit(
+        task,
+        config,
+        output,
+        resume=resume,
+        progress=progress,
+        provenance=_provenance(config, split),
+        on_epoch_end=on_epoch_end,
+    )
+    entry = None
+    if name is not None and main_process and result.model_path.is_file():
+        entry = store.add(result.model_path, name, replace=replace)
+    return result, entry
+
+
+def _training_mosaics(
+    config: TrainConfig,
+) -> tuple[Split, list[LabelledMosaic], list[LabelledMosaic]]:
+    """The split and its training and validation mosaics, checked against the manifest."""
     mosaics = read_labelled_mosaics(config.data.manifest)
     split = read_split(config.data.split)
     check_split_covers(split, [m.mosaic_id for m in mosaics], config.data.split)
@@ -61,8 +84,12 @@ def train(
     for part, items in ((TRAIN_SPLIT, train_set), (VALIDATION_SPLIT, validation_set)):
         if not items:
             raise InputError(config.data.split, f"the split has no {part} mosaics")
-    task = _task(config, train_set, validation_set)
-    provenance = {
+    return split, train_set, validation_set
+
+
+def _provenance(config: TrainConfig, split: Split) -> dict[str, Any]:
+    """What the model file records of how it was made: versions, data files, split, seed."""
+    return {
         "trained_with": f"rcm {__version__}",
         "versions": {
             "torch": torch.__version__,
@@ -81,19 +108,6 @@ def train(
         },
         "seed": config.runtime.seed,
     }
-    result = fit(
-        task,
-        config,
-        output,
-        resume=resume,
-        progress=progress,
-        provenance=provenance,
-        on_epoch_end=on_epoch_end,
-    )
-    entry = None
-    if name is not None and main_process and result.model_path.is_file():
-        entry = store.add(result.model_path, name, replace=replace)
-    return result, entry
 
 
 def _check_same_patients(mosaics: list[LabelledMosaic], split: Split, config: TrainConfig) -> None:

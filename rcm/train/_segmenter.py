@@ -1,8 +1,8 @@
 """Training a window segmenter: an smp FPN or U-Net on the lesion class mask.
 
 Windows come from `WindowDataset`; the target is the window's class mask
-(0 = background, then the lesion categories, see `rcm.train._windows`), the
-loss pixel-wise cross-entropy, with inverse class-frequency weights when
+(0 = background, then the lesion categories, see `rcm.train._mask_classes`),
+the loss pixel-wise cross-entropy, with inverse class-frequency weights when
 ``optim.balance`` is ``weights``. Validation pools over all validation windows:
 Dice of lesion (the summed lesion probability at 0.5, the rule `rcm infer`
 maps with) against the mask, AUROC of that probability on a seeded sample of
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rcm.data._labelled import LabelledMosaic
+from rcm.data import LabelledMosaic
 from rcm.errors import InputError
 from rcm.metrics import Overlap, auroc, overlap
 from rcm.models._smp_segmenters import WINDOW_MULTIPLE

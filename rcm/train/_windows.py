@@ -10,55 +10,37 @@ dataset so targets follow exactly; brightness and contrast change on the
 device; ``augment.scale`` is not used. Pixels go through the same `to_unit`
 and `normalise` as in inference, so a model sees the same values.
 
-Lesion categories are the values of the lesion masks: a model's class ``i``
-(counting lesion categories from 0) is mask value ``i + 1``, so a detector's
-labels and `rcm infer`'s category ids equal the mask values. Names come from
-``data.class_names``, else from the masks' own ``rcm.classes`` attribute (rcm's
-synthetic masks carry one), else ``class_<value>``.
+Lesion categories come from the masks (`rcm.train._mask_classes`); local
+pretrained weights are placed by `rcm.train._init_weights`.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-import dask.array as da
 import numpy as np
 import torch
-import zarr
-import zarr.errors
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
-from rcm._dask import local_compute
-from rcm.data._labelled import LabelledMosaic
-from rcm.data._window_dataset import Sample, WindowDataset
-from rcm.data._window_targets import WindowTarget, window_target
+from rcm.data import LabelledMosaic, WindowDataset, WindowTarget, window_target
+from rcm.data._window_dataset import Sample
 from rcm.errors import InputError
 from rcm.io import open_mosaic
-from rcm.models import ModelMeta
-from rcm.models._build import build_network
+from rcm.models import ModelMeta, build_network, window_family
 from rcm.models._families import WindowTask as WindowKind
-from rcm.models._families import window_family
 from rcm.models._inputs import normalise, to_unit
 from rcm.tiling import tile_px_for
 from rcm.train._augment import photometric
 from rcm.train._config import TrainConfig
-from rcm.train._loop import model_meta
+from rcm.train._init_weights import load_init
+from rcm.train._mask_classes import class_names, class_pixels, lesion_categories
 from rcm.train._sampling import draw_examples, example_loader
+from rcm.train._task import model_meta
 
 log = logging.getLogger(__name__)
-
-MASK_VALUES = 256  # lesion masks hold uint8 class values
-# Where local pretrained weights (model.init) may sit inside the network, tried in
-# turn: the whole network, a torchvision detector's ResNet, an smp encoder (its own
-# or a timm one). The prefix that places the most tensors wins.
-INIT_PREFIXES = ("", "backbone.body.", "encoder.", "encoder.model.")
 
 
 class WindowBatch(NamedTuple):
@@ -275,151 +257,6 @@ def window_edge(
             f"call for different window edges ({found}); convert them to one pixel size",
         )
     return next(iter(edges), tile_px)
-
-
-def class_pixels(mosaics: Sequence[LabelledMosaic]) -> np.ndarray:
-    """Pixels of each mask value (0..255) over the lesion masks of `mosaics`, chunk by chunk.
-
-    Raises:
-        InputError: If a mask holds values above 255.
-
-    """
-    total = np.zeros(MASK_VALUES, np.int64)
-    for item in mosaics:
-        if item.mask is None:
-            continue
-        level = open_mosaic(item.mask).levels[0]
-        rows, cols = level.numblocks[:2]
-        counts = da.map_blocks(
-            _block_counts,
-            level,
-            dtype=np.int64,
-            chunks=((1,) * rows, (MASK_VALUES + 1,) * cols),
-        )
-        with local_compute("mask classes", progress=False):
-            found = np.asarray(counts.compute()).reshape(rows, cols, -1).sum(axis=(0, 1))
-        if found[MASK_VALUES]:
-            raise InputError(item.mask, "lesion mask values must lie in [0, 255]")
-        total += found[:MASK_VALUES]
-    return total
-
-
-def _block_counts(block: np.ndarray) -> np.ndarray:
-    """Counts of values 0..255 in a block, and of anything larger in the last slot."""
-    values = np.minimum(block.ravel().astype(np.int64), MASK_VALUES)
-    return np.bincount(values, minlength=MASK_VALUES + 1)[None]
-
-
-def class_names(mosaics: Sequence[LabelledMosaic], configured: dict[Any, Any]) -> dict[int, str]:
-    """Names of mask values: those stored with the masks, overridden by ``data.class_names``.
-
-    OME-Zarr masks written by rcm keep their names under ``rcm.classes`` (the
-    synthetic ones do); other values are named ``class_<value>`` by `lesion_categories`.
-
-    Raises:
-        InputError: If two masks name one value differently.
-
-    """
-    names: dict[int, str] = {}
-    for item in mosaics:
-        if item.mask is None or not item.mask.is_dir():
-            continue
-        try:
-            attributes = zarr.open_group(str(item.mask), mode="r").attrs.asdict()
-        except (OSError, ValueError, KeyError, zarr.errors.BaseZarrError):
-            continue  # not a group with attributes: the mask reader reports real problems
-        rcm_attributes = attributes.get("rcm")
-        stored = rcm_attributes.get("classes") if isinstance(rcm_attributes, dict) else None
-        for value, name in (stored if isinstance(stored, dict) else {}).items():
-            known = names.setdefault(int(value), str(name))
-            if known != str(name):
-                raise InputError(
-                    item.mask,
-                    f"mask value {value} is named {name!r} here but {known!r} in another "
-                    "mask; set data.class_names",
-                )
-    names.update({int(value): str(name) for value, name in configured.items()})
-    return names
-
-
-def lesion_categories(pixels: np.ndarray, names: dict[int, str]) -> tuple[str, ...]:
-    """Names of mask values 1..the largest one present (absent values keep their place).
-
-    Raises:
-        ValueError: If no mask holds a lesion value, or two values share a name.
-
-    """
-    present = np.flatnonzero(pixels[1:]) + 1
-    if not len(present):
-        raise ValueError("the lesion masks hold no lesion values")
-    categories = tuple(names.get(v, f"class_{v}") for v in range(1, int(present.max()) + 1))
-    if len(set(categories)) != len(categories):
-        raise ValueError(f"two mask values share a class name: {', '.join(categories)}")
-    return categories
-
-
-def load_init(network: nn.Module, path: Path) -> dict[str, int]:
-    """Load local pretrained weights into the part of `network` they fit.
-
-    Takes a safetensors file or a PyTorch state dict (read with
-    ``weights_only=True``; ``{"state_dict": ...}`` and ``{"model": ...}`` wrappers
-    are opened). The weights are placed under the prefix of `INIT_PREFIXES` where
-    most of them fit by name and shape; an RGB first convolution is summed to
-    one channel for grayscale networks (and a gray one spread over three).
-
-    Returns:
-        Counts of ``loaded`` tensors and of network tensors left ``initialised``.
-
-    Raises:
-        InputError: If the file cannot be read or none of its weights fit.
-
-    """
-    state = _read_state(path)
-    expected = network.state_dict()
-    best: dict[str, torch.Tensor] = {}
-    for prefix in INIT_PREFIXES:
-        fitted = {}
-        for key, value in state.items():
-            name = prefix + key
-            if name in expected:
-                adapted = _fit_channels(value, expected[name].shape)
-                if adapted is not None:
-                    fitted[name] = adapted
-        if len(fitted) > len(best):
-            best = fitted
-    if not best:
-        raise InputError(path, "none of its weights fit the network (names or shapes differ)")
-    network.load_state_dict(best, strict=False)
-    counts = {"loaded": len(best), "initialised": len(expected) - len(best)}
-    log.info("initial weights from %s: %d tensors loaded, %d left random", path, *counts.values())
-    return counts
-
-
-def _read_state(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        if path.suffix.lower() == ".safetensors":
-            return load_file(str(path))
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, SafetensorError, pickle.UnpicklingError) as error:
-        raise InputError(path, f"cannot read initial weights ({error})") from error
-    for key in ("state_dict", "model"):
-        if isinstance(blob, dict) and isinstance(blob.get(key), dict):
-            blob = blob[key]
-    if not isinstance(blob, dict):
-        raise InputError(path, "initial weights must be a state dict")
-    return {k: v for k, v in blob.items() if isinstance(v, torch.Tensor)}
-
-
-def _fit_channels(value: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
-    """`value` shaped as `shape` (first convolution's input channels adapted), or None."""
-    if value.shape == shape:
-        return value
-    if value.ndim == 4 and value.shape[0] == shape[0] and value.shape[2:] == shape[2:]:
-        if value.shape[1] == 3 and shape[1] == 1:
-            return value.sum(dim=1, keepdim=True)
-        if value.shape[1] == 1 and shape[1] == 3:
-            return value.expand(-1, 3, -1, -1) / 3
-    return None
 
 
 def _check_lesions(name: str, dataset: WindowDataset, config: TrainConfig) -> None:

@@ -17,16 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from rcm.cli.main import main
-from rcm.data._coco_voc import (
-    COCO_NAME,
-    coco_bytes,
-    from_coco,
-    read_voc,
-    to_coco,
-    voc_files,
-    write_coco,
-    write_voc,
-)
+from rcm.data._coco import COCO_NAME, coco_bytes, from_coco, to_coco, write_coco
 from rcm.data._photos import (
     PhotoBox,
     PhotoColumns,
@@ -37,6 +28,7 @@ from rcm.data._photos import (
     read_photo_csv,
     read_problems,
 )
+from rcm.data._voc import read_voc, voc_files, write_voc
 from rcm.errors import InputError, OutputError
 
 ROOT = Path(__file__).resolve().parents[2]

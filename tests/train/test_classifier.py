@@ -25,8 +25,9 @@ from rcm.metrics import auroc
 from rcm.models import ModelStore, load_model
 from rcm.models._inputs import normalise
 from rcm.train import TrainState, load_config, train
+from rcm.train._checkpoint import config_changes
 from rcm.train._distributed import Processes, pick_training_device
-from rcm.train._loop import config_changes, process_share
+from rcm.train._epoch import process_share
 
 SPLIT = {  # patients with lesions are the even ones
     "train": ("P000", "P001", "P002", "P003"),

@@ -24,8 +24,10 @@ from rcm.models import load_model
 from rcm.models._torchvision_detectors import build_torchvision_detector
 from rcm.train import TrainConfig, TrainState, load_config, train
 from rcm.train._detector import DetectorTask
+from rcm.train._init_weights import load_init
+from rcm.train._mask_classes import lesion_categories
 from rcm.train._segmenter import SegmenterTask
-from rcm.train._windows import lesion_categories, load_init, resize_target
+from rcm.train._windows import resize_target
 
 # Even patients have lesions. P005 is a positive mosaic whose mask is missing.
 SPLIT = {"train": ("P000", "P001", "P003", "P005"), "validation": ("P002",), "test": ("P004",)}

@@ -1,0 +1,81 @@
+"""Photo image headers: size, channels and EXIF orientation, with cheap integrity checks.
+
+Pixels are never decoded but for a JPEG whose end marker is missing, where
+decoding tells truncation from trailing data.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+_EXIF_ORIENTATION = 0x0112
+# What Pillow raises for files it cannot parse (no single base class covers them).
+_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header tells: size in pixels, channels, EXIF orientation (1 = upright)."""
+
+    width: int
+    height: int
+    depth: int
+    orientation: int
+
+
+def inspect_images(
+    root: Path, images: list[str], workers: int | None
+) -> dict[str, ImageInfo | str]:
+    """Each image's header, or the reason it cannot be used; headers are read in threads."""
+    count = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        found = pool.map(lambda image: _inspect_image(root / image), images)
+        return dict(zip(images, found, strict=True))
+
+
+def _inspect_image(path: Path) -> ImageInfo | str:
+    """Size and channels from the header, with the integrity checks that stay cheap."""
+    if not path.is_file():
+        return f"image file not found: {path}"
+    try:
+        with Image.open(path) as image:
+            image.verify()  # PNG: chunk checksums, catches truncation without decoding
+            # The header fields stay valid after verify(); the pixels are never decoded.
+            info = ImageInfo(image.width, image.height, len(image.getbands()), _orientation(image))
+            is_jpeg = image.format == "JPEG"
+        if is_jpeg and not _jpeg_ends(path):
+            _decode(path)  # data after the end marker, or truncated: decoding tells which
+    except Image.DecompressionBombError as error:
+        return f"image too large to check ({error})"
+    except _PILLOW_ERRORS as error:
+        return f"not a readable image ({error}): {path}"
+    return info
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation from the header bytes (``getexif`` would decode a PNG)."""
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes):
+        return 1
+    exif = Image.Exif()
+    exif.load(raw)
+    value = exif.get(_EXIF_ORIENTATION, 1)
+    return value if isinstance(value, int) else 1  # a malformed tag: read as upright
+
+
+def _jpeg_ends(path: Path) -> bool:
+    """Whether the JPEG end-of-image marker is near the end (entropy data never holds it)."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 1024))
+        return b"\xff\xd9" in handle.read()
+
+
+def _decode(path: Path) -> None:
+    with Image.open(path) as image:
+        image.load()
