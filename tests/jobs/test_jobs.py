@@ -15,6 +15,7 @@ import yaml
 
 from rcm.cli.main import main
 from rcm.jobs import job_status, load_job, plan_job, run_job
+from tests.jobs.conftest import MOSAICS
 
 
 def write_job(folder: Path, cohort: Path, **changes: object) -> Path:
