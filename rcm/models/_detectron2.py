@@ -26,6 +26,7 @@ from rcm.models._families import (
     register_window_model,
     settings_of,
 )
+from rcm.models._task import Task
 
 INSTALL_HINT = (
     "Detectron2 is not installed; it is not on PyPI: build it from source with "
@@ -173,5 +174,5 @@ def _build(*, num_classes: int, in_chans: int, window_px: int, **settings: str) 
 
 
 register_window_model(
-    WindowFamily("detectron2", "detector", _build, detect=detect, configure=configure)
+    WindowFamily("detectron2", Task.DETECTOR, _build, detect=detect, configure=configure)
 )

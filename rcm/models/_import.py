@@ -16,8 +16,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from rcm.errors import InputError
+from rcm.models._build import build_network
 from rcm.models._detectron2 import read_checkpoint, resolve_config
-from rcm.models._modelfile import ModelMeta, check_fits
+from rcm.models._meta import ModelMeta
+from rcm.models._modelfile import check_fits
+from rcm.models._task import Task
 
 
 def detectron2_meta(
@@ -47,7 +50,7 @@ def detectron2_meta(
     channels = len(model["PIXEL_MEAN"])
     return ModelMeta(
         architecture="detectron2",
-        task="detector",
+        task=Task.DETECTOR,
         classes=classes,
         positive=positive,
         in_chans=channels,
@@ -82,7 +85,7 @@ def import_weights(
     else:
         state = _state_dict(checkpoint)
     try:
-        module = meta.build()
+        module = build_network(meta)
     except InputError:
         raise
     except Exception as error:  # torchvision, smp and timm raise several types for bad names

@@ -16,8 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rcm.errors import InputError
-from rcm.io._atomic import atomic_output
-from rcm.io._mosaic import file_checksum
+from rcm.io import atomic_output, file_checksum
 from rcm.models._modelfile import read_meta
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from rcm.errors import InputError
 from rcm.io._atomic import atomic_output
-from rcm.models import ModelMeta, save_model
+from rcm.models import ModelMeta, Task, save_model
 from rcm.train._config import TrainConfig
 from rcm.train._distributed import (
     Processes,
@@ -88,7 +88,7 @@ def model_meta(
         um_per_px=um_per_px,
         mean=model.mean,
         std=model.std,
-        task=task,
+        task=Task(task),
         settings=dict(model.settings),
         provenance=provenance,
     )

@@ -17,7 +17,7 @@ import yaml
 from rcm.cli.main import main
 from rcm.jobs import load_job
 from rcm.jobs._run import plan_job, run_job, status
-from rcm.models import ModelMeta, save_model
+from rcm.models import ModelMeta, build_network, save_model
 
 MOSAICS = 12
 
@@ -41,7 +41,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tile_px=64,
     )
     torch.manual_seed(0)
-    save_model(folder / "model.safetensors", meta.build(), meta)
+    save_model(folder / "model.safetensors", build_network(meta), meta)
     return folder
 
 
