@@ -44,15 +44,17 @@ def bad_input(
     path: str | os.PathLike[str] | None = None,
     *,
     kinds: tuple[type[Exception], ...] = (ValueError,),
+    what: str | None = None,
 ) -> Iterator[None]:
     """Re-raise the given exception kinds inside the block as `InputError` (exit 2).
 
-    For checks that raise ValueError where the fault is the user's: the message
-    is kept, prefixed with `path` when given.
+    For checks that raise ValueError (or a library's own errors) where the fault
+    is the user's. The message is the error's, prefixed with `path` when given.
 
     Args:
         path: The file at fault; None when it is an option.
         kinds: Exception types that mean bad input here.
+        what: What is wrong with `path`; the message becomes ``"<what> (<error>)"``.
 
     Raises:
         InputError: From any exception of `kinds` raised in the block.
@@ -61,4 +63,4 @@ def bad_input(
     try:
         yield
     except kinds as error:
-        raise InputError(path, str(error)) from error
+        raise InputError(path, str(error) if what is None else f"{what} ({error})") from error

@@ -21,3 +21,11 @@ def test_bad_input_leaves_other_errors_alone_unless_named() -> None:
         raise KeyError("x")
     with bad_input():
         pass
+
+
+def test_bad_input_can_say_what_is_wrong() -> None:
+    with (
+        pytest.raises(InputError, match=r"^m\.pt: not a model file \(bad magic\)$"),
+        bad_input("m.pt", kinds=(OSError,), what="not a model file"),
+    ):
+        raise OSError("bad magic")

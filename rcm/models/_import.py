@@ -15,7 +15,7 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
 from rcm.models._build import build_network
 from rcm.models._detectron2 import read_checkpoint, resolve_config
 from rcm.models._meta import ModelMeta
@@ -99,12 +99,11 @@ def _state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     target = Path(path)
     if not target.is_file():
         raise InputError(path, "checkpoint not found")
-    try:
+    unreadable = (OSError, RuntimeError, ValueError, SafetensorError)
+    with bad_input(path, kinds=unreadable, what="cannot read checkpoint"):
         if target.suffix.lower() == ".safetensors":
             return load_file(str(target))
         blob = torch.load(target, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, SafetensorError) as error:
-        raise InputError(path, f"cannot read checkpoint ({error})") from error
     for key in ("state_dict", "model"):
         if isinstance(blob, dict) and isinstance(blob.get(key), dict):
             blob = blob[key]

@@ -22,13 +22,23 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
 from rcm.io import atomic_output
 from rcm.models._meta import FORMAT, ModelMeta
 
 __all__ = ["FORMAT", "ModelMeta", "check_fits", "read_meta", "read_model_file", "save_model"]
 
 _TORCH_SUFFIXES = (".pt", ".pth")
+# What reading a damaged or foreign file raises (JSON, dataclass, safetensors, torch.load).
+_UNUSABLE = (
+    ValueError,
+    TypeError,
+    KeyError,
+    SafetensorError,
+    RuntimeError,
+    OSError,
+    pickle.UnpicklingError,
+)
 
 
 def save_model(
@@ -65,7 +75,7 @@ def _read(
     target = Path(path)
     if not target.is_file():
         raise InputError(path, "model file not found")
-    try:
+    with bad_input(path, kinds=_UNUSABLE, what="not a usable model file"):
         if target.suffix.lower() in _TORCH_SUFFIXES:
             blob = torch.load(target, map_location="cpu", weights_only=True)
             if not isinstance(blob, dict) or "rcm" not in blob or "state_dict" not in blob:
@@ -79,16 +89,6 @@ def _read(
             names = handle.keys() if weights else []
             state = {key: handle.get_tensor(key) for key in names}
         return meta, state
-    except (
-        ValueError,
-        TypeError,
-        KeyError,
-        SafetensorError,
-        RuntimeError,
-        OSError,
-        pickle.UnpicklingError,
-    ) as error:
-        raise InputError(path, f"not a usable model file ({error})") from error
 
 
 def check_fits(

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
 from rcm.io import atomic_output, file_checksum
 from rcm.models._modelfile import read_meta
 
@@ -55,12 +55,9 @@ class ModelStore:
         """Every model in the store, sorted by name."""
         if not self.index_path.exists():
             return []
-        try:
+        unreadable = (OSError, json.JSONDecodeError)
+        with bad_input(self.index_path, kinds=unreadable, what="model store index is unreadable"):
             raw = json.loads(self.index_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(
-                self.index_path, f"model store index is unreadable ({error})"
-            ) from error
         entries = [StoreEntry(**{**item, "classes": tuple(item["classes"])}) for item in raw]
         return sorted(entries, key=lambda entry: entry.name)
 
