@@ -1,7 +1,7 @@
 """Option fields described once: help text, allowed range and command-line flag.
 
 The options of every stage are frozen dataclasses whose fields are made with
-`Option.field`. The description is used three times, so it has one home:
+`described`. The description is used three times, so it has one home:
 `check_fields` validates an instance (its ``__post_init__`` calls it), the CLI
 generates its flags from it (`rcm.cli._flags`), and job files build the same
 objects through `rcm.config`. Allowed values of ``Literal`` fields come from the
@@ -67,9 +67,10 @@ class Option:
     flag: str | None = None
     cli: bool = True
 
-    def field(self, default: Any) -> Any:
-        """A dataclass field with this description and `default`."""
-        return dataclasses.field(default=default, metadata={FIELD_KEY: self})
+
+def described(default: Any, option: Option) -> Any:
+    """A dataclass field with `default`, described by `option`."""
+    return dataclasses.field(default=default, metadata={FIELD_KEY: option})
 
 
 def option_of(field: dataclasses.Field) -> Option | None:

@@ -7,6 +7,8 @@ Anything else escaping a command is an internal error: exit code 1.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class RcmError(Exception):
@@ -35,3 +37,30 @@ class BackendMissingError(InputError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(None, reason)
+
+
+@contextmanager
+def bad_input(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    kinds: tuple[type[Exception], ...] = (ValueError,),
+    what: str | None = None,
+) -> Iterator[None]:
+    """Re-raise the given exception kinds inside the block as `InputError` (exit 2).
+
+    For checks that raise ValueError (or a library's own errors) where the fault
+    is the user's. The message is the error's, prefixed with `path` when given.
+
+    Args:
+        path: The file at fault; None when it is an option.
+        kinds: Exception types that mean bad input here.
+        what: What is wrong with `path`; the message becomes ``"<what> (<error>)"``.
+
+    Raises:
+        InputError: From any exception of `kinds` raised in the block.
+
+    """
+    try:
+        yield
+    except kinds as error:
+        raise InputError(path, str(error) if what is None else f"{what} ({error})") from error

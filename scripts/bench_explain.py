@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from rcm.cli.main import main
-from rcm.models import ModelMeta, save_model
+from rcm.models import ModelMeta, build_network, save_model
 
 mosaic, arch, device, workdir, share, explain = sys.argv[1:7]
 meta = ModelMeta(architecture=arch, classes=("benign", "suspicious"), positive=("suspicious",),
                  tile_px=224, um_per_px=0.5)
 torch.manual_seed(0)
-weights = save_model(Path(workdir) / "model.safetensors", meta.build(), meta, overwrite=True)
+weights = save_model(Path(workdir) / "model.safetensors", build_network(meta), meta, overwrite=True)
 out = Path(workdir) / "out"
 command = ["infer", mosaic, "--weights", str(weights), "--out", str(out), "--overwrite",
            "--no-progress", "--device", device]

@@ -28,14 +28,14 @@ import json, resource, sys, time
 from pathlib import Path
 import torch
 from rcm.cli.main import main
-from rcm.models import ModelMeta, save_model
+from rcm.models import ModelMeta, build_network, save_model
 
 mosaic, arch, tile, device, batch, workdir, measure_bare = sys.argv[1:8]
 tile, batch = int(tile), int(batch)
 meta = ModelMeta(architecture=arch, classes=("benign", "suspicious"), positive=("suspicious",),
                  tile_px=tile, um_per_px=0.5)
 torch.manual_seed(0)
-module = meta.build()
+module = build_network(meta)
 weights = save_model(Path(workdir) / "model.safetensors", module, meta, overwrite=True)
 out = Path(workdir) / "out"
 start = time.perf_counter()

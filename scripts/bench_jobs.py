@@ -23,11 +23,11 @@ from _bench import ROOT, markdown_table, record
 
 _SETUP = r"""
 import torch
-from rcm.models import ModelMeta, save_model
+from rcm.models import ModelMeta, build_network, save_model
 meta = ModelMeta(architecture="efficientnet_b0", classes=("benign", "suspicious"),
                  positive=("suspicious",), tile_px=224, um_per_px=0.5)
 torch.manual_seed(0)
-save_model(sys.argv[1], meta.build(), meta, overwrite=True)
+save_model(sys.argv[1], build_network(meta), meta, overwrite=True)
 print("{}")
 """
 

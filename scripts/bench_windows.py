@@ -29,7 +29,7 @@ import json, resource, sys, time
 from pathlib import Path
 import torch
 from rcm.cli.main import main
-from rcm.models import ModelMeta, save_model
+from rcm.models import ModelMeta, build_network, save_model
 
 mosaic, arch, task, setting, window, device, batch, workdir = sys.argv[1:9]
 classes = ("background", "lesion") if task == "segmenter" else ("lesion", "other")
@@ -37,7 +37,7 @@ key, value = setting.split("=")
 meta = ModelMeta(architecture=arch, task=task, classes=classes, positive=("lesion",),
                  tile_px=int(window), um_per_px=0.5, settings={key: value})
 torch.manual_seed(0)
-weights = save_model(Path(workdir) / "model.safetensors", meta.build(), meta, overwrite=True)
+weights = save_model(Path(workdir) / "model.safetensors", build_network(meta), meta, overwrite=True)
 start = time.perf_counter()
 assert main(["infer", mosaic, "--weights", str(weights), "--out", str(Path(workdir) / "out"),
              "--no-progress", "--device", device, "--batch-size", batch]) == 0

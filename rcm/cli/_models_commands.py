@@ -106,12 +106,19 @@ def run_models_add(args: argparse.Namespace) -> None:
 def run_models_import(args: argparse.Namespace) -> None:
     import tempfile
 
-    from rcm.models import WINDOW_MODELS, ModelMeta, ModelStore, save_model
-    from rcm.models._import import detectron2_meta, import_weights
+    from rcm.models import (
+        WINDOW_MODELS,
+        ModelMeta,
+        ModelStore,
+        Task,
+        detectron2_meta,
+        import_weights,
+        save_model,
+    )
 
     classes = tuple(name.strip() for name in args.classes.split(",") if name.strip())
     family = WINDOW_MODELS.get(args.architecture)
-    task = "classifier" if family is None else family.task
+    task = Task.CLASSIFIER if family is None else family.task
     if args.positive:
         positive = tuple(name.strip() for name in args.positive.split(","))
     else:

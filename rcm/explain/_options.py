@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rcm._fields import POSITIVE, UNIT, Option, Range, check_fields
+from rcm._fields import POSITIVE, UNIT, Option, Range, check_fields, described
 
 CamMethod = Literal["gradcam", "gradcam++"]
 
@@ -29,23 +29,32 @@ class ExplainOptions:
 
     """
 
-    method: CamMethod = Option("class-activation method").field("gradcam")
-    cut: float | None = Option(
-        "explain tiles whose probability is at least this (default: the run's threshold, "
-        "i.e. the suspicious tiles)",
-        UNIT,
-    ).field(None)
-    occlusion: float = Option(
-        "share of a tile's pixels blocked in the faithfulness test", Range(0, 1, True, True)
-    ).field(0.1)
-    faithfulness: bool = Option(
-        "skip the occlusion test (two forward passes per explained tile)",
-        flag="--no-faithfulness",
-    ).field(True)
-    gallery: int = Option("tiles in the crop gallery", Range(0)).field(16)
-    batch_size: int = Option("tiles per forward pass", POSITIVE, cli=False).field(16)
-    device: str = Option("auto, cpu or cuda[:N]", cli=False).field("auto")
-    seed: int = Option("seed of the random blocking", cli=False).field(0)
+    method: CamMethod = described("gradcam", Option("class-activation method"))
+    cut: float | None = described(
+        None,
+        Option(
+            "explain tiles whose probability is at least this (default: the run's threshold, "
+            "i.e. the suspicious tiles)",
+            UNIT,
+        ),
+    )
+    occlusion: float = described(
+        0.1,
+        Option(
+            "share of a tile's pixels blocked in the faithfulness test", Range(0, 1, True, True)
+        ),
+    )
+    faithfulness: bool = described(
+        True,
+        Option(
+            "skip the occlusion test (two forward passes per explained tile)",
+            flag="--no-faithfulness",
+        ),
+    )
+    gallery: int = described(16, Option("tiles in the crop gallery", Range(0)))
+    batch_size: int = described(16, Option("tiles per forward pass", POSITIVE, cli=False))
+    device: str = described("auto", Option("auto, cpu or cuda[:N]", cli=False))
+    seed: int = described(0, Option("seed of the random blocking", cli=False))
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rcm._fields import POSITIVE, UNIT, Option, Range, check_fields
+from rcm._fields import POSITIVE, UNIT, Option, Range, check_fields, described
 from rcm.stitch import Blend
 from rcm.tiling import EdgePolicy
 
@@ -45,15 +45,15 @@ class RunOptions:
 
     """
 
-    threshold: float = THRESHOLD.field(0.5)
-    coverage: float = COVERAGE.field(0.01)
-    overlap: float = OVERLAP.field(0.0)
-    min_tissue: float = MIN_TISSUE.field(0.25)
-    blend: Blend = BLEND.field("constant")
-    batch_size: int = BATCH_SIZE.field(32)
-    device: str = DEVICE.field("auto")
-    map_max_edge: int = MAP_MAX_EDGE.field(2048)
-    read_workers: int | None = READ_WORKERS.field(None)
+    threshold: float = described(0.5, THRESHOLD)
+    coverage: float = described(0.01, COVERAGE)
+    overlap: float = described(0.0, OVERLAP)
+    min_tissue: float = described(0.25, MIN_TISSUE)
+    blend: Blend = described("constant", BLEND)
+    batch_size: int = described(32, BATCH_SIZE)
+    device: str = described("auto", DEVICE)
+    map_max_edge: int = described(2048, MAP_MAX_EDGE)
+    read_workers: int | None = described(None, READ_WORKERS)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -68,7 +68,7 @@ class ClassifyOptions(RunOptions):
 
     """
 
-    edge: EdgePolicy = Option("tiles at the right and bottom edges").field("pad")
+    edge: EdgePolicy = described("pad", Option("tiles at the right and bottom edges"))
 
 
 Decision = Literal["suspicious", "not suspicious", "no tissue"]

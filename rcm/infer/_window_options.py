@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rcm._fields import POSITIVE, UNIT, Option, Range
+from rcm._fields import POSITIVE, UNIT, Option, Range, described
 from rcm.infer._options import BATCH_SIZE, BLEND, MAP_MAX_EDGE, MIN_TISSUE, OVERLAP, RunOptions
 from rcm.stitch import Blend
 from rcm.stitch._merge import MergeMethod, OverlapMetric
@@ -36,32 +36,43 @@ class WindowOptions(RunOptions):
 
     """
 
-    overlap: float = OVERLAP.field(0.25)
-    min_tissue: float = MIN_TISSUE.field(0.05)
-    blend: Blend = BLEND.field("cosine")
-    batch_size: int = BATCH_SIZE.field(4)
-    map_max_edge: int = MAP_MAX_EDGE.field(4096)
-    window_px: int | None = Option(
-        "window edge in mosaic pixels (default: the model's window, rescaled by pixel size)",
-        Range(16),
-        flag="--window",
-    ).field(None)
-    tissue: TissuePolicy = Option(
-        "run windows on detected RCM tissue or everywhere; auto: everywhere for colour "
-        "images such as clinical photographs"
-    ).field("auto")
-    margin: int = Option("pixels at inner window edges left out of the blend", Range(0)).field(0)
-    min_score: float = Option("least detection score kept", UNIT).field(0.05)
-    max_detections: int = Option("detections kept per window at most", POSITIVE).field(100)
-    mask_threshold: float = Option(
-        "mask probability at which a pixel belongs to an object", UNIT, cli=False
-    ).field(0.5)
-    merge: MergeMethod = Option(
-        "unite the pieces of an object seen by several windows (nmm) or keep the best (nms)"
-    ).field("nmm")
-    merge_metric: OverlapMetric = Option(
-        "overlap measure for merging: intersection over the smaller box, or IoU"
-    ).field("ios")
-    merge_threshold: float = Option(
-        "overlap at which two detections are one object", Range(0, 1, low_open=True)
-    ).field(0.5)
+    overlap: float = described(0.25, OVERLAP)
+    min_tissue: float = described(0.05, MIN_TISSUE)
+    blend: Blend = described("cosine", BLEND)
+    batch_size: int = described(4, BATCH_SIZE)
+    map_max_edge: int = described(4096, MAP_MAX_EDGE)
+    window_px: int | None = described(
+        None,
+        Option(
+            "window edge in mosaic pixels (default: the model's window, rescaled by pixel size)",
+            Range(16),
+            flag="--window",
+        ),
+    )
+    tissue: TissuePolicy = described(
+        "auto",
+        Option(
+            "run windows on detected RCM tissue or everywhere; auto: everywhere for colour "
+            "images such as clinical photographs"
+        ),
+    )
+    margin: int = described(
+        0, Option("pixels at inner window edges left out of the blend", Range(0))
+    )
+    min_score: float = described(0.05, Option("least detection score kept", UNIT))
+    max_detections: int = described(100, Option("detections kept per window at most", POSITIVE))
+    mask_threshold: float = described(
+        0.5, Option("mask probability at which a pixel belongs to an object", UNIT, cli=False)
+    )
+    merge: MergeMethod = described(
+        "nmm",
+        Option(
+            "unite the pieces of an object seen by several windows (nmm) or keep the best (nms)"
+        ),
+    )
+    merge_metric: OverlapMetric = described(
+        "ios", Option("overlap measure for merging: intersection over the smaller box, or IoU")
+    )
+    merge_threshold: float = described(
+        0.5, Option("overlap at which two detections are one object", Range(0, 1, low_open=True))
+    )

@@ -1,13 +1,14 @@
 """Mosaic input and output: open any mosaic lazily, write OME-Zarr and tiled TIFF."""
 
+from rcm.io._atomic import atomic_output, check_output
 from rcm.io._formats import SUPPORTED as SUPPORTED_FORMATS
 from rcm.io._mosaic import Mosaic, MosaicInfo, file_checksum
 from rcm.io._ome_zarr import ZarrWriteOptions, write_ome_zarr
 from rcm.io._open import DEFAULT_MAX_PIXELS, open_mosaic
 from rcm.io._pillow import MAX_DECODED_PIXELS
-from rcm.io._pixels import to_model_input
 from rcm.io._pyramid import downsample_mean, pyramid_shapes
-from rcm.io._tiff_write import write_tiff
+from rcm.io._thumbnail import Thumbnail, thumbnail
+from rcm.io._tiff_write import TiffCompression, write_tiff
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -15,12 +16,16 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "Mosaic",
     "MosaicInfo",
+    "Thumbnail",
+    "TiffCompression",
     "ZarrWriteOptions",
+    "atomic_output",
+    "check_output",
     "downsample_mean",
     "file_checksum",
     "open_mosaic",
     "pyramid_shapes",
-    "to_model_input",
+    "thumbnail",
     "write_ome_zarr",
     "write_tiff",
 ]

@@ -41,9 +41,8 @@ def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]
         InputError: If the model cannot be found or the stage options do not fit it.
 
     """
-    from rcm.pipeline.infer import check_explainable, options_for, resolve_model
-
     from rcm.models import read_meta
+    from rcm.pipeline.infer import check_explainable, options_for, resolve_model
 
     assert job.infer is not None
     model = resolve_model(job.infer.model)
@@ -84,9 +83,15 @@ def _state(
 ) -> MosaicState:
     """Done, quarantined, or which kind of work is left for one mosaic."""
     manifest = Manifest.read(job.output, entry.mosaic_id)
-    expected = fingerprint(_checksum(entry.path, manifest, failure), task.model_checksum, task.config)
+    expected = fingerprint(
+        _checksum(entry.path, manifest, failure), task.model_checksum, task.config
+    )
     outputs = [task.output] + ([task.converted] if job.convert else [])
-    if manifest is not None and manifest.fingerprint == expected and all(p.exists() for p in outputs):
+    if (
+        manifest is not None
+        and manifest.fingerprint == expected
+        and all(p.exists() for p in outputs)
+    ):
         return "done"
     if failure is not None and failure.fingerprint == expected:
         return "retry" if retry_failed else "quarantined"

@@ -2,51 +2,131 @@
 
 Classifiers come from timm, detectors from torchvision or Detectron2, segmenters
 from segmentation_models_pytorch.
+
+Attributes are imported on first use (PEP 562): torch and timm take seconds to
+import. `Task`, `TASKS` and `ModelMeta` are plain data and cost nothing; any
+other attribute first fills the window-model registry with rcm's families.
 """
 
-# Importing the adapter modules fills the registries (Detectron2 itself is imported lazily).
-from rcm.errors import BackendMissingError
-from rcm.models import _detectron2, _smp_segmenters, _torchvision_detectors  # noqa: F401
-from rcm.models._build import build_network, family_of
-from rcm.models._detectron2 import detectron2_available
-from rcm.models._families import (
-    WINDOW_MODELS,
-    WindowDetections,
-    WindowFamily,
-    register_window_model,
-    window_family,
-)
-from rcm.models._modelfile import LoadedModel, ModelMeta, load_model, read_meta, save_model
-from rcm.models._registry import (
-    CLASSIFIERS,
-    Architecture,
-    build_classifier,
-    register_classifier,
-    resolve_architecture,
-)
-from rcm.models._store import ModelStore, StoreEntry, rcm_home
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rcm.errors import BackendMissingError
+    from rcm.models._build import build_network, family_of
+    from rcm.models._detectron2 import detectron2_available
+    from rcm.models._families import (
+        WINDOW_MODELS,
+        WindowDetections,
+        WindowFamily,
+        WindowTask,
+        register_window_model,
+        window_family,
+    )
+    from rcm.models._import import detectron2_meta, import_weights
+    from rcm.models._inputs import normalise, to_model_input, to_unit
+    from rcm.models._load import LoadedModel, load_model
+    from rcm.models._meta import ModelMeta
+    from rcm.models._modelfile import check_fits, read_meta, read_model_file, save_model
+    from rcm.models._registry import (
+        CLASSIFIERS,
+        Architecture,
+        build_classifier,
+        register_classifier,
+        resolve_architecture,
+    )
+    from rcm.models._smp_segmenters import WINDOW_MULTIPLE, build_smp_segmenter
+    from rcm.models._store import ModelStore, StoreEntry, rcm_home
+    from rcm.models._task import TASKS, WINDOW_TASKS, Task
+    from rcm.models._torchvision_detectors import build_torchvision_detector
+
+_PLAIN = {
+    "TASKS": "_task",
+    "Task": "_task",
+    "WINDOW_TASKS": "_task",
+    "ModelMeta": "_meta",
+}
+_HOME = {
+    **_PLAIN,
+    "BackendMissingError": "_detectron2",
+    "build_network": "_build",
+    "family_of": "_build",
+    "detectron2_available": "_detectron2",
+    "WINDOW_MODELS": "_families",
+    "WindowDetections": "_families",
+    "WindowFamily": "_families",
+    "WindowTask": "_families",
+    "register_window_model": "_families",
+    "window_family": "_families",
+    "detectron2_meta": "_import",
+    "import_weights": "_import",
+    "normalise": "_inputs",
+    "to_model_input": "_inputs",
+    "to_unit": "_inputs",
+    "LoadedModel": "_load",
+    "load_model": "_load",
+    "check_fits": "_modelfile",
+    "read_meta": "_modelfile",
+    "read_model_file": "_modelfile",
+    "save_model": "_modelfile",
+    "CLASSIFIERS": "_registry",
+    "Architecture": "_registry",
+    "build_classifier": "_registry",
+    "register_classifier": "_registry",
+    "resolve_architecture": "_registry",
+    "WINDOW_MULTIPLE": "_smp_segmenters",
+    "build_smp_segmenter": "_smp_segmenters",
+    "ModelStore": "_store",
+    "StoreEntry": "_store",
+    "rcm_home": "_store",
+    "build_torchvision_detector": "_torchvision_detectors",
+}
 __all__ = [
-    "CLASSIFIERS",
-    "WINDOW_MODELS",
     "Architecture",
     "BackendMissingError",
+    "CLASSIFIERS",
     "LoadedModel",
     "ModelMeta",
     "ModelStore",
     "StoreEntry",
+    "TASKS",
+    "Task",
+    "WINDOW_MODELS",
+    "WINDOW_MULTIPLE",
+    "WINDOW_TASKS",
     "WindowDetections",
     "WindowFamily",
+    "WindowTask",
     "build_classifier",
     "build_network",
+    "build_smp_segmenter",
+    "build_torchvision_detector",
+    "check_fits",
     "detectron2_available",
+    "detectron2_meta",
     "family_of",
+    "import_weights",
     "load_model",
+    "normalise",
     "rcm_home",
     "read_meta",
+    "read_model_file",
     "register_classifier",
     "register_window_model",
     "resolve_architecture",
     "save_model",
+    "to_model_input",
+    "to_unit",
     "window_family",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _PLAIN:  # registry lookups must see every built-in family
+        importlib.import_module(f"{__name__}._adapters")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

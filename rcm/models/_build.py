@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import nn
 
+import rcm.models._adapters  # noqa: F401  (a network of any built-in family can be built)
 from rcm.models._families import WindowFamily, window_family
+from rcm.models._meta import ModelMeta
 from rcm.models._registry import build_classifier
-
-if TYPE_CHECKING:
-    from rcm.models._modelfile import ModelMeta
+from rcm.models._task import Task
 
 
 def family_of(meta: ModelMeta) -> WindowFamily:
     """The detector or segmenter family of a window model's metadata."""
-    if meta.task == "classifier":
+    if meta.task is Task.CLASSIFIER:
         raise ValueError("classifiers have no window family")
-    return window_family(meta.architecture, "detector" if meta.task == "detector" else "segmenter")
+    return window_family(meta.architecture, meta.task)
 
 
 def build_network(meta: ModelMeta) -> nn.Module:
-    """The randomly initialised network `meta` describes."""
-    if meta.task == "classifier":
+    """The randomly initialised network `meta` describes, ready for its file's weights."""
+    if meta.task is Task.CLASSIFIER:
         return build_classifier(
             meta.architecture,
             num_classes=len(meta.classes),

@@ -19,13 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rcm.errors import BackendMissingError, InputError
+from rcm.errors import BackendMissingError, InputError, bad_input
 from rcm.models._families import (
     WindowDetections,
     WindowFamily,
     register_window_model,
     settings_of,
 )
+from rcm.models._task import Task
 
 INSTALL_HINT = (
     "Detectron2 is not installed; it is not on PyPI: build it from source with "
@@ -64,10 +65,9 @@ def resolve_config(path: str | os.PathLike[str]) -> str:
         raise InputError(path, "only YAML Detectron2 configs are supported (not LazyConfig .py)")
     d2 = _detectron2()
     cfg = d2.config.get_cfg()
-    try:
+    # yacs raises KeyError/AssertionError/YAMLError for bad configs
+    with bad_input(path, kinds=(Exception,), what="not a usable Detectron2 config"):
         cfg.merge_from_file(os.fspath(path))
-    except Exception as error:  # yacs raises KeyError/AssertionError/YAMLError for bad configs
-        raise InputError(path, f"not a usable Detectron2 config ({error})") from error
     cfg.MODEL.WEIGHTS = ""
     text: str = cfg.dump()
     return text
@@ -138,7 +138,8 @@ def read_checkpoint(
     target = Path(path)
     if not target.is_file():
         raise InputError(path, "checkpoint not found")
-    try:
+    unreadable = (OSError, pickle.UnpicklingError, EOFError, RuntimeError, ValueError)
+    with bad_input(path, kinds=unreadable, what="cannot read checkpoint"):
         if target.suffix.lower() == ".pkl":
             if not trust_pickle:
                 raise InputError(
@@ -150,8 +151,6 @@ def read_checkpoint(
                 blob = pickle.load(handle, encoding="latin1")
         else:
             blob = torch.load(target, map_location="cpu", weights_only=True)
-    except (OSError, pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as error:
-        raise InputError(path, f"cannot read checkpoint ({error})") from error
     weights = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(weights, dict) or not weights:
         raise InputError(path, "no model weights in the checkpoint")
@@ -173,5 +172,5 @@ def _build(*, num_classes: int, in_chans: int, window_px: int, **settings: str) 
 
 
 register_window_model(
-    WindowFamily("detectron2", "detector", _build, detect=detect, configure=configure)
+    WindowFamily("detectron2", Task.DETECTOR, _build, detect=detect, configure=configure)
 )

@@ -15,7 +15,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-WindowTask = Literal["detector", "segmenter"]
+from rcm.models._task import WINDOW_TASKS, Task
+
+WindowTask = Literal["detector", "segmenter"]  # the window tasks' strings, for typed configs
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class WindowFamily:
 
     Attributes:
         name: Architecture name used in model files and on the command line.
-        task: ``detector`` or ``segmenter``.
+        task: `Task.DETECTOR` or `Task.SEGMENTER` (its string is converted).
         build: ``build(num_classes=, in_chans=, window_px=, **settings)`` -> network
             with random weights.
         detect: Detectors: normalised windows ``(n, c, h, w)`` -> one
@@ -68,14 +70,18 @@ class WindowFamily:
     """
 
     name: str
-    task: WindowTask
+    task: Task
     build: Callable[..., nn.Module]
     detect: Detect | None = None
     segment: Segment | None = None
     configure: Callable[[nn.Module, float, int], None] | None = None
 
     def __post_init__(self) -> None:
-        if (self.task == "detector") != (self.detect is not None) or (self.task == "segmenter") != (
+        task = Task.parse(self.task)
+        if task not in WINDOW_TASKS:
+            raise ValueError(f"{self.name}: a window model is a detector or a segmenter")
+        object.__setattr__(self, "task", task)
+        if (task is Task.DETECTOR) != (self.detect is not None) or (task is Task.SEGMENTER) != (
             self.segment is not None
         ):
             raise ValueError(f"{self.name}: a detector needs detect, a segmenter segment")
@@ -92,15 +98,16 @@ def register_window_model(family: WindowFamily) -> WindowFamily:
     return family
 
 
-def window_family(name: str, task: WindowTask) -> WindowFamily:
+def window_family(name: str, task: Task | WindowTask) -> WindowFamily:
     """The registered family `name` of the given task.
 
     Raises:
         ValueError: If no such family is registered.
 
     """
+    task = Task.parse(task)
     family = WINDOW_MODELS.get(name)
-    if family is None or family.task != task:
+    if family is None or family.task is not task:
         known = ", ".join(sorted(n for n, f in WINDOW_MODELS.items() if f.task == task))
         raise ValueError(f"unknown {task} architecture {name!r}: use one of {known}")
     return family

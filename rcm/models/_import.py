@@ -15,9 +15,12 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
+from rcm.models._build import build_network
 from rcm.models._detectron2 import read_checkpoint, resolve_config
-from rcm.models._modelfile import ModelMeta, check_fits
+from rcm.models._meta import ModelMeta
+from rcm.models._modelfile import check_fits
+from rcm.models._task import Task
 
 
 def detectron2_meta(
@@ -47,7 +50,7 @@ def detectron2_meta(
     channels = len(model["PIXEL_MEAN"])
     return ModelMeta(
         architecture="detectron2",
-        task="detector",
+        task=Task.DETECTOR,
         classes=classes,
         positive=positive,
         in_chans=channels,
@@ -82,7 +85,7 @@ def import_weights(
     else:
         state = _state_dict(checkpoint)
     try:
-        module = meta.build()
+        module = build_network(meta)
     except InputError:
         raise
     except Exception as error:  # torchvision, smp and timm raise several types for bad names
@@ -96,12 +99,11 @@ def _state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     target = Path(path)
     if not target.is_file():
         raise InputError(path, "checkpoint not found")
-    try:
+    unreadable = (OSError, RuntimeError, ValueError, SafetensorError)
+    with bad_input(path, kinds=unreadable, what="cannot read checkpoint"):
         if target.suffix.lower() == ".safetensors":
             return load_file(str(target))
         blob = torch.load(target, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, SafetensorError) as error:
-        raise InputError(path, f"cannot read checkpoint ({error})") from error
     for key in ("state_dict", "model"):
         if isinstance(blob, dict) and isinstance(blob.get(key), dict):
             blob = blob[key]

@@ -1,19 +1,26 @@
-"""What a network is fed: stored pixels to normalised float batches, for training and inference.
+"""The one rule from stored pixels to model input, for training and inference.
 
-Both `rcm infer` and `rcm train` go through these two functions, so a model sees
-the same values in training as later on a mosaic. They follow the pixel rule of
-`rcm.io.to_model_input` (integers scaled by their type's maximum, gray repeated
-for RGB models, luminance for gray models) and run on whatever device the
-tensor is on.
+- Integers are scaled by their type's maximum into [0, 1] float32 (8-bit by 255,
+  16-bit by 65535), so the same scene at either depth gives the same input.
+- Channels are matched to what the model was trained on: grayscale (RCM) is
+  replicated into three channels for an RGB model; RGB (clinical photographs)
+  is reduced to luminance (ITU-R BT.601) for a grayscale model; an alpha channel
+  is dropped. Nothing else changes, so RGB photos stay RGB.
+
+`rcm infer`, `rcm train` and the datasets all call `to_unit` (on whatever
+device the tensor is on) and then `normalise`; `to_model_input` is the same
+rule for one NumPy tile or batch.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rcm.io._pixels import LUMA_WEIGHTS
-from rcm.models._modelfile import ModelMeta
+from rcm.models._meta import ModelMeta
+
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
 
 def to_unit(batch: torch.Tensor, in_chans: int, size: int | None = None) -> torch.Tensor:
@@ -25,7 +32,12 @@ def to_unit(batch: torch.Tensor, in_chans: int, size: int | None = None) -> torc
         size: Edge to resize to (antialiased bilinear, as when a mosaic's pixel size
             differs from training); None keeps the tiles' size.
 
+    Raises:
+        ValueError: If `in_chans` is neither 1 nor 3.
+
     """
+    if in_chans not in (1, 3):
+        raise ValueError(f"models take 1 or 3 channels, got {in_chans}")
     if batch.dtype.is_floating_point:
         x = batch.float()
     else:
@@ -41,6 +53,27 @@ def to_unit(batch: torch.Tensor, in_chans: int, size: int | None = None) -> torc
             x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
         )
     return x
+
+
+def to_model_input(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """`to_unit` for NumPy pixels: channels-last in, float32 ``(..., channels, y, x)`` out.
+
+    Args:
+        pixels: A 2-D grayscale tile ``(y, x)``, a tile ``(y, x, c)`` or a batch
+            ``(n, y, x, c)`` whose last axis is channels (1, 3 or 4).
+        channels: 1 or 3, what the model expects.
+
+    Raises:
+        ValueError: If `channels` is neither 1 nor 3, or `pixels` has another rank.
+
+    """
+    if pixels.ndim not in (2, 3, 4):
+        raise ValueError(f"pixels must be (y, x), (y, x, c) or (n, y, x, c), got {pixels.shape}")
+    batch = pixels[None] if pixels.ndim < 4 else pixels  # to_unit takes batches
+    if pixels.ndim == 2:
+        batch = batch[..., None]
+    unit = to_unit(torch.from_numpy(np.ascontiguousarray(batch)), channels).contiguous()
+    return unit.numpy()[0] if pixels.ndim < 4 else unit.numpy()
 
 
 def normalise(x: torch.Tensor, meta: ModelMeta) -> torch.Tensor:

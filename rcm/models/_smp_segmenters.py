@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from rcm.models._families import WindowFamily, register_window_model, settings_of
+from rcm.models._task import Task
 
 DEFAULT_ENCODER = "resnet34"
 # Encoders downsample by 32; windows must be a multiple of it.
@@ -54,7 +55,7 @@ def _family(name: str) -> WindowFamily:
             name, num_classes=num_classes, in_chans=in_chans, window_px=window_px, **chosen
         )
 
-    return WindowFamily(name, "segmenter", build, segment=segment)
+    return WindowFamily(name, Task.SEGMENTER, build, segment=segment)
 
 
 register_window_model(_family("fpn"))

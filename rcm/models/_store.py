@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rcm.errors import InputError
-from rcm.io._atomic import atomic_output
-from rcm.io._mosaic import file_checksum
+from rcm.errors import InputError, bad_input
+from rcm.io import atomic_output, file_checksum
 from rcm.models._modelfile import read_meta
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -56,12 +55,9 @@ class ModelStore:
         """Every model in the store, sorted by name."""
         if not self.index_path.exists():
             return []
-        try:
+        unreadable = (OSError, json.JSONDecodeError)
+        with bad_input(self.index_path, kinds=unreadable, what="model store index is unreadable"):
             raw = json.loads(self.index_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(
-                self.index_path, f"model store index is unreadable ({error})"
-            ) from error
         entries = [StoreEntry(**{**item, "classes": tuple(item["classes"])}) for item in raw]
         return sorted(entries, key=lambda entry: entry.name)
 

@@ -29,6 +29,7 @@ from rcm.models._families import (
     register_window_model,
     settings_of,
 )
+from rcm.models._task import Task
 
 DEFAULT_BACKBONE = "resnet50"
 
@@ -110,7 +111,7 @@ def _family(name: str, masks: bool) -> WindowFamily:
             masks=masks, num_classes=num_classes, in_chans=in_chans, window_px=window_px, **chosen
         )
 
-    return WindowFamily(name, "detector", build, detect=detect, configure=configure)
+    return WindowFamily(name, Task.DETECTOR, build, detect=detect, configure=configure)
 
 
 register_window_model(_family("maskrcnn", masks=True))

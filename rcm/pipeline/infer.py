@@ -77,6 +77,7 @@ def options_for(task: str, values: Mapping[str, Any], *, where: str = "options")
     except ConfigError as error:
         raise InputError(None, f"{error} (for a {task})") from error
 
+
 def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
     """A model file as given, or the file of a model in the store by that name."""
     path = Path(model)

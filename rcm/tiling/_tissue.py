@@ -14,8 +14,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from rcm.io._mosaic import Mosaic
-from rcm.io._thumbnail import thumbnail
+from rcm.io import Mosaic, thumbnail
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rcm.models import ModelMeta
+from rcm.models import ModelMeta, Task
 from rcm.train._config import TrainConfig
 
 
@@ -57,7 +57,7 @@ def model_meta(
         um_per_px=um_per_px,
         mean=model.mean,
         std=model.std,
-        task=task,
+        task=Task(task),
         settings=dict(model.settings),
         provenance=provenance,
     )

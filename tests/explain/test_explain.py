@@ -16,7 +16,7 @@ from rcm.explain import ExplainOptions, class_activation_maps, explain_output
 from rcm.infer import ClassifyOptions, classify_mosaic
 from rcm.io import open_mosaic
 from rcm.metrics import plausibility
-from rcm.models import LoadedModel, ModelMeta, build_classifier, save_model
+from rcm.models import LoadedModel, ModelMeta, build_classifier, build_network, save_model
 from tests.io.writers import write_tiff
 
 TILE = 32
@@ -168,7 +168,7 @@ def test_cli_infer_explain_then_explain_again(tmp_path: Path) -> None:
         tile_px=64,
     )
     torch.manual_seed(0)
-    weights = save_model(tmp_path / "model.safetensors", meta.build(), meta)
+    weights = save_model(tmp_path / "model.safetensors", build_network(meta), meta)
     out = tmp_path / "out"
     code = main(
         [

@@ -13,8 +13,8 @@ from torch import nn
 from rcm.cli.main import main
 from rcm.data import make_spec, write_synthetic
 from rcm.infer import ClassifyOptions, Predictor, TileBatch, classify_mosaic, prepare
-from rcm.io import open_mosaic, to_model_input
-from rcm.models import LoadedModel, ModelMeta, save_model
+from rcm.io import open_mosaic
+from rcm.models import LoadedModel, ModelMeta, build_network, save_model, to_model_input
 from tests.io.writers import write_tiff
 
 META = ModelMeta(
@@ -36,7 +36,9 @@ def mosaic_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
-    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", META.build(), META)
+    return save_model(
+        tmp_path_factory.mktemp("model") / "tiny.safetensors", build_network(META), META
+    )
 
 
 class TileMean(nn.Module):

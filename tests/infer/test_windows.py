@@ -23,6 +23,7 @@ from rcm.models import (
     ModelMeta,
     WindowDetections,
     WindowFamily,
+    build_network,
     register_window_model,
     save_model,
 )
@@ -149,7 +150,9 @@ def small_model(folder: Path, architecture: str, **settings: str) -> Path:
         settings=settings,
     )
     torch.manual_seed(0)
-    return save_model(folder / f"{architecture}.safetensors", meta.build(), meta, overwrite=True)
+    return save_model(
+        folder / f"{architecture}.safetensors", build_network(meta), meta, overwrite=True
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rcm.models import ModelMeta, save_model
+from rcm.models import ModelMeta, build_network, save_model
 
 MOSAICS = 12
 
@@ -31,5 +31,5 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tile_px=64,
     )
     torch.manual_seed(0)
-    save_model(folder / "model.safetensors", meta.build(), meta)
+    save_model(folder / "model.safetensors", build_network(meta), meta)
     return folder

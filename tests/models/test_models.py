@@ -13,6 +13,7 @@ from rcm.models import (
     ModelMeta,
     ModelStore,
     build_classifier,
+    build_network,
     load_model,
     read_meta,
     resolve_architecture,
@@ -32,7 +33,7 @@ META = ModelMeta(
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
     torch.manual_seed(0)
-    return save_model(tmp_path / "tiny.safetensors", META.build(), META)
+    return save_model(tmp_path / "tiny.safetensors", build_network(META), META)
 
 
 def test_round_trip(model_file: Path) -> None:
@@ -40,7 +41,7 @@ def test_round_trip(model_file: Path) -> None:
     assert loaded.meta == META
     assert read_meta(model_file) == META
     assert not loaded.module.training
-    reference = META.build()
+    reference = build_network(META)
     reference.load_state_dict(loaded.module.state_dict())
     x = torch.rand(2, 1, 64, 64)
     with torch.no_grad():
@@ -69,7 +70,7 @@ def test_weights_for_another_architecture(tmp_path: Path) -> None:
     other = ModelMeta(
         architecture="test_efficientnet", classes=("a", "b", "c"), positive=("c",), tile_px=64
     )
-    path = save_model(tmp_path / "three.safetensors", other.build(), other)
+    path = save_model(tmp_path / "three.safetensors", build_network(other), other)
     # Claim the file holds a two-class model: shapes no longer fit.
     tensors = load_model(path).module.state_dict()
     save_file(
@@ -95,7 +96,7 @@ def test_not_a_model_file(tmp_path: Path) -> None:
 
 
 def test_plain_torch_file_loads_without_code(tmp_path: Path) -> None:
-    module = META.build()
+    module = build_network(META)
     path = tmp_path / "model.pt"
     torch.save({"rcm": META.to_json(), "state_dict": module.state_dict()}, path)
     assert load_model(path).meta == META

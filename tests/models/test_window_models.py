@@ -11,8 +11,13 @@ import torch
 
 from rcm.cli.main import main
 from rcm.errors import BackendMissingError, InputError
-from rcm.models import ModelMeta, WindowDetections, detectron2_available, window_family
-from rcm.models._import import import_weights
+from rcm.models import (
+    ModelMeta,
+    WindowDetections,
+    detectron2_available,
+    import_weights,
+    window_family,
+)
 
 needs_detectron2 = pytest.mark.skipif(
     not detectron2_available(), reason="detectron2 is not installed"

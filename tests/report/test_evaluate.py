@@ -175,7 +175,7 @@ def test_expert_masks_give_tile_and_pixel_metrics(tmp_path: Path) -> None:
     import torch
 
     from rcm.data import make_spec, write_synthetic
-    from rcm.models import ModelMeta, save_model
+    from rcm.models import ModelMeta, build_network, save_model
 
     meta = ModelMeta(
         architecture="test_efficientnet",
@@ -185,7 +185,7 @@ def test_expert_masks_give_tile_and_pixel_metrics(tmp_path: Path) -> None:
         um_per_px=0.5,
     )
     torch.manual_seed(0)
-    weights = save_model(tmp_path / "m.safetensors", meta.build(), meta)
+    weights = save_model(tmp_path / "m.safetensors", build_network(meta), meta)
     rows = ["mosaic_id,patient_id,label,mask"]
     for index, lesions in enumerate((2, 0, 1)):
         mosaic = tmp_path / "data" / f"s{index}.tif"
