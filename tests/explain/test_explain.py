@@ -18,6 +18,7 @@ from rcm.infer import ClassifyOptions, classify_mosaic
 from rcm.io import open_mosaic
 from rcm.metrics import plausibility
 from rcm.models import LoadedModel, ModelMeta, build_classifier, save_model
+from rcm.outputs import ExplanationSummary, ExplanationTable, MosaicSummary
 from tests.io.writers import write_tiff
 
 TILE = 32
@@ -182,6 +183,11 @@ def test_cli_infer_explain_then_explain_again(tmp_path: Path) -> None:
     assert main(["explain", str(out), "--method", "gradcam++", "--overwrite", "--cut", "0"]) == 0
     summary = json.loads((out / "explanation" / "summary.json").read_text())
     assert summary["method"] == "gradcam++" and summary["tiles_explained"] > 0
+    typed = ExplanationSummary.read(out / "explanation" / "summary.json")
+    table = ExplanationTable.read(out / "explanation" / "tiles.csv")
+    assert typed.tiles_explained == len(table) == summary["tiles_explained"]
+    assert typed.map == MosaicSummary.read(out / "summary.json").map
+    assert not np.isnan(table.top_blocked).any()  # faithfulness measured by default
 
 
 def test_explanations_refuse_other_inputs(trained: LoadedModel, tmp_path: Path) -> None:

@@ -193,6 +193,14 @@ def test_every_backend_runs_on_a_small_mosaic(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["windows"]["window_px"] == 128 and summary["windows"]["run"] > 0
     assert summary["model"]["architecture"] == architecture
+    typed = MosaicSummary.read(out / "summary.json")
+    assert (
+        typed.task
+        == summary["task"]
+        == ("segmenter" if architecture in ("fpn", "unet") else "detector")
+    )
+    assert typed.windows is not None and typed.instances is not None
+    assert WindowTable.read(out / "windows.csv").ran.sum() == typed.windows.run
     heat = open_mosaic(out / "heatmap.zarr")
     assert heat.info.shape == (320, 300)  # map scale 1 for a small mosaic
     for detection in json.loads((out / "instances.json").read_text()):
