@@ -1,6 +1,3 @@
-"""Outputs people open: overlay images and QuPath GeoJSON."""
+"""Evaluation of a cohort's outputs against expert labels: metrics, comparisons, HTML report."""
 
-from rcm.report._geojson import mask_polygons, qupath_features
-from rcm.report._overlay import heatmap_overlay
-
-__all__ = ["heatmap_overlay", "mask_polygons", "qupath_features"]
+__all__: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from rcm.infer import ClassifyOptions, classify_mosaic
 from rcm.io import open_mosaic
 from rcm.metrics import plausibility
 from rcm.models import LoadedModel, ModelMeta, build_classifier, build_network, save_model
+from rcm.outputs import ExplanationSummary, ExplanationTable, MosaicSummary
 from tests.io.writers import write_tiff
 
 TILE = 32
@@ -181,6 +183,11 @@ def test_cli_infer_explain_then_explain_again(tmp_path: Path) -> None:
     assert main(["explain", str(out), "--method", "gradcam++", "--overwrite", "--cut", "0"]) == 0
     summary = json.loads((out / "explanation" / "summary.json").read_text())
     assert summary["method"] == "gradcam++" and summary["tiles_explained"] > 0
+    typed = ExplanationSummary.read(out / "explanation" / "summary.json")
+    table = ExplanationTable.read(out / "explanation" / "tiles.csv")
+    assert typed.tiles_explained == len(table) == summary["tiles_explained"]
+    assert typed.map == MosaicSummary.read(out / "summary.json").map
+    assert not np.isnan(table.top_blocked).any()  # faithfulness measured by default
 
 
 def test_explanations_refuse_other_inputs(trained: LoadedModel, tmp_path: Path) -> None:
@@ -190,8 +197,12 @@ def test_explanations_refuse_other_inputs(trained: LoadedModel, tmp_path: Path) 
     with pytest.raises(InputError, match="not the mosaic"):
         explain_output(tmp_path / "out", mosaic=open_mosaic(other), model=trained)
     (tmp_path / "window-run").mkdir()
-    (tmp_path / "window-run" / "summary.json").write_text(json.dumps({"task": "detector"}))
+    window_summary = Path(__file__).parents[1] / "fixtures" / "release-0.1.0" / "window"
+    shutil.copyfile(window_summary / "summary.json", tmp_path / "window-run" / "summary.json")
     with pytest.raises(InputError, match="tile classifier outputs only"):
+        explain_output(tmp_path / "window-run")
+    (tmp_path / "window-run" / "summary.json").write_text(json.dumps({"task": "detector"}))
+    with pytest.raises(InputError, match=r"not an rcm infer output \(summary.json: lacks status"):
         explain_output(tmp_path / "window-run")
     with pytest.raises(ValueError, match="occlusion"):
         ExplainOptions(occlusion=1.5)
