@@ -12,7 +12,6 @@ outputs without labels are warnings (``--strict`` makes them errors).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +20,10 @@ from rcm.data._labelled import NEGATIVE_LABELS, POSITIVE_LABELS
 from rcm.data._table import read_csv_table
 from rcm.errors import InputError
 from rcm.io import file_checksum
+from rcm.outputs import SUMMARY, MosaicSummary, OutputFormatError
 from rcm.outputs._evaluation import Problem
 
 REQUIRED_COLUMNS = ("mosaic_id", "patient_id", "label")
-SUMMARY_KEYS = ("score", "threshold", "coverage_fraction", "decision")
 __all__ = ["Case", "Cohort", "Problem", "Reads", "label_truth", "load_cohort", "load_reads"]
 
 
@@ -87,15 +86,15 @@ def load_cohort(outputs: str | os.PathLike[str], manifest: str | os.PathLike[str
             )
         else:
             folder, summary = summaries[mosaic_id]
-            checksums[f"{mosaic_id}/summary.json"] = file_checksum(folder / "summary.json")
+            checksums[f"{mosaic_id}/{SUMMARY}"] = file_checksum(folder / SUMMARY)
             cases.append(_case(row, positive, folder, summary, Path(manifest).parent, problems))
     for mosaic_id in sorted(set(summaries) - set(truth)):
         problems.append(
             Problem("warning", mosaic_id, "has outputs but no label in the manifest; left out")
         )
     matched = [summaries[case.mosaic_id][1] for case in cases]
-    thresholds = {summary["threshold"] for summary in matched}
-    coverages = {summary["coverage_fraction"] for summary in matched}
+    thresholds = {summary.verdict.threshold for summary in matched}
+    coverages = {summary.verdict.coverage_fraction for summary in matched}
     if len(thresholds) > 1 or len(coverages) > 1:
         problems.append(
             Problem(
@@ -145,7 +144,7 @@ def _case(
     row: dict[str, str],
     positive: bool,
     folder: Path,
-    summary: dict,
+    summary: MosaicSummary,
     base: Path,
     problems: list[Problem],
 ) -> Case:
@@ -156,8 +155,8 @@ def _case(
         row["patient_id"],
         row["label"],
         positive,
-        float(summary["score"]),
-        summary["decision"],
+        summary.score,
+        summary.decision,
         folder,
         _mask_path(row.get("mask"), base, mosaic_id, problems),
         _mask_path(row.get("coco"), base, mosaic_id, problems),
@@ -239,25 +238,22 @@ def _mask_path(
     return path
 
 
-def _read_summaries(outputs: Path, problems: list[Problem]) -> dict[str, tuple[Path, dict]]:
+def _read_summaries(
+    outputs: Path, problems: list[Problem]
+) -> dict[str, tuple[Path, MosaicSummary]]:
+    """Every output folder's summary by mosaic id; unreadable ones are error problems."""
     if not outputs.is_dir():
         raise InputError(outputs, "outputs folder not found")
-    found: dict[str, tuple[Path, dict]] = {}
-    for summary_path in sorted(outputs.glob("*/summary.json")):
-        folder = summary_path.parent
+    found: dict[str, tuple[Path, MosaicSummary]] = {}
+    for path in sorted(outputs.glob(f"*/{SUMMARY}")):
+        folder = path.parent
         mosaic_id = folder.name.removesuffix(".rcm")
         try:
-            summary = json.loads(summary_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            problems.append(Problem("error", mosaic_id, f"unreadable {summary_path} ({error})"))
+            summary = MosaicSummary.read(path)
+        except OutputFormatError as error:
+            problems.append(Problem("error", mosaic_id, f"unreadable {path} ({error.reason})"))
             continue
-        missing = [key for key in SUMMARY_KEYS if key not in summary]
-        if missing:
-            problems.append(
-                Problem("error", mosaic_id, f"{summary_path} lacks {', '.join(missing)}")
-            )
-            continue
-        if summary.get("status") == "no_tissue":
+        if summary.status == "no_tissue":
             problems.append(Problem("warning", mosaic_id, "no tissue found; scored 0"))
         found[mosaic_id] = (folder, summary)
     return found

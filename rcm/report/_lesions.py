@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from rcm.io import open_mosaic
 from rcm.io._thumbnail import thumbnail
 from rcm.metrics import Overlap, auroc, bootstrap_ci, fast_auroc, overlap
+from rcm.outputs import TILES, TileTable
 from rcm.report._cohort import Case
 from rcm.stitch import resize_nearest
 from rcm.tiling import window_fractions
@@ -32,7 +32,7 @@ def lesion_metrics(
     for case in cases:
         assert case.mask is not None
         lesion, scale = lesion_overview(case)
-        if (case.output / "tiles.csv").exists():
+        if (case.output / TILES).exists():
             tiles.add(case, lesion, scale, tile_fraction)
         suspicious = open_mosaic(case.output / "mask.zarr").data.compute() > 0
         counts_per_case.append(overlap(suspicious, resize_nearest(lesion, suspicious.shape)))
@@ -123,10 +123,6 @@ def lesion_overview(case: Case) -> tuple[np.ndarray, tuple[float, float]]:
 
 
 def _classified_tiles(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    windows, probabilities = [], []
-    with (case.output / "tiles.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["p_suspicious"]:
-                windows.append([int(row[k]) for k in ("y0", "x0", "y1", "x1")])
-                probabilities.append(float(row["p_suspicious"]))
-    return np.array(windows, np.int64).reshape(-1, 4), np.array(probabilities, np.float64)
+    """Windows and suspicious probabilities of the tiles the output classified."""
+    table = TileTable.read(case.output / TILES)
+    return table.windows[table.classified], table.suspicious[table.classified]

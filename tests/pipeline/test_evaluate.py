@@ -9,28 +9,13 @@ import pytest
 
 from rcm.errors import InputError
 from rcm.metrics import auroc
-from rcm.outputs._document import OutputFormatError
+from rcm.outputs import OutputFormatError
 from rcm.outputs._evaluation import EvaluationDocument, Interval, Problem
 from rcm.pipeline.evaluate import EvaluateOptions, EvaluationInputError, evaluate_outputs
+from tests.report.fake_outputs import write_outputs
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "release-0.1.0" / "evaluation" / "metrics.json"
 FAST = EvaluateOptions(bootstrap=20)
-
-
-def _outputs(folder: Path, scores: dict[str, float]) -> Path:
-    """Fake `rcm infer` outputs: only summary.json matters to evaluation."""
-    for mosaic_id, score in scores.items():
-        out = folder / f"{mosaic_id}.rcm"
-        out.mkdir(parents=True)
-        summary = {
-            "status": "ok",
-            "score": score,
-            "threshold": 0.5,
-            "coverage_fraction": 0.01,
-            "decision": "suspicious" if score >= 0.5 else "not suspicious",
-        }
-        (out / "summary.json").write_text(json.dumps(summary))
-    return folder
 
 
 @pytest.fixture
@@ -40,7 +25,7 @@ def cohort(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
     labels = np.array([0, 1] * 8)
     scores = np.round(np.clip(labels * 0.3 + rng.uniform(0, 0.7, 16), 0, 1), 4)
     ids = [f"m{i:02d}" for i in range(16)]
-    outputs = _outputs(tmp_path / "outputs", dict(zip(ids, scores.tolist(), strict=True)))
+    outputs = write_outputs(tmp_path / "outputs", dict(zip(ids, scores.tolist(), strict=True)))
     truth = tmp_path / "truth.csv"
     truth.write_text(
         "mosaic_id,patient_id,label\n"
@@ -87,6 +72,20 @@ def test_errors_raise_with_every_problem_and_write_nothing(
     assert capsys.readouterr() == ("", "")  # the library never prints
 
 
+def test_unreadable_summaries_are_error_problems(cohort: tuple, tmp_path: Path) -> None:
+    outputs, truth, _, _ = cohort
+    damaged = outputs / "m02.rcm" / "summary.json"
+    damaged.write_text("{not json")
+    newer = outputs / "m04.rcm" / "summary.json"
+    newer.write_text(json.dumps({**json.loads(newer.read_text()), "schema_version": 9}))
+    with pytest.raises(EvaluationInputError, match="2 problem") as caught:
+        evaluate_outputs(outputs, truth, tmp_path / "e", options=FAST)
+    errors = [p for p in caught.value.problems if p.severity == "error"]
+    assert [p.mosaic_id for p in errors] == ["m02", "m04"]
+    assert errors[0].message.startswith(f"unreadable {damaged} (cannot read summary.json")
+    assert errors[1].message.startswith(f"unreadable {newer} (summary.json has schema_version 9")
+
+
 def test_warnings_come_back_and_strict_makes_them_errors(cohort: tuple, tmp_path: Path) -> None:
     outputs, truth, _, _ = cohort
     truth.write_text(truth.read_text() + "m99,p99,benign\n")
@@ -121,7 +120,7 @@ def test_readers_with_scores_and_their_threshold(cohort: tuple, tmp_path: Path) 
 def test_compare_and_overwrite(cohort: tuple, tmp_path: Path) -> None:
     outputs, truth, labels, scores = cohort
     flipped = {f"m{i:02d}": 1 - score for i, score in enumerate(scores.tolist())}
-    other = _outputs(tmp_path / "other", flipped)
+    other = write_outputs(tmp_path / "other", flipped)
     out = tmp_path / "e"
     evaluate_outputs(outputs, truth, out, options=FAST)
     with pytest.raises(InputError, match="already exists"):
@@ -136,7 +135,7 @@ def test_compare_and_overwrite(cohort: tuple, tmp_path: Path) -> None:
 
 
 def test_one_class_cohort_has_a_note(tmp_path: Path) -> None:
-    outputs = _outputs(tmp_path / "outputs", {"a": 0.2, "b": 0.4})
+    outputs = write_outputs(tmp_path / "outputs", {"a": 0.2, "b": 0.4})
     truth = tmp_path / "truth.csv"
     truth.write_text("mosaic_id,patient_id,label\na,p1,benign\nb,p2,Benign\n")
     document = evaluate_outputs(outputs, truth, tmp_path / "e", options=FAST).document
