@@ -11,29 +11,38 @@ from typing import TYPE_CHECKING
 from rcm._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from rcm.infer._classify import ClassifyResult, classify_mosaic
+    from rcm.infer._accumulate import MapAccumulator, progress_bar
+    from rcm.infer._classify import classify_mosaic
     from rcm.infer._options import ClassifyOptions
     from rcm.infer._reader import TileBatch, TileReader
+    from rcm.infer._result import ClassifyResult, MosaicResult, WindowResult
     from rcm.infer._runner import Predictor, pick_device, prepare
+    from rcm.infer._shared import read_workers
     from rcm.infer._window_options import WindowOptions
-    from rcm.infer._windows import WindowResult, detect_mosaic
+    from rcm.infer._windows import detect_mosaic
 
 _HOME = {
     "ClassifyOptions": "_options",
-    "ClassifyResult": "_classify",
+    "ClassifyResult": "_result",
+    "MapAccumulator": "_accumulate",
+    "MosaicResult": "_result",
     "classify_mosaic": "_classify",
     "TileBatch": "_reader",
     "TileReader": "_reader",
     "Predictor": "_runner",
     "pick_device": "_runner",
     "prepare": "_runner",
+    "progress_bar": "_accumulate",
+    "read_workers": "_shared",
     "WindowOptions": "_window_options",
-    "WindowResult": "_windows",
+    "WindowResult": "_result",
     "detect_mosaic": "_windows",
 }
 __all__ = [
     "ClassifyOptions",
     "ClassifyResult",
+    "MapAccumulator",
+    "MosaicResult",
     "Predictor",
     "TileBatch",
     "TileReader",
@@ -43,6 +52,8 @@ __all__ = [
     "detect_mosaic",
     "pick_device",
     "prepare",
+    "progress_bar",
+    "read_workers",
 ]
 
 

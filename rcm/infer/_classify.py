@@ -2,48 +2,37 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import dask.array as da
 import numpy as np
-import zarr
-from tqdm import tqdm
 
-from rcm.infer._options import ClassifyOptions, Decision
+from rcm.infer._accumulate import progress_bar
+from rcm.infer._classify_outputs import ClassifierMaps, write_classifier_outputs
+from rcm.infer._options import ClassifyOptions
 from rcm.infer._reader import TileReader
+from rcm.infer._result import MosaicResult
 from rcm.infer._runner import Predictor, pick_device
-from rcm.infer._shared import map_scale, provenance, tile_edge, verdict
-from rcm.io import Mosaic, ZarrWriteOptions, write_ome_zarr
+from rcm.infer._shared import map_layout, mosaic_summary, read_workers, tile_edge, verdict
+from rcm.io import Mosaic
 from rcm.io._atomic import atomic_output
-from rcm.io._thumbnail import thumbnail
+from rcm.io._thumbnail import Thumbnail, thumbnail
 from rcm.models import LoadedModel
-from rcm.report import heatmap_overlay, mask_polygons, qupath_features
+from rcm.outputs import MosaicSummary, TilesBlock, TileTable
 from rcm.stitch import paint_tiles, resize_nearest
-from rcm.tiling import TileGrid, TissueOptions, tissue_from_overview
-
-SUSPICIOUS_COLOUR = (220, 40, 40)
+from rcm.tiling import TileGrid, TissueMask, TissueOptions, tissue_from_overview
 
 
 @dataclass(frozen=True)
-class ClassifyResult:
-    """What `classify_mosaic` decided and where it wrote it."""
+class _TissueTiles:
+    """The tissue of a mosaic and the grid tiles with enough of it."""
 
-    output: Path
-    status: str
-    decision: Decision
-    score: float
-    coverage_at_threshold: float
-    tiles_total: int
-    tiles_classified: int
-    tiles_suspicious: int
-    timings: dict[str, float] = field(default_factory=dict)
+    overview: Thumbnail
+    tissue: TissueMask
+    fractions: np.ndarray
+    selected: np.ndarray
 
 
 def classify_mosaic(
@@ -55,7 +44,7 @@ def classify_mosaic(
     model_name: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
-) -> ClassifyResult:
+) -> MosaicResult:
     """Classify every tissue tile of a mosaic and write the per-mosaic outputs.
 
     Outputs (one folder, written atomically): ``summary.json``, ``tiles.csv``,
@@ -79,71 +68,96 @@ def classify_mosaic(
     tile_px, notes = tile_edge(model, mosaic)
     info = mosaic.info
     grid = TileGrid.with_overlap(info.height, info.width, tile_px, options.overlap, options.edge)
-    windows = grid.windows()
-    overview = thumbnail(mosaic, TissueOptions().max_edge)
-    tissue = tissue_from_overview(
-        overview.pixels, overview.scale, info.dtype, TissueOptions(min_fraction=options.min_tissue)
-    )
-    fractions = tissue.window_fractions(windows)
-    selected = np.flatnonzero(fractions >= options.min_tissue)
+    tiles = _tissue_tiles(mosaic, grid, options)
     timings["tissue_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    probabilities = _predict(mosaic, model, grid, selected, options, progress)
+    probabilities = _predict(mosaic, model, grid, tiles.selected, options, progress)
     timings["classify_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    suspicious = probabilities[:, list(model.meta.positive_indices)].sum(axis=1)
-    scale = map_scale(info.height, info.width, options.map_max_edge)
-    map_shape = (math.ceil(info.height / scale), math.ceil(info.width / scale))
-    heat = paint_tiles(windows[selected], suspicious[selected], map_shape, scale, options.blend)
-    tissue_map = resize_nearest(tissue.mask, map_shape)
-    mask = (np.nan_to_num(heat, nan=0.0) >= options.threshold) & tissue_map
-    outcome = verdict(heat[tissue_map], options, classified=len(selected) > 0)
-    tiles_suspicious = int(np.count_nonzero(suspicious[selected] >= options.threshold))
-    summary = {
-        **outcome,
-        "tissue_fraction": tissue.fraction,
-        "tiles": {
-            "grid": list(grid.shape),
-            "tile_px": tile_px,
-            "stride_px": grid.stride,
-            "total": len(windows),
-            "classified": len(selected),
-            "suspicious": tiles_suspicious,
-        },
-        "map": {"scale": scale, "shape": list(map_shape)},
-        **provenance(mosaic, model, model_name, options, notes),
-    }
+    table = TileTable(
+        windows=grid.windows(),
+        positions=grid.positions(),
+        tissue=tiles.fractions,
+        classes=model.meta.classes,
+        probabilities=probabilities,
+        suspicious=probabilities[:, list(model.meta.positive_indices)].sum(axis=1),
+    )
+    maps = _maps(mosaic, table, tiles, options)
+    summary = _summary(mosaic, model, model_name, options, notes, grid, table, tiles, maps)
     with atomic_output(output, overwrite=overwrite) as folder:
         folder.mkdir()
-        _write_tiles_csv(
-            folder / "tiles.csv", grid, fractions, probabilities, model.meta.classes, suspicious
-        )
-        _write_heatmap(folder / "heatmap.zarr", heat, suspicious, grid, info.um_per_px, scale)
-        write_ome_zarr(
-            da.from_array(mask.astype(np.uint8), chunks=1024),
-            folder / "mask.zarr",
-            um_per_px=info.um_per_px and info.um_per_px * scale,
-            name="suspicious",
-            attributes={"scale_to_mosaic": scale, "threshold": options.threshold},
-            options=ZarrWriteOptions(labels=True, max_top_edge=1024),
-        )
-        heatmap_overlay(overview.pixels, info.dtype, heat, folder / "overlay.png")
-        geojson = qupath_features(mask_polygons(mask, scale), "Suspicious", SUSPICIOUS_COLOUR)
-        (folder / "suspicious.geojson").write_text(json.dumps(geojson))
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        write_classifier_outputs(folder, mosaic, grid, table, maps, summary, tiles.overview)
     timings["outputs_s"] = time.perf_counter() - started
-    return ClassifyResult(
-        Path(output),
-        outcome["status"],
-        outcome["decision"],
-        outcome["score"],
-        outcome["coverage_at_threshold"],
-        len(windows),
-        len(selected),
-        tiles_suspicious,
-        timings,
+    return MosaicResult.of(Path(output), summary, timings)
+
+
+def _tissue_tiles(mosaic: Mosaic, grid: TileGrid, options: ClassifyOptions) -> _TissueTiles:
+    overview = thumbnail(mosaic, TissueOptions().max_edge)
+    tissue = tissue_from_overview(
+        overview.pixels,
+        overview.scale,
+        mosaic.info.dtype,
+        TissueOptions(min_fraction=options.min_tissue),
+    )
+    fractions = tissue.window_fractions(grid.windows())
+    return _TissueTiles(
+        overview, tissue, fractions, np.flatnonzero(fractions >= options.min_tissue)
+    )
+
+
+def _maps(
+    mosaic: Mosaic, table: TileTable, tiles: _TissueTiles, options: ClassifyOptions
+) -> ClassifierMaps:
+    """The blended probability map and the suspicious tissue it gives."""
+    info = mosaic.info
+    layout = map_layout(info.height, info.width, options.map_max_edge)
+    selected = tiles.selected
+    heat = paint_tiles(
+        table.windows[selected],
+        table.suspicious[selected],
+        layout.shape,
+        layout.scale,
+        options.blend,
+    )
+    tissue_map = resize_nearest(tiles.tissue.mask, layout.shape)
+    mask = (np.nan_to_num(heat, nan=0.0) >= options.threshold) & tissue_map
+    return ClassifierMaps(layout, heat, tissue_map, mask)
+
+
+def _summary(
+    mosaic: Mosaic,
+    model: LoadedModel,
+    model_name: str | None,
+    options: ClassifyOptions,
+    notes: list[str],
+    grid: TileGrid,
+    table: TileTable,
+    tiles: _TissueTiles,
+    maps: ClassifierMaps,
+) -> MosaicSummary:
+    selected = tiles.selected
+    suspicious = int(np.count_nonzero(table.suspicious[selected] >= options.threshold))
+    block = TilesBlock(
+        grid=grid.shape,
+        tile_px=grid.tile,
+        stride_px=grid.stride,
+        total=len(table),
+        classified=len(selected),
+        suspicious=suspicious,
+    )
+    outcome = verdict(maps.heat[maps.tissue], options, classified=len(selected) > 0)
+    return mosaic_summary(
+        mosaic,
+        model,
+        model_name,
+        options,
+        notes,
+        verdict=outcome,
+        tissue_fraction=tiles.tissue.fraction,
+        map=maps.layout,
+        tiles=block,
     )
 
 
@@ -167,81 +181,11 @@ def _predict(
         grid.positions(),
         selected,
         batch_size=options.batch_size,
-        workers=options.read_workers or (4 if device.type == "cuda" else 1),
+        workers=read_workers(options.read_workers, device),
     )
     predictor = Predictor(model, device, grid.tile)
-    with tqdm(
-        total=len(selected), unit="tile", desc="classifying", disable=not progress, leave=False
-    ) as bar:
+    with progress_bar(len(selected), "tile", "classifying", progress) as bar:
         for indices, batch_probabilities in predictor(reader):
             probabilities[indices] = batch_probabilities
             bar.update(len(indices))
     return probabilities
-
-
-def _write_tiles_csv(
-    path: Path,
-    grid: TileGrid,
-    fractions: np.ndarray,
-    probabilities: np.ndarray,
-    classes: tuple[str, ...],
-    suspicious: np.ndarray,
-) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "tile",
-                "row",
-                "col",
-                "y0",
-                "x0",
-                "y1",
-                "x1",
-                "tissue",
-                *[f"p_{name}" for name in classes],
-                "p_suspicious",
-            ]
-        )
-        rows = zip(grid.windows(), grid.positions(), strict=True)
-        for index, (window, position) in enumerate(rows):
-            scores: list[Any] = (
-                [""] * (len(classes) + 1)
-                if np.isnan(suspicious[index])
-                else [f"{p:.7g}" for p in probabilities[index]] + [f"{suspicious[index]:.7g}"]
-            )
-            writer.writerow(
-                [index, *position.tolist(), *window.tolist(), f"{fractions[index]:.4f}", *scores]
-            )
-
-
-def _write_heatmap(
-    path: Path,
-    heat: np.ndarray,
-    suspicious: np.ndarray,
-    grid: TileGrid,
-    um_per_px: float | None,
-    scale: int,
-) -> None:
-    """The blended map as an OME-Zarr image plus the tile-grid values as array ``tiles``."""
-    write_ome_zarr(
-        da.from_array(heat, chunks=1024),
-        path,
-        um_per_px=um_per_px and um_per_px * scale,
-        name="p_suspicious",
-        attributes={"scale_to_mosaic": scale},
-        options=ZarrWriteOptions(max_top_edge=1024),
-    )
-    group = zarr.open_group(path, mode="a")
-    tiles = group.create_array(
-        "tiles", shape=grid.shape, dtype="float32", chunks=grid.shape, fill_value=float("nan")
-    )
-    tiles[:] = suspicious.reshape(grid.shape)
-    tiles.attrs.update(
-        {
-            "tile_px": grid.tile,
-            "stride_px": grid.stride,
-            "origin_px": [0, 0],
-            "description": "p_suspicious per tile, NaN where not classified",
-        }
-    )

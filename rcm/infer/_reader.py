@@ -74,6 +74,11 @@ class TileReader:
     def __len__(self) -> int:
         return sum(len(group) for group in self.groups)
 
+    @property
+    def order(self) -> np.ndarray:
+        """Indices of the selected tiles in the order batches hand them out."""
+        return np.concatenate(self.groups) if self.groups else np.zeros(0, np.int64)
+
     def _read_group(self, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         boxes = self.windows[group]
         top, left = boxes[:, 0].min(), boxes[:, 1].min()

@@ -1,4 +1,4 @@
-"""Mosaic-level pieces every model task shares: tile scale, map scale, verdict, provenance."""
+"""Mosaic-level pieces every model task shares: tile scale, map scale, verdict, summary."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import timm
 import torch
 
 from rcm._version import __version__
-from rcm.infer._options import Decision
 from rcm.io import Mosaic
 from rcm.metrics import coverage_at, coverage_score
 from rcm.models import LoadedModel
+from rcm.outputs import Decision, MapLayout, ModelRecord, MosaicRecord, MosaicSummary, Verdict
 
 
 class ScoringOptions(Protocol):
@@ -39,9 +39,7 @@ def tile_edge(model: LoadedModel, mosaic: Mosaic) -> tuple[int, list[str]]:
     return meta.tile_px, notes
 
 
-def verdict(
-    tissue_values: np.ndarray, options: ScoringOptions, *, classified: bool
-) -> dict[str, Any]:
+def verdict(tissue_values: np.ndarray, options: ScoringOptions, *, classified: bool) -> Verdict:
     """Status, decision, score and coverage from the map's values on tissue."""
     values = np.nan_to_num(tissue_values, nan=0.0)
     score = coverage_score(values, options.coverage) if classified else 0.0
@@ -53,42 +51,55 @@ def verdict(
         if covered >= options.coverage
         else "not suspicious"
     )
-    return {
-        "status": "ok" if classified else "no_tissue",
-        "decision": decision,
-        "score": score,
-        "threshold": options.threshold,
-        "coverage_fraction": options.coverage,
-        "coverage_at_threshold": covered,
-    }
+    return Verdict(
+        status="ok" if classified else "no_tissue",
+        decision=decision,
+        score=score,
+        threshold=options.threshold,
+        coverage_fraction=options.coverage,
+        coverage_at_threshold=covered,
+    )
 
 
-def provenance(
+def mosaic_summary(
     mosaic: Mosaic,
     model: LoadedModel,
     model_name: str | None,
     options: Any,
     notes: list[str],
-) -> dict[str, Any]:
+    **parts: Any,
+) -> MosaicSummary:
+    """The summary of a run: `parts` (verdict, map, counts) plus the run's provenance."""
     info, meta = mosaic.info, model.meta
-    return {
-        "mosaic": {
-            "path": info.path,
-            "checksum": info.checksum,
-            "shape": list(info.shape),
-            "um_per_px": info.um_per_px,
-            "um_per_px_source": info.um_per_px_source,
-        },
-        "model": {
-            "name": model_name,
-            "file": model.path,
-            "checksum": model.checksum,
-            **asdict(meta),
-        },
-        "options": asdict(options),
-        "notes": notes,
-        "versions": {"rcm": __version__, "torch": torch.__version__, "timm": timm.__version__},
-    }
+    record = asdict(meta)
+    typed = ("task", "architecture", "classes", "positive", "tile_px", "um_per_px")
+    return MosaicSummary(
+        task=meta.task,  # type: ignore[arg-type]
+        mosaic=MosaicRecord(
+            path=info.path,
+            checksum=info.checksum,
+            shape=tuple(info.shape),
+            um_per_px=info.um_per_px,
+            um_per_px_source=info.um_per_px_source,
+        ),
+        model=ModelRecord(
+            name=model_name,
+            file=model.path,
+            checksum=model.checksum,
+            **{key: record.pop(key) for key in typed},
+            meta=record,
+        ),
+        options=asdict(options),
+        notes=tuple(notes),
+        versions={"rcm": __version__, "torch": torch.__version__, "timm": timm.__version__},
+        **parts,
+    )
+
+
+def map_layout(height: int, width: int, max_edge: int) -> MapLayout:
+    """The map of a mosaic: a power-of-two scale bringing the longer edge within `max_edge`."""
+    scale = map_scale(height, width, max_edge)
+    return MapLayout(scale, (-(-height // scale), -(-width // scale)))
 
 
 def map_scale(height: int, width: int, max_edge: int) -> int:
@@ -97,3 +108,8 @@ def map_scale(height: int, width: int, max_edge: int) -> int:
     while max(height, width) / scale > max_edge:
         scale *= 2
     return scale
+
+
+def read_workers(requested: int | None, device: torch.device) -> int:
+    """Reader threads: as asked, else 1 on CPU (the model uses every core) and 4 on a GPU."""
+    return requested or (4 if device.type == "cuda" else 1)

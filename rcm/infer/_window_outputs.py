@@ -10,21 +10,17 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import zarr
-from PIL import Image, ImageDraw
 from scipy import ndimage
-from shapely import affinity, geometry
 
-from rcm.infer._shared import provenance, verdict
+from rcm.infer._shared import mosaic_summary, verdict
 from rcm.infer._window_options import WindowOptions
 from rcm.io import Mosaic, ZarrWriteOptions, write_ome_zarr
 from rcm.io._thumbnail import Thumbnail
 from rcm.models import LoadedModel
-from rcm.report import heatmap_overlay, mask_polygons
+from rcm.outputs import InstancesBlock, MapLayout, MosaicSummary, Verdict, WindowsBlock
+from rcm.render import draw_boxes, heatmap_overlay, instance_features
 from rcm.stitch import Instances, resize_nearest
 from rcm.tiling import TileGrid
-
-# QuPath class colours, cycled over categories.
-PALETTE = ((220, 40, 40), (40, 120, 220), (240, 170, 30), (60, 170, 80), (160, 70, 200))
 
 
 @dataclass(frozen=True)
@@ -37,7 +33,7 @@ class WindowRun:
     options: WindowOptions
     grid: TileGrid
     selected: np.ndarray
-    scale: int
+    layout: MapLayout
     overview: Thumbnail
     tissue_mask: np.ndarray
     notes: list[str]
@@ -65,7 +61,7 @@ class WindowRun:
 
 def write_window_outputs(
     folder: Path, run: WindowRun, accumulated: zarr.Array, instances: Instances | None
-) -> dict[str, Any]:
+) -> MosaicSummary:
     """Write every output of a window run into `folder`; return the summary.
 
     Args:
@@ -76,8 +72,7 @@ def write_window_outputs(
             objects are the connected regions of each class in the label map.
 
     """
-    meta, info, scale = run.model.meta, run.mosaic.info, run.scale
-    um = info.um_per_px and info.um_per_px * scale
+    meta, info, scale = run.model.meta, run.mosaic.info, run.layout.scale
     dense = da.from_zarr(accumulated)
     positive = list(meta.positive_indices) if meta.task == "segmenter" else [0]
     heat_lazy = dense[..., positive].sum(axis=-1) if len(positive) > 1 else dense[..., positive[0]]
@@ -86,25 +81,9 @@ def write_window_outputs(
     suspicious = (np.nan_to_num(heat, nan=0.0) >= run.options.threshold) & tissue_map
     outcome = verdict(heat[tissue_map], run.options, classified=len(run.selected) > 0)
 
-    layout = ZarrWriteOptions(max_top_edge=1024)
-    attributes = {"scale_to_mosaic": scale}
-    write_ome_zarr(
-        da.from_array(heat, chunks=1024),
-        folder / "heatmap.zarr",
-        um_per_px=um,
-        name="p_suspicious",
-        attributes=attributes,
-        options=layout,
-    )
+    _write_map(folder / "heatmap.zarr", da.from_array(heat, chunks=1024), run, "p_suspicious")
     if meta.task == "segmenter":
-        write_ome_zarr(
-            dense,
-            folder / "probabilities.zarr",
-            um_per_px=um,
-            name="probabilities",
-            attributes={**attributes, "channels": list(meta.classes)},
-            options=layout,
-        )
+        _write_map(folder / "probabilities.zarr", dense, run, "probabilities")
         covered = ~np.isnan(heat)
         labels = np.where(
             covered & tissue_map, dense.argmax(axis=-1).compute(scheduler="synchronous"), 0
@@ -113,50 +92,67 @@ def write_window_outputs(
     else:
         assert instances is not None
         labels = _paint(instances, heat.shape, scale)
-    label_layout = ZarrWriteOptions(labels=True, max_top_edge=1024)
-    for name, values, extra in (
-        ("mask", suspicious.astype(np.uint8), {"threshold": run.options.threshold}),
-        ("labels", labels, {"categories": run.categories}),
-    ):
-        write_ome_zarr(
-            da.from_array(values, chunks=1024),
-            folder / f"{name}.zarr",
-            um_per_px=um,
-            name=name,
-            attributes={**attributes, **extra},
-            options=label_layout,
-        )
-    category_ids = run.category_ids
-    coco = instances.to_coco((info.height, info.width), category_ids)
+    _write_map(folder / "mask.zarr", suspicious.astype(np.uint8), run, "mask")
+    _write_map(folder / "labels.zarr", labels, run, "labels")
+    coco = instances.to_coco((info.height, info.width), run.category_ids)
     (folder / "instances.json").write_text(json.dumps(coco))
-    (folder / "instances.geojson").write_text(json.dumps(_geojson(instances, run)))
+    geojson = instance_features(instances, meta.classes)
+    (folder / "instances.geojson").write_text(json.dumps(geojson))
     heatmap_overlay(run.overview.pixels, info.dtype, heat, folder / "overlay.png")
-    _draw_boxes(folder / "overlay.png", instances, run.overview.scale)
+    draw_boxes(folder / "overlay.png", instances, run.overview.scale)
+    summary = _summary(run, outcome, instances)
+    summary.write(folder / "summary.json")
+    return summary
 
-    counts = np.bincount(instances.labels, minlength=len(meta.classes))
-    summary = {
-        **outcome,
-        "task": meta.task,
-        "tissue_fraction": float(run.tissue_mask.mean()) if run.tissue_mask.size else 0.0,
-        "windows": {
-            "grid": list(run.grid.shape),
-            "window_px": run.grid.tile,
-            "stride_px": run.grid.stride,
-            "total": len(run.grid),
-            "run": len(run.selected),
-        },
-        "map": {"scale": scale, "shape": list(heat.shape)},
-        "categories": run.categories,
-        "instances": {
-            "count": len(instances),
-            "by_category": {
+
+def _write_map(path: Path, values: da.Array | np.ndarray, run: WindowRun, name: str) -> None:
+    """One map as OME-Zarr: an image (heatmap, probabilities) or labels (mask, labels)."""
+    info, scale = run.mosaic.info, run.layout.scale
+    attributes: dict[str, Any] = {"scale_to_mosaic": scale}
+    if name == "probabilities":
+        attributes["channels"] = list(run.model.meta.classes)
+    elif name == "mask":
+        attributes["threshold"] = run.options.threshold
+    elif name == "labels":
+        attributes["categories"] = run.categories
+    write_ome_zarr(
+        values if isinstance(values, da.Array) else da.from_array(values, chunks=1024),
+        path,
+        um_per_px=info.um_per_px and info.um_per_px * scale,
+        name=name,
+        attributes=attributes,
+        options=ZarrWriteOptions(labels=name in ("mask", "labels"), max_top_edge=1024),
+    )
+
+
+def _summary(run: WindowRun, outcome: Verdict, instances: Instances) -> MosaicSummary:
+    counts = np.bincount(instances.labels, minlength=len(run.model.meta.classes))
+    category_ids = run.category_ids
+    mask = run.tissue_mask
+    return mosaic_summary(
+        run.mosaic,
+        run.model,
+        run.model_name,
+        run.options,
+        run.notes,
+        verdict=outcome,
+        tissue_fraction=float(mask.mean()) if mask.size else 0.0,
+        map=run.layout,
+        windows=WindowsBlock(
+            grid=run.grid.shape,
+            window_px=run.grid.tile,
+            stride_px=run.grid.stride,
+            total=len(run.grid),
+            run=len(run.selected),
+        ),
+        categories=tuple(run.categories),
+        instances=InstancesBlock(
+            count=len(instances),
+            by_category={
                 c["name"]: int(counts[category_ids.index(c["id"])]) for c in run.categories
             },
-        },
-        **provenance(run.mosaic, run.model, run.model_name, run.options, run.notes),
-    }
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-    return summary
+        ),
+    )
 
 
 def _regions(labels: np.ndarray, accumulated: zarr.Array, scale: int, run: WindowRun) -> Instances:
@@ -214,54 +210,3 @@ def _paint(instances: Instances, shape: tuple[int, ...], scale: int) -> np.ndarr
         ]
         region[sampled[: region.shape[0], : region.shape[1]]] = value
     return labels
-
-
-def _geojson(instances: Instances, run: WindowRun) -> dict[str, Any]:
-    """Objects as QuPath detections (mask outlines, or boxes) with class, score and area."""
-    classes = run.model.meta.classes
-    features = []
-    for index in range(len(instances)):
-        if instances.masks is None:
-            shape = geometry.box(*instances.boxes[index])
-        else:
-            top, left = instances.mask_origins[index]
-            polygons = mask_polygons(instances.masks[index], 1.0)
-            shape = affinity.translate(geometry.MultiPolygon(polygons), left, top)
-            if len(polygons) == 1:
-                shape = shape.geoms[0]
-        label = int(instances.labels[index])
-        features.append(
-            {
-                "type": "Feature",
-                "id": f"object-{index}",
-                "geometry": geometry.mapping(shape),
-                "properties": {
-                    "objectType": "detection",
-                    "classification": {
-                        "name": classes[label],
-                        "color": list(PALETTE[label % len(PALETTE)]),
-                    },
-                    "measurements": {
-                        "score": float(instances.scores[index]),
-                        "area_px": float(instances.areas[index]),
-                    },
-                },
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _draw_boxes(path: Path, instances: Instances, scale: tuple[float, float]) -> None:
-    """Outline each object on the overlay, in its class colour."""
-    if not len(instances):
-        return
-    image = Image.open(path).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    sy, sx = scale
-    for box, label in zip(instances.boxes, instances.labels, strict=True):
-        x0, y0, x1, y1 = box
-        draw.rectangle(
-            (x0 / sx, y0 / sy, max(x0 / sx, x1 / sx - 1), max(y0 / sy, y1 / sy - 1)),
-            outline=PALETTE[int(label) % len(PALETTE)],
-        )
-    image.save(path, format="PNG")

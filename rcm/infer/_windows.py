@@ -8,49 +8,41 @@ and merged across window seams once all windows are done.
 
 from __future__ import annotations
 
-import csv
-import math
 import os
-import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import zarr
-from tqdm import tqdm
 
 from rcm.errors import InputError
-from rcm.infer._options import Decision
+from rcm.infer._accumulate import MapAccumulator, progress_bar
 from rcm.infer._reader import TileReader
+from rcm.infer._result import MosaicResult
 from rcm.infer._runner import pick_device
-from rcm.infer._shared import map_scale, tile_edge
+from rcm.infer._shared import map_layout, read_workers, tile_edge
 from rcm.infer._window_options import WindowOptions
 from rcm.infer._window_outputs import WindowRun, write_window_outputs
 from rcm.infer._window_runner import WindowPredictor
 from rcm.io import Mosaic
 from rcm.io._atomic import atomic_output
-from rcm.io._thumbnail import thumbnail
+from rcm.io._thumbnail import Thumbnail, thumbnail
 from rcm.models import LoadedModel
-from rcm.stitch import BlendedMap, Instances, merge_instances
+from rcm.outputs import MapLayout, MosaicSummary, WindowTable
+from rcm.stitch import Instances, merge_instances
 from rcm.tiling import TileGrid, TissueOptions, tissue_from_overview, window_fractions
-
-ACCUMULATOR_CHUNK = 512  # map pixels per accumulator chunk edge
 
 
 @dataclass(frozen=True)
-class WindowResult:
-    """What `detect_mosaic` decided and where it wrote it."""
+class _Windows:
+    """The window grid of a mosaic, its tissue, and the windows to run."""
 
-    output: Path
-    status: str
-    decision: Decision
-    score: float
-    coverage_at_threshold: float
-    windows_total: int
-    windows_run: int
-    instances: int
-    timings: dict[str, float] = field(default_factory=dict)
+    layout: MapLayout
+    grid: TileGrid
+    overview: Thumbnail
+    tissue_mask: np.ndarray
+    fractions: np.ndarray
+    selected: np.ndarray
 
 
 def detect_mosaic(
@@ -62,7 +54,7 @@ def detect_mosaic(
     model_name: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
-) -> WindowResult:
+) -> MosaicResult:
     """Run a detector or segmenter over the tissue of a mosaic and write its outputs.
 
     Outputs (one folder, written atomically): ``summary.json`` (mosaic score by
@@ -78,10 +70,63 @@ def detect_mosaic(
 
     """
     options = options or WindowOptions()
-    info = mosaic.info
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    scale = map_scale(info.height, info.width, options.map_max_edge)
+    windows, notes = _window_grid(mosaic, model, options)
+    timings["tissue_s"] = time.perf_counter() - started
+    with atomic_output(output, overwrite=overwrite) as folder:
+        folder.mkdir()
+        started = time.perf_counter()
+        accumulator, found = _run_windows(folder, mosaic, model, windows, options, progress)
+        timings["windows_s"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        instances = None if found is None else _merge(found, mosaic, options, notes)
+        timings["merge_s"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        run = WindowRun(
+            mosaic=mosaic,
+            model=model,
+            model_name=model_name,
+            options=options,
+            grid=windows.grid,
+            selected=windows.selected,
+            layout=windows.layout,
+            overview=windows.overview,
+            tissue_mask=windows.tissue_mask,
+            notes=notes,
+        )
+        summary = _write_outputs(folder, run, windows, accumulator, instances)
+        timings["outputs_s"] = time.perf_counter() - started
+    return MosaicResult.of(Path(output), summary, timings)
+
+
+def _write_outputs(
+    folder: Path,
+    run: WindowRun,
+    windows: _Windows,
+    accumulator: MapAccumulator,
+    instances: Instances | None,
+) -> MosaicSummary:
+    """Every output file, ``windows.csv`` last; the accumulator is removed once read."""
+    summary = write_window_outputs(folder, run, accumulator.array, instances)
+    ran = np.zeros(len(windows.fractions), bool)
+    ran[windows.selected] = True
+    grid = windows.grid
+    table = WindowTable(grid.windows(), grid.positions(), windows.fractions, ran)
+    table.write(folder / "windows.csv")
+    accumulator.remove()
+    return summary
+
+
+def _window_grid(
+    mosaic: Mosaic, model: LoadedModel, options: WindowOptions
+) -> tuple[_Windows, list[str]]:
+    """The map layout, the window grid over the mosaic, and the windows with tissue."""
+    info = mosaic.info
+    layout = map_layout(info.height, info.width, options.map_max_edge)
+    scale = layout.scale
     window_px, notes = _window_edge(model, mosaic, options, scale)
     stride = max(scale, round(window_px * (1 - options.overlap)) // scale * scale)
     grid = TileGrid(info.height, info.width, window_px, stride, "pad")
@@ -99,102 +144,80 @@ def detect_mosaic(
         inside = np.minimum(windows, [info.height, info.width, info.height, info.width])
         fractions = window_fractions(tissue_mask, overview.scale, inside)
     selected = np.flatnonzero(fractions >= options.min_tissue)
-    timings["tissue_s"] = time.perf_counter() - started
+    return _Windows(layout, grid, overview, tissue_mask, fractions, selected), notes
 
-    map_shape = (math.ceil(info.height / scale), math.ceil(info.width / scale))
-    device = pick_device(options.device)
+
+def _run_windows(
+    folder: Path,
+    mosaic: Mosaic,
+    model: LoadedModel,
+    windows: _Windows,
+    options: WindowOptions,
+    progress: bool,
+) -> tuple[MapAccumulator, list[Instances] | None]:
+    """Every selected window through the model: dense outputs blended, objects in mosaic px.
+
+    Returns:
+        The blended map, and a detector's objects of every window (None for a
+        segmenter, whose objects come from the map).
+
+    """
     predictor = WindowPredictor(
         model,
-        device,
-        window_px,
-        scale,
+        pick_device(options.device),
+        windows.grid.tile,
+        windows.layout.scale,
         min_score=options.min_score,
         max_detections=options.max_detections,
         mask_threshold=options.mask_threshold,
     )
-    with atomic_output(output, overwrite=overwrite) as folder:
-        folder.mkdir()
-        started = time.perf_counter()
-        accumulated = zarr.create_array(
-            store=str(folder / ".accumulated.zarr"),
-            shape=(*map_shape, predictor.channels),
-            chunks=(ACCUMULATOR_CHUNK, ACCUMULATOR_CHUNK, predictor.channels),
-            dtype="float32",
-            fill_value=float("nan"),
-        )
-        reader = TileReader(
-            mosaic,
-            windows,
-            grid.positions(),
-            selected,
-            batch_size=options.batch_size,
-            block=4,
-            workers=options.read_workers or (4 if device.type == "cuda" else 1),
-        )
-        order = np.concatenate(reader.groups) if reader.groups else np.zeros(0, np.int64)
-        blended = BlendedMap(
-            accumulated,
-            windows,
-            order,
-            scale=scale,
-            blend=options.blend,
-            margin=options.margin // scale,
-        )
-        found: list[Instances] = []
-        with tqdm(
-            total=len(selected), unit="window", desc="windows", disable=not progress, leave=False
-        ) as bar:
-            for result in predictor(reader):
-                blended.add(result.index, result.dense)
-                if result.instances is not None and len(result.instances):
-                    y0, x0 = windows[result.index, :2]
-                    found.append(result.instances.to_mosaic(int(y0), int(x0)))
-                bar.update()
-        blended.finish()
-        timings["windows_s"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        instances = None
-        if predictor.family.task == "detector":
-            pieces = Instances.concatenate(found) if found else Instances.empty("mosaic")
-            merged = merge_instances(
-                pieces,
-                method=options.merge,
-                metric=options.merge_metric,
-                threshold=options.merge_threshold,
-            )
-            instances = merged.clip(info.height, info.width)
-            notes.append(f"{len(pieces)} detections in windows merged into {len(instances)}")
-        timings["merge_s"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        run = WindowRun(
-            mosaic=mosaic,
-            model=model,
-            model_name=model_name,
-            options=options,
-            grid=grid,
-            selected=selected,
-            scale=scale,
-            overview=overview,
-            tissue_mask=tissue_mask,
-            notes=notes,
-        )
-        summary = write_window_outputs(folder, run, accumulated, instances)
-        _write_windows_csv(folder / "windows.csv", grid, fractions, selected)
-        shutil.rmtree(folder / ".accumulated.zarr")
-        timings["outputs_s"] = time.perf_counter() - started
-    return WindowResult(
-        Path(output),
-        summary["status"],
-        summary["decision"],
-        summary["score"],
-        summary["coverage_at_threshold"],
-        len(windows),
-        len(selected),
-        summary["instances"]["count"],
-        timings,
+    boxes = windows.grid.windows()
+    reader = TileReader(
+        mosaic,
+        boxes,
+        windows.grid.positions(),
+        windows.selected,
+        batch_size=options.batch_size,
+        block=4,
+        workers=read_workers(options.read_workers, predictor.device),
     )
+    scale = windows.layout.scale
+    accumulator = MapAccumulator(
+        folder,
+        windows.layout.shape,
+        predictor.channels,
+        boxes,
+        reader,
+        scale=scale,
+        blend=options.blend,
+        margin=options.margin // scale,
+    )
+    found: list[Instances] = []
+    with progress_bar(len(windows.selected), "window", "windows", progress) as bar:
+        for result in predictor(reader):
+            accumulator.add(result.index, result.dense)
+            if result.instances is not None and len(result.instances):
+                y0, x0 = boxes[result.index, :2]
+                found.append(result.instances.to_mosaic(int(y0), int(x0)))
+            bar.update()
+    accumulator.finish()
+    return accumulator, found if predictor.family.task == "detector" else None
+
+
+def _merge(
+    found: list[Instances], mosaic: Mosaic, options: WindowOptions, notes: list[str]
+) -> Instances:
+    """A detector's objects of every window merged across seams, clipped to the mosaic."""
+    pieces = Instances.concatenate(found) if found else Instances.empty("mosaic")
+    merged = merge_instances(
+        pieces,
+        method=options.merge,
+        metric=options.merge_metric,
+        threshold=options.merge_threshold,
+    )
+    instances = merged.clip(mosaic.info.height, mosaic.info.width)
+    notes.append(f"{len(pieces)} detections in windows merged into {len(instances)}")
+    return instances
 
 
 def _window_edge(
@@ -217,18 +240,3 @@ def _window_edge(
     if rounded != window_px:
         notes.append(f"window {window_px} px rounded to {rounded} px (map scale {scale})")
     return rounded, notes
-
-
-def _write_windows_csv(
-    path: Path, grid: TileGrid, fractions: np.ndarray, selected: np.ndarray
-) -> None:
-    ran = np.zeros(len(fractions), bool)
-    ran[selected] = True
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["window", "row", "col", "y0", "x0", "y1", "x1", "tissue", "run"])
-        rows = zip(grid.windows(), grid.positions(), fractions, ran, strict=True)
-        for index, (window, position, fraction, done) in enumerate(rows):
-            writer.writerow(
-                [index, *position.tolist(), *window.tolist(), f"{fraction:.4f}", int(done)]
-            )

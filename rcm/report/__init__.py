@@ -1,18 +1,12 @@
-"""The evaluation of a cohort: outputs joined to the truth, metrics, and the HTML report.
-
-Also, for now, the outputs people open for one mosaic (overlay images and
-QuPath GeoJSON), which `rcm.infer` and `rcm.explain` write.
-"""
+"""The evaluation of a cohort: outputs joined to the truth, metrics, and the HTML report."""
 
 from rcm.report._cohort import Case, Cohort, Problem, Reads, label_truth, load_cohort, load_reads
 from rcm.report._compare import compare_cohorts
 from rcm.report._detections import detection_metrics
 from rcm.report._evaluate import evaluate_cohort
 from rcm.report._explanations import explanation_metrics
-from rcm.report._geojson import mask_polygons, qupath_features
 from rcm.report._html import write_report
 from rcm.report._lesions import lesion_metrics
-from rcm.report._overlay import heatmap_overlay
 
 __all__ = [
     "Case",
@@ -23,12 +17,9 @@ __all__ = [
     "detection_metrics",
     "evaluate_cohort",
     "explanation_metrics",
-    "heatmap_overlay",
     "label_truth",
     "lesion_metrics",
     "load_cohort",
     "load_reads",
-    "mask_polygons",
-    "qupath_features",
     "write_report",
 ]

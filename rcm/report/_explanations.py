@@ -19,12 +19,15 @@ from rcm.report._cohort import Case
 from rcm.report._lesions import lesion_overview
 from rcm.stitch import resize_nearest
 
+MAP = "explanation.zarr"
+
+
 def explanation_metrics(cases: Sequence[Case], *, threshold: float = 0.5) -> dict[str, Any]:
     """Plausibility per mosaic and pooled (cases with expert masks), faithfulness pooled.
 
     Returns an empty dict when no output of `cases` was explained.
     """
-    explained = [case for case in cases if (case.output / EXPLANATION / "explanation.zarr").exists()]
+    explained = [case for case in cases if (case.output / EXPLANATION / MAP).exists()]
     if not explained:
         return {}
     pooled = {"fuzzy": Overlap(), "thresholded": Overlap()}
@@ -34,7 +37,7 @@ def explanation_metrics(cases: Sequence[Case], *, threshold: float = 0.5) -> dic
         rows.append(_faithfulness_rows(case))
         if case.mask is None:
             continue
-        explanation = open_mosaic(case.output / EXPLANATION / "explanation.zarr").data.compute()
+        explanation = open_mosaic(case.output / EXPLANATION / MAP).data.compute()
         lesion, _ = lesion_overview(case)
         truth = resize_nearest(lesion, explanation.shape)
         counts = plausibility(explanation, truth, threshold=threshold)

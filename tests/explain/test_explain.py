@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -190,8 +191,12 @@ def test_explanations_refuse_other_inputs(trained: LoadedModel, tmp_path: Path) 
     with pytest.raises(InputError, match="not the mosaic"):
         explain_output(tmp_path / "out", mosaic=open_mosaic(other), model=trained)
     (tmp_path / "window-run").mkdir()
-    (tmp_path / "window-run" / "summary.json").write_text(json.dumps({"task": "detector"}))
+    window_summary = Path(__file__).parents[1] / "fixtures" / "release-0.1.0" / "window"
+    shutil.copyfile(window_summary / "summary.json", tmp_path / "window-run" / "summary.json")
     with pytest.raises(InputError, match="tile classifier outputs only"):
+        explain_output(tmp_path / "window-run")
+    (tmp_path / "window-run" / "summary.json").write_text(json.dumps({"task": "detector"}))
+    with pytest.raises(InputError, match=r"not an rcm infer output \(summary.json: lacks status"):
         explain_output(tmp_path / "window-run")
     with pytest.raises(ValueError, match="occlusion"):
         ExplainOptions(occlusion=1.5)

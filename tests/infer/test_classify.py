@@ -15,6 +15,7 @@ from rcm.data import make_spec, write_synthetic
 from rcm.infer import ClassifyOptions, Predictor, TileBatch, classify_mosaic, prepare
 from rcm.io import open_mosaic, to_model_input
 from rcm.models import LoadedModel, ModelMeta, save_model
+from rcm.outputs import MosaicSummary, TilesBlock, TileTable
 from tests.io.writers import write_tiff
 
 META = ModelMeta(
@@ -125,7 +126,16 @@ def test_heatmap_holds_the_known_per_tile_values(tmp_path: Path) -> None:
     padded[:430, :510] = image
     expected = padded.reshape(9, 50, 11, 50).mean(axis=(1, 3)) / 255
     classified = ~np.isnan(grid)
-    assert classified.sum() == result.tiles_classified > 0
+    assert classified.sum() == result.run > 0 and result.total == 99
+    assert (result.task, result.unit, result.instances) == ("classifier", "tiles", None)
+    table = TileTable.read(out / "tiles.csv")
+    np.testing.assert_array_equal(table.classified, classified.ravel())
+    np.testing.assert_allclose(table.suspicious[table.classified], grid[classified], rtol=1e-6)
+    above = int(np.count_nonzero(grid[classified] >= 0.5))  # the default threshold
+    assert 0 < above < result.run
+    assert MosaicSummary.read(out / "summary.json").tiles == TilesBlock(
+        grid=(9, 11), tile_px=50, stride_px=50, total=99, classified=result.run, suspicious=above
+    )
     np.testing.assert_allclose(grid[classified], expected[classified], rtol=1e-5)
     assert not classified[0, 0] and not classified[-1, -1]  # margins skipped
     assert classified[4, 4] and classified[5, 7]  # tissue kept

@@ -26,6 +26,7 @@ from rcm.models import (
     register_window_model,
     save_model,
 )
+from rcm.outputs import MosaicSummary, WindowTable
 from tests.io.writers import write_tiff
 
 
@@ -222,7 +223,12 @@ def test_mosaic_without_tissue_gives_an_empty_valid_result(tmp_path: Path) -> No
     result = detect_mosaic(
         open_mosaic(path), model, tmp_path / "out", options=WindowOptions(tissue="detect")
     )
-    assert result.status == "no_tissue" and result.windows_run == 0 and result.instances == 0
+    assert result.status == "no_tissue" and result.run == 0 and result.instances == 0
+    assert (result.task, result.unit, result.decision) == ("detector", "windows", "no tissue")
+    summary = MosaicSummary.read(tmp_path / "out" / "summary.json")
+    assert summary.task == "detector" and summary.windows is not None
+    assert summary.windows.total == result.total
+    assert not WindowTable.read(tmp_path / "out" / "windows.csv").ran.any()
     assert json.loads((tmp_path / "out" / "instances.json").read_text()) == []
 
 
@@ -236,7 +242,7 @@ def test_a_photograph_smaller_than_the_window_runs_as_one_window(tmp_path: Path)
     meta = ModelMeta(**{**BLOB_META.__dict__, **colour})
     model = LoadedModel(Blobs(), meta, "sha256:test", "memory")
     result = detect_mosaic(open_mosaic(tmp_path / "photo.png"), model, tmp_path / "out")
-    assert (result.windows_total, result.windows_run) == (1, 1)
+    assert (result.total, result.run) == (1, 1)
     found = json.loads((tmp_path / "out" / "instances.json").read_text())
     assert [d["bbox"] for d in found] == [[60, 40, 60, 40]]
 

@@ -1,4 +1,4 @@
-"""Regions of a binary map as GeoJSON polygons that QuPath imports as annotations."""
+"""GeoJSON that QuPath imports: regions of a binary map as annotations, objects as detections."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from typing import Any
 import numpy as np
 import shapely
 from shapely import affinity, geometry
+
+from rcm.render._colours import class_colour
+from rcm.stitch import Instances
 
 
 def mask_polygons(mask: np.ndarray, scale: float) -> list[geometry.Polygon]:
@@ -49,3 +52,38 @@ def qupath_features(
         for index, polygon in enumerate(polygons)
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def instance_features(instances: Instances, classes: tuple[str, ...]) -> dict[str, Any]:
+    """Objects (mosaic pixels) as QuPath detections with class, score and area.
+
+    Each object's outline is its mask's (several polygons for a split mask), or its box.
+    """
+    features = []
+    for index in range(len(instances)):
+        label = int(instances.labels[index])
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"object-{index}",
+                "geometry": geometry.mapping(_outline(instances, index)),
+                "properties": {
+                    "objectType": "detection",
+                    "classification": {"name": classes[label], "color": list(class_colour(label))},
+                    "measurements": {
+                        "score": float(instances.scores[index]),
+                        "area_px": float(instances.areas[index]),
+                    },
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _outline(instances: Instances, index: int) -> geometry.base.BaseGeometry:
+    if instances.masks is None:
+        return geometry.box(*instances.boxes[index])
+    top, left = instances.mask_origins[index]
+    polygons = mask_polygons(instances.masks[index], 1.0)
+    shape = affinity.translate(geometry.MultiPolygon(polygons), left, top)
+    return shape.geoms[0] if len(polygons) == 1 else shape

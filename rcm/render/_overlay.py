@@ -1,4 +1,4 @@
-"""Heatmap over a mosaic thumbnail, as a PNG any browser or viewer opens."""
+"""Heatmap over a mosaic thumbnail, as a PNG any browser or viewer opens; object outlines."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import os
 
 import numpy as np
 from matplotlib import colormaps
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from rcm.stitch import resize_nearest
+from rcm.render._colours import class_colour
+from rcm.stitch import Instances, resize_nearest
 
 
 def stretched_gray(pixels: np.ndarray) -> np.ndarray:
@@ -41,3 +42,28 @@ def heatmap_overlay(
     colours = lut[np.clip(np.nan_to_num(resized) * 255, 0, 255).astype(np.uint8)]
     blended = np.where(covered[..., None], (1 - alpha) * base + alpha * colours, base)
     Image.fromarray(np.round(blended * 255).astype(np.uint8)).save(path, format="PNG")
+
+
+def draw_boxes(
+    path: str | os.PathLike[str], instances: Instances, scale: tuple[float, float]
+) -> None:
+    """Outline each object (mosaic pixels) on the overlay PNG at `path`, in its class colour.
+
+    Args:
+        path: The overlay, rewritten in place.
+        instances: Objects in mosaic pixels.
+        scale: Mosaic pixels per overlay pixel, ``(y, x)``.
+
+    """
+    if not len(instances):
+        return
+    image = Image.open(path).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    sy, sx = scale
+    for box, label in zip(instances.boxes, instances.labels, strict=True):
+        x0, y0, x1, y1 = box
+        draw.rectangle(
+            (x0 / sx, y0 / sy, max(x0 / sx, x1 / sx - 1), max(y0 / sy, y1 / sy - 1)),
+            outline=class_colour(int(label)),
+        )
+    image.save(path, format="PNG")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rcm.report import heatmap_overlay, mask_polygons, qupath_features
+from rcm.render import heatmap_overlay, mask_polygons, qupath_features
 
 
 def test_polygons_keep_area_and_holes() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
-from rcm.report._overlay import stretched_gray
+from rcm.render._overlay import stretched_gray
 
 EDGE = 160  # gallery cell edge in pixels
 COLUMNS = 4
