@@ -123,7 +123,7 @@ class EvaluationDocument:
     def tile_auroc(self) -> Interval | None:
         """Tile-level AUROC against expert masks, when the cohort had masks and tiles."""
         value = (self.metrics.get("tile_level") or {}).get("auroc")
-        return None if value is None else Interval(**value)
+        return None if value is None else _build(Interval, value, "tile_level.auroc")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of the file (without ``schema_version``)."""
@@ -160,7 +160,7 @@ class EvaluationDocument:
         data.pop("schema_version", None)
         try:
             return cls.from_json(data)
-        except (TypeError, ValueError, AttributeError) as error:
+        except (TypeError, ValueError) as error:
             raise OutputFormatError(path, f"{KIND} has a malformed part ({error})") from error
 
     @classmethod

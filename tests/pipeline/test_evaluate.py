@@ -152,6 +152,7 @@ def test_file_of_release_0_1_0_reads() -> None:
     assert document.options.bootstrap == 20 and document.versions == {"rcm": "0.1.0"}
     assert document.inputs["manifest"].startswith("sha256:")
     assert document.metrics["readers"][0]["reader"] == "dr_a"
+    assert document.tile_auroc is None  # no expert masks
     assert document.to_json() == json.loads(FIXTURE.read_text())  # nothing lost
 
 

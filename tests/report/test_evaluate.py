@@ -8,6 +8,7 @@ import pytest
 
 from rcm.cli.main import main
 from rcm.metrics import auroc
+from rcm.outputs._evaluation import EvaluationDocument
 from tests.report.fake_outputs import write_outputs
 
 
@@ -208,6 +209,8 @@ def test_expert_masks_give_tile_and_pixel_metrics(tmp_path: Path) -> None:
     assert metrics["tile_level"]["tiles"] == classified
     assert 0 < metrics["tile_level"]["positive"] < classified
     assert 0.0 <= metrics["tile_level"]["auroc"]["estimate"] <= 1.0
+    tile_auroc = EvaluationDocument.read(out / "metrics.json").tile_auroc
+    assert tile_auroc is not None and tile_auroc.low <= tile_auroc.estimate <= tile_auroc.high
     assert set(metrics["segmentation"]["per_mosaic"]) == {"s0", "s1", "s2"}
     assert 0.0 <= metrics["segmentation"]["pooled"]["dice"] <= 1.0
     dice_ci = metrics["segmentation"]["pooled_dice_ci"]
