@@ -360,3 +360,12 @@ def test_diagnoses_and_reader_scores(
     assert set(metrics["by_diagnosis"]) == {"melanoma", "lentigo_maligna", "nevus"}
     reader = metrics["readers"][0]
     assert reader["sensitivity"] == 1.0 and reader["specificity"] == 1.0
+
+
+def test_one_label_rule_for_manifests_and_reads() -> None:
+    from rcm.data._labelled import NEGATIVE_LABELS, POSITIVE_LABELS
+    from rcm.report import label_truth
+
+    assert all(label_truth(word.upper()) is True for word in POSITIVE_LABELS)
+    assert all(label_truth(word.title()) is False for word in NEGATIVE_LABELS)
+    assert label_truth("maybe") is None and label_truth("") is None
