@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rcm.cli._options import positive_int
 from rcm.errors import InputError
+
+if TYPE_CHECKING:
+    from rcm.report import Problem
 
 
 def register(commands: Any) -> None:
@@ -55,70 +58,43 @@ def register(commands: Any) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from rcm._version import __version__
-    from rcm.io import file_checksum
-    from rcm.io._atomic import atomic_output
-    from rcm.report._cohort import load_cohort, load_reads
-    from rcm.report._evaluate import evaluate_cohort
-    from rcm.report._html import write_report
+    from rcm.pipeline.evaluate import EvaluateOptions, EvaluationInputError, evaluate_outputs
 
-    cohort = load_cohort(args.outputs, args.truth)
-    problems = list(cohort.problems)
-    reads = (
-        load_reads(args.readers, cohort, problems, threshold=args.reader_threshold)
-        if args.readers
-        else None
+    try:
+        options = EvaluateOptions(
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+            target_sensitivity=args.target_sensitivity,
+            target_specificity=args.target_specificity,
+            reader_threshold=args.reader_threshold,
+            strict=args.strict,
+        )
+    except ValueError as error:
+        raise InputError(None, str(error)) from error
+    try:
+        result = evaluate_outputs(
+            args.outputs,
+            args.truth,
+            args.out,
+            options=options,
+            readers=args.readers or None,
+            compare=args.compare or None,
+            overwrite=args.overwrite,
+        )
+    except EvaluationInputError as error:
+        _print_problems(error.problems)
+        raise
+    _print_problems(result.problems)
+    document = result.document
+    auc = document.auroc
+    summary = (
+        f"AUROC {auc.estimate:.3f} ({auc.low:.3f}-{auc.high:.3f})" if auc else document.note or ""
     )
+    print(f"{document.counts.mosaics} mosaics: {summary}")
+    print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'report.html'}")
+
+
+def _print_problems(problems: Sequence[Problem]) -> None:
     for problem in problems:
         where = f"{problem.mosaic_id}: " if problem.mosaic_id else ""
         print(f"rcm: {problem.severity}: {where}{problem.message}", file=sys.stderr)
-    failing = [p for p in problems if p.severity == "error" or args.strict]
-    if failing:
-        raise InputError(
-            args.truth,
-            f"{len(failing)} problem(s) with the inputs (listed above)"
-            + ("; --strict counts warnings" if args.strict else ""),
-        )
-    metrics = evaluate_cohort(
-        cohort,
-        reads=reads,
-        n_resamples=args.bootstrap,
-        seed=args.seed,
-        target_sensitivity=args.target_sensitivity,
-        target_specificity=args.target_specificity,
-    )
-    if args.compare:
-        from rcm.report._compare import compare_cohorts
-
-        second = load_cohort(args.compare, args.truth)
-        metrics["comparison"] = {
-            "other": str(args.compare),
-            **compare_cohorts(cohort, second, n_resamples=args.bootstrap, seed=args.seed),
-        }
-    document = {
-        **metrics,
-        "inputs": {
-            **cohort.checksums,
-            **({"readers": file_checksum(args.readers)} if args.readers else {}),
-        },
-        "problems": [vars(p) for p in problems],
-        "options": {
-            "bootstrap": args.bootstrap,
-            "seed": args.seed,
-            "target_sensitivity": args.target_sensitivity,
-            "target_specificity": args.target_specificity,
-        },
-        "versions": {"rcm": __version__},
-    }
-    with atomic_output(args.out, overwrite=args.overwrite) as folder:
-        folder.mkdir()
-        (folder / "metrics.json").write_text(json.dumps(document, indent=2, sort_keys=True))
-        write_report(folder / "report.html", metrics, cohort)
-    auc = metrics.get("auroc")
-    summary = (
-        f"AUROC {auc['estimate']:.3f} ({auc['low']:.3f}-{auc['high']:.3f})"
-        if auc
-        else metrics.get("note", "")
-    )
-    print(f"{metrics['counts']['mosaics']} mosaics: {summary}")
-    print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'report.html'}")

@@ -1,3 +1,25 @@
-"""Evaluation of a cohort's outputs against expert labels: metrics, comparisons, HTML report."""
+"""The evaluation of a cohort: outputs joined to the truth, metrics, and the HTML report."""
 
-__all__: list[str] = []
+from rcm.report._cohort import Case, Cohort, Problem, Reads, label_truth, load_cohort, load_reads
+from rcm.report._compare import compare_cohorts
+from rcm.report._detections import detection_metrics
+from rcm.report._evaluate import evaluate_cohort
+from rcm.report._explanations import explanation_metrics
+from rcm.report._html import write_report
+from rcm.report._lesions import lesion_metrics
+
+__all__ = [
+    "Case",
+    "Cohort",
+    "Problem",
+    "Reads",
+    "compare_cohorts",
+    "detection_metrics",
+    "evaluate_cohort",
+    "explanation_metrics",
+    "label_truth",
+    "lesion_metrics",
+    "load_cohort",
+    "load_reads",
+    "write_report",
+]

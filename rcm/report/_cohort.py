@@ -12,7 +12,6 @@ outputs without labels are warnings (``--strict`` makes them errors).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,12 @@ from pathlib import Path
 from rcm.data._labelled import NEGATIVE_LABELS, POSITIVE_LABELS
 from rcm.data._table import read_csv_table
 from rcm.errors import InputError
-from rcm.io._mosaic import file_checksum
+from rcm.io import file_checksum
+from rcm.outputs import SUMMARY, MosaicSummary, OutputFormatError
+from rcm.outputs._evaluation import Problem
 
 REQUIRED_COLUMNS = ("mosaic_id", "patient_id", "label")
-SUMMARY_KEYS = ("score", "threshold", "coverage_fraction", "decision")
+__all__ = ["Case", "Cohort", "Problem", "Reads", "label_truth", "load_cohort", "load_reads"]
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,6 @@ class Case:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """Something wrong with the inputs, for one mosaic or the whole cohort."""
-
-    severity: str  # "error" or "warning"
-    mosaic_id: str | None
-    message: str
-
-
-@dataclass(frozen=True)
 class Cohort:
     """Matched cases, the problems found, and checksums of what was read."""
 
@@ -62,45 +54,29 @@ class Cohort:
     checksums: dict[str, str]
 
 
-def load_cohort(
-    outputs: str | os.PathLike[str],
-    manifest: str | os.PathLike[str],
-    *,
-    positive: tuple[str, ...] = POSITIVE_LABELS,
-    negative: tuple[str, ...] = NEGATIVE_LABELS,
-) -> Cohort:
+def label_truth(label: str) -> bool | None:
+    """True for a positive label, False for a negative one, None for neither.
+
+    The words are those of the training manifest (`rcm.data._labelled`), in any case.
+    """
+    word = label.lower()
+    if word in POSITIVE_LABELS:
+        return True
+    return False if word in NEGATIVE_LABELS else None
+
+
+def load_cohort(outputs: str | os.PathLike[str], manifest: str | os.PathLike[str]) -> Cohort:
     """Read the manifest and every ``*/summary.json`` under `outputs`, and match them."""
-    rows = read_csv_table(manifest, REQUIRED_COLUMNS)
     problems: list[Problem] = []
-    truth: dict[str, dict[str, str]] = {}
-    for row in rows:
-        mosaic_id = row["mosaic_id"]
-        if mosaic_id in truth:
-            other = truth[mosaic_id]["patient_id"]
-            detail = (
-                f" (patients {other} and {row['patient_id']})" if other != row["patient_id"] else ""
-            )
-            problems.append(Problem("error", mosaic_id, f"listed twice in the manifest{detail}"))
-            continue
-        truth[mosaic_id] = row
+    truth = _manifest_rows(manifest, problems)
     summaries = _read_summaries(Path(outputs), problems)
     checksums = {"manifest": file_checksum(manifest)}
-    cases, thresholds, coverages = [], set(), set()
-    lowered_positive = {label.lower() for label in positive}
-    lowered_negative = {label.lower() for label in negative}
+    cases: list[Case] = []
     for mosaic_id, row in sorted(truth.items()):
-        label = row["label"].strip()
-        if label.lower() not in lowered_positive | lowered_negative:
-            problems.append(
-                Problem(
-                    "error",
-                    mosaic_id,
-                    f"label {label!r} is neither a positive "
-                    f"({', '.join(positive)}) nor a negative label",
-                )
-            )
-            continue
-        if mosaic_id not in summaries:
+        positive = label_truth(row["label"])
+        if positive is None:
+            problems.append(_unknown_label(mosaic_id, row["label"]))
+        elif mosaic_id not in summaries:
             problems.append(
                 Problem(
                     "warning",
@@ -108,29 +84,17 @@ def load_cohort(
                     "no prediction (no output folder with summary.json); left out",
                 )
             )
-            continue
-        folder, summary = summaries[mosaic_id]
-        checksums[f"{mosaic_id}/summary.json"] = file_checksum(folder / "summary.json")
-        thresholds.add(summary["threshold"])
-        coverages.add(summary["coverage_fraction"])
-        cases.append(
-            Case(
-                mosaic_id,
-                row["patient_id"],
-                label,
-                label.lower() in lowered_positive,
-                float(summary["score"]),
-                summary["decision"],
-                folder,
-                _mask_path(row.get("mask"), Path(manifest).parent, mosaic_id, problems),
-                _mask_path(row.get("coco"), Path(manifest).parent, mosaic_id, problems),
-                row.get("diagnosis") or None,
-            )
-        )
+        else:
+            folder, summary = summaries[mosaic_id]
+            checksums[f"{mosaic_id}/{SUMMARY}"] = file_checksum(folder / SUMMARY)
+            cases.append(_case(row, positive, folder, summary, Path(manifest).parent, problems))
     for mosaic_id in sorted(set(summaries) - set(truth)):
         problems.append(
             Problem("warning", mosaic_id, "has outputs but no label in the manifest; left out")
         )
+    matched = [summaries[case.mosaic_id][1] for case in cases]
+    thresholds = {summary.verdict.threshold for summary in matched}
+    coverages = {summary.verdict.coverage_fraction for summary in matched}
     if len(thresholds) > 1 or len(coverages) > 1:
         problems.append(
             Problem(
@@ -143,9 +107,60 @@ def load_cohort(
     return Cohort(
         tuple(cases),
         tuple(problems),
-        next(iter(thresholds), None) if len(thresholds) == 1 else None,
-        next(iter(coverages), None) if len(coverages) == 1 else None,
+        next(iter(thresholds)) if len(thresholds) == 1 else None,
+        next(iter(coverages)) if len(coverages) == 1 else None,
         checksums,
+    )
+
+
+def _manifest_rows(
+    manifest: str | os.PathLike[str], problems: list[Problem]
+) -> dict[str, dict[str, str]]:
+    """The manifest's rows by mosaic id; a repeated id is an error, its later rows dropped."""
+    truth: dict[str, dict[str, str]] = {}
+    for row in read_csv_table(manifest, REQUIRED_COLUMNS):
+        mosaic_id = row["mosaic_id"]
+        if mosaic_id in truth:
+            other = truth[mosaic_id]["patient_id"]
+            detail = (
+                f" (patients {other} and {row['patient_id']})" if other != row["patient_id"] else ""
+            )
+            problems.append(Problem("error", mosaic_id, f"listed twice in the manifest{detail}"))
+            continue
+        truth[mosaic_id] = row
+    return truth
+
+
+def _unknown_label(mosaic_id: str, label: str) -> Problem:
+    return Problem(
+        "error",
+        mosaic_id,
+        f"label {label!r} is neither a positive ({', '.join(POSITIVE_LABELS)}) "
+        "nor a negative label",
+    )
+
+
+def _case(
+    row: dict[str, str],
+    positive: bool,
+    folder: Path,
+    summary: MosaicSummary,
+    base: Path,
+    problems: list[Problem],
+) -> Case:
+    """The case of one manifest row matched to its output."""
+    mosaic_id = row["mosaic_id"]
+    return Case(
+        mosaic_id,
+        row["patient_id"],
+        row["label"],
+        positive,
+        summary.score,
+        summary.decision,
+        folder,
+        _mask_path(row.get("mask"), base, mosaic_id, problems),
+        _mask_path(row.get("coco"), base, mosaic_id, problems),
+        row.get("diagnosis") or None,
     )
 
 
@@ -163,26 +178,20 @@ def load_reads(
     cohort: Cohort,
     problems: list[Problem],
     *,
-    positive: tuple[str, ...] = POSITIVE_LABELS,
-    negative: tuple[str, ...] = NEGATIVE_LABELS,
     threshold: float = 0.5,
 ) -> Reads:
     """Read a CSV with ``reader``, ``mosaic_id`` and ``call``; unknown calls are errors.
 
-    A call is a positive or negative label, or a score in [0, 1] that counts as
-    positive at or above `threshold`.
+    A call is a positive or negative label (`label_truth`), or a score in [0, 1]
+    that counts as positive at or above `threshold`.
     """
     rows = read_csv_table(path, ("reader", "mosaic_id", "call"), "reads")
     known = {case.mosaic_id for case in cohort.cases}
-    lowered_positive = {label.lower() for label in positive}
-    lowered_negative = {label.lower() for label in negative}
     readers, ids, calls = [], [], []
     for row in rows:
-        call = row["call"].lower()
-        score = _as_score(call)
-        if score is not None:
-            call = "1" if score >= threshold else "0"  # both are labels already
-        if call not in lowered_positive | lowered_negative:
+        score = _as_score(row["call"].lower())
+        positive = label_truth(row["call"]) if score is None else score >= threshold
+        if positive is None:
             problems.append(
                 Problem(
                     "error",
@@ -203,7 +212,7 @@ def load_reads(
             continue
         readers.append(row["reader"])
         ids.append(row["mosaic_id"])
-        calls.append(call in lowered_positive)
+        calls.append(positive)
     return Reads(tuple(readers), tuple(ids), tuple(calls))
 
 
@@ -229,25 +238,22 @@ def _mask_path(
     return path
 
 
-def _read_summaries(outputs: Path, problems: list[Problem]) -> dict[str, tuple[Path, dict]]:
+def _read_summaries(
+    outputs: Path, problems: list[Problem]
+) -> dict[str, tuple[Path, MosaicSummary]]:
+    """Every output folder's summary by mosaic id; unreadable ones are error problems."""
     if not outputs.is_dir():
         raise InputError(outputs, "outputs folder not found")
-    found: dict[str, tuple[Path, dict]] = {}
-    for summary_path in sorted(outputs.glob("*/summary.json")):
-        folder = summary_path.parent
+    found: dict[str, tuple[Path, MosaicSummary]] = {}
+    for path in sorted(outputs.glob(f"*/{SUMMARY}")):
+        folder = path.parent
         mosaic_id = folder.name.removesuffix(".rcm")
         try:
-            summary = json.loads(summary_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            problems.append(Problem("error", mosaic_id, f"unreadable {summary_path} ({error})"))
+            summary = MosaicSummary.read(path)
+        except OutputFormatError as error:
+            problems.append(Problem("error", mosaic_id, f"unreadable {path} ({error.reason})"))
             continue
-        missing = [key for key in SUMMARY_KEYS if key not in summary]
-        if missing:
-            problems.append(
-                Problem("error", mosaic_id, f"{summary_path} lacks {', '.join(missing)}")
-            )
-            continue
-        if summary.get("status") == "no_tissue":
+        if summary.status == "no_tissue":
             problems.append(Problem("warning", mosaic_id, "no tissue found; scored 0"))
         found[mosaic_id] = (folder, summary)
     return found

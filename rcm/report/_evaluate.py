@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rcm.metrics import (
+    OperatingPoint,
+    RocCurve,
     auroc,
     bootstrap_ci,
     fast_auroc,
@@ -39,15 +43,16 @@ def evaluate_cohort(
 ) -> dict[str, Any]:
     """AUROC, ROC (with a confidence band), operating points and the confusion matrix.
 
-    Intervals resample patients (all of a patient's mosaics together).
+    Intervals resample patients (all of a patient's mosaics together). Readers,
+    diagnoses, expert boxes, expert masks and explanations add their blocks
+    when the cohort has them.
     """
-    labels = np.array([case.positive for case in cohort.cases], bool)
-    scores = np.array([case.score for case in cohort.cases], np.float64)
-    groups = np.array([case.patient_id for case in cohort.cases])
+    scored = _Scored.of(cohort, n_resamples, level, seed)
+    labels = scored.labels
     result: dict[str, Any] = {
         "counts": {
             "mosaics": len(labels),
-            "patients": len(set(groups.tolist())),
+            "patients": len(set(scored.groups.tolist())),
             "positive": int(labels.sum()),
             "negative": int((~labels).sum()),
         },
@@ -58,21 +63,71 @@ def evaluate_cohort(
         result["auroc"] = None
         result["note"] = "AUROC and operating points need both positive and negative mosaics"
         return result
-
-    def ci(statistic: Any) -> dict[str, float]:
-        return bootstrap_ci(
-            statistic, groups, n_resamples=n_resamples, level=level, seed=seed
-        ).as_dict()
-
+    scores = scored.scores
     curve = roc(labels, scores)
-    result["auroc"] = ci(lambda i: fast_auroc(labels[i], scores[i]))
+    result["auroc"] = scored.ci(lambda i: fast_auroc(labels[i], scores[i]))
     result["auroc"]["estimate"] = auroc(labels, scores)  # the reference implementation
     result["roc"] = {
         "fpr": curve.fpr.tolist(),
         "tpr": curve.tpr.tolist(),
         "thresholds": [float(t) if np.isfinite(t) else None for t in curve.thresholds],
-        "band": _roc_band(labels, scores, groups, n_resamples, level, seed),
+        "band": _roc_band(labels, scores, scored.groups, n_resamples, level, seed),
     }
+    points = _points(scored, cohort.threshold, target_sensitivity, target_specificity)
+    result["operating_points"] = {
+        name: _point_entry(scored, point) for name, point in points.items()
+    }
+    if reads is not None and reads.readers:
+        result["readers"] = _readers(cohort, reads, curve)
+    if cohort.threshold is not None:
+        at = points["at threshold"]
+        result["confusion_matrix"] = {
+            "rows": "truth (negative, positive)",
+            "columns": "call (negative, positive)",
+            "counts": [[at.tn, at.fp], [at.fn, at.tp]],
+        }
+    result.update(_by_diagnosis(cohort, scores))
+    result.update(_against_experts(cohort, n_resamples, seed))
+    return result
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """The cohort as arrays (truth, mosaic scores, patients) and how intervals resample it."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    groups: np.ndarray
+    n_resamples: int
+    level: float
+    seed: int
+
+    @classmethod
+    def of(cls, cohort: Cohort, n_resamples: int, level: float, seed: int) -> _Scored:
+        return cls(
+            np.array([case.positive for case in cohort.cases], bool),
+            np.array([case.score for case in cohort.cases], np.float64),
+            np.array([case.patient_id for case in cohort.cases]),
+            n_resamples,
+            level,
+            seed,
+        )
+
+    def ci(self, statistic: Callable[[np.ndarray], float]) -> dict[str, float]:
+        """`statistic` of case indices with its patient-level bootstrap interval."""
+        return bootstrap_ci(
+            statistic, self.groups, n_resamples=self.n_resamples, level=self.level, seed=self.seed
+        ).as_dict()
+
+
+def _points(
+    scored: _Scored,
+    threshold: float | None,
+    target_sensitivity: float,
+    target_specificity: float,
+) -> dict[str, OperatingPoint]:
+    """The operating points reported: at the outputs' threshold (when shared), Youden, targets."""
+    labels, scores = scored.labels, scored.scores
     points = {
         "youden": youden_point(labels, scores),
         f"sensitivity>={target_sensitivity:g}": point_at_sensitivity(
@@ -82,42 +137,53 @@ def evaluate_cohort(
             labels, scores, target_specificity
         ),
     }
-    if cohort.threshold is not None:
-        points = {"at threshold": operating_point(labels, scores, cohort.threshold), **points}
-    result["operating_points"] = {}
-    for name, point in points.items():
-        entry: dict[str, Any] = point.as_dict()
-        threshold = point.threshold
-        entry["sensitivity_ci"] = ci(lambda i, t=threshold: _rate(labels[i], scores[i], t, True))
-        entry["specificity_ci"] = ci(lambda i, t=threshold: _rate(labels[i], scores[i], t, False))
-        result["operating_points"][name] = entry
-    if reads is not None and reads.readers:
-        truth = {case.mosaic_id: case.positive for case in cohort.cases}
-        result["readers"] = [
-            point.as_dict()
-            for point in reader_points(
-                np.array(reads.readers),
-                np.array(reads.mosaic_ids),
-                np.array(reads.calls),
-                truth,
-                curve,
-            )
-        ]
-    if cohort.threshold is not None:
-        at = points["at threshold"]
-        result["confusion_matrix"] = {
-            "rows": "truth (negative, positive)",
-            "columns": "call (negative, positive)",
-            "counts": [[at.tn, at.fp], [at.fn, at.tp]],
-        }
+    if threshold is not None:
+        points = {"at threshold": operating_point(labels, scores, threshold), **points}
+    return points
+
+
+def _point_entry(scored: _Scored, point: OperatingPoint) -> dict[str, Any]:
+    """An operating point with intervals of its sensitivity and specificity."""
+    labels, scores, threshold = scored.labels, scored.scores, point.threshold
+    entry: dict[str, Any] = point.as_dict()
+    entry["sensitivity_ci"] = scored.ci(lambda i: _rate(labels[i], scores[i], threshold, True))
+    entry["specificity_ci"] = scored.ci(lambda i: _rate(labels[i], scores[i], threshold, False))
+    return entry
+
+
+def _readers(cohort: Cohort, reads: Reads, curve: RocCurve) -> list[dict[str, Any]]:
+    """Each reader as a point on the model's ROC."""
+    truth = {case.mosaic_id: case.positive for case in cohort.cases}
+    return [
+        point.as_dict()
+        for point in reader_points(
+            np.array(reads.readers),
+            np.array(reads.mosaic_ids),
+            np.array(reads.calls),
+            truth,
+            curve,
+        )
+    ]
+
+
+def _by_diagnosis(cohort: Cohort, scores: np.ndarray) -> dict[str, Any]:
+    """AUROC of each diagnosis against the rest, when the manifest gives diagnoses."""
     diagnoses = sorted({case.diagnosis for case in cohort.cases if case.diagnosis})
-    if diagnoses:
-        names = np.array([case.diagnosis or "" for case in cohort.cases])
-        result["by_diagnosis"] = {
+    if not diagnoses:
+        return {}
+    names = np.array([case.diagnosis or "" for case in cohort.cases])
+    return {
+        "by_diagnosis": {
             name: auroc(names == name, scores)
             for name in diagnoses
             if (names == name).any() and not (names == name).all()
         }
+    }
+
+
+def _against_experts(cohort: Cohort, n_resamples: int, seed: int) -> dict[str, Any]:
+    """Blocks against expert boxes and masks, and of explanations, when the cohort has them."""
+    result: dict[str, Any] = {}
     # Tile classifiers write no instances.json: expert boxes count for detector outputs only.
     with_boxes = [
         case

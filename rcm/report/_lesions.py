@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from rcm.io import open_mosaic
 from rcm.io._thumbnail import thumbnail
 from rcm.metrics import Overlap, auroc, bootstrap_ci, fast_auroc, overlap
+from rcm.outputs import TILES, TileTable
 from rcm.report._cohort import Case
 from rcm.stitch import resize_nearest
 from rcm.tiling import window_fractions
@@ -27,43 +27,66 @@ def lesion_metrics(
     Tile AUROC covers the outputs of tile classifiers (those with ``tiles.csv``);
     detector and segmenter outputs count in the mask overlap only.
     """
-    labels: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
-    groups: list[np.ndarray] = []
-    pooled = Overlap()
-    per_mosaic = {}
+    tiles = _TileScores()
     counts_per_case: list[Overlap] = []
     for case in cases:
         assert case.mask is not None
         lesion, scale = lesion_overview(case)
-        if (case.output / "tiles.csv").exists():
-            windows, probabilities = _classified_tiles(case)
-            fractions = window_fractions(lesion, scale, windows)
-            labels.append(fractions >= tile_fraction)
-            scores.append(probabilities)
-            groups.append(np.full(len(probabilities), case.patient_id))
+        if (case.output / TILES).exists():
+            tiles.add(case, lesion, scale, tile_fraction)
         suspicious = open_mosaic(case.output / "mask.zarr").data.compute() > 0
-        counts = overlap(suspicious, resize_nearest(lesion, suspicious.shape))
-        per_mosaic[case.mosaic_id] = counts.as_dict()
-        counts_per_case.append(counts)
-        pooled = pooled + counts
-    tile_labels = np.concatenate(labels) if labels else np.zeros(0, bool)
-    tile_scores = np.concatenate(scores) if scores else np.zeros(0)
-    tile_groups = np.concatenate(groups) if groups else np.zeros(0, object)
-    tiles: dict[str, Any] = {
-        "tiles": len(tile_labels),
-        "positive": int(tile_labels.sum()),
-        "lesion_fraction_rule": tile_fraction,
+        counts_per_case.append(overlap(suspicious, resize_nearest(lesion, suspicious.shape)))
+    return {
+        "tile_level": tiles.metrics(tile_fraction, n_resamples, seed),
+        "segmentation": _segmentation(cases, counts_per_case, n_resamples, seed),
     }
-    if tile_labels.any() and not tile_labels.all():
-        interval = bootstrap_ci(
-            lambda i: fast_auroc(tile_labels[i], tile_scores[i]),
-            tile_groups,
-            n_resamples=n_resamples,
-            seed=seed,
-        ).as_dict()
-        interval["estimate"] = auroc(tile_labels, tile_scores)
-        tiles["auroc"] = interval
+
+
+class _TileScores:
+    """Classified tiles of several mosaics: lesion truth, probability and patient of each."""
+
+    def __init__(self) -> None:
+        self.labels: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+        self.groups: list[np.ndarray] = []
+
+    def add(
+        self, case: Case, lesion: np.ndarray, scale: tuple[float, float], tile_fraction: float
+    ) -> None:
+        windows, probabilities = _classified_tiles(case)
+        self.labels.append(window_fractions(lesion, scale, windows) >= tile_fraction)
+        self.scores.append(probabilities)
+        self.groups.append(np.full(len(probabilities), case.patient_id))
+
+    def metrics(self, tile_fraction: float, n_resamples: int, seed: int) -> dict[str, Any]:
+        """Counts, and the tile AUROC with its patient-level interval when both classes occur."""
+        labels = np.concatenate(self.labels) if self.labels else np.zeros(0, bool)
+        scores = np.concatenate(self.scores) if self.scores else np.zeros(0)
+        groups = np.concatenate(self.groups) if self.groups else np.zeros(0, object)
+        tiles: dict[str, Any] = {
+            "tiles": len(labels),
+            "positive": int(labels.sum()),
+            "lesion_fraction_rule": tile_fraction,
+        }
+        if labels.any() and not labels.all():
+            interval = bootstrap_ci(
+                lambda i: fast_auroc(labels[i], scores[i]),
+                groups,
+                n_resamples=n_resamples,
+                seed=seed,
+            ).as_dict()
+            interval["estimate"] = auroc(labels, scores)
+            tiles["auroc"] = interval
+        return tiles
+
+
+def _segmentation(
+    cases: list[Case], counts_per_case: list[Overlap], n_resamples: int, seed: int
+) -> dict[str, Any]:
+    """Overlap pooled over the cohort (with a patient-level interval of Dice) and per mosaic."""
+    pooled = Overlap()
+    for counts in counts_per_case:
+        pooled = pooled + counts
     table = np.array([[c.intersection, c.predicted, c.true] for c in counts_per_case])
 
     def pooled_dice(indices: np.ndarray) -> float:
@@ -77,11 +100,11 @@ def lesion_metrics(
         seed=seed,
     ).as_dict()
     return {
-        "tile_level": tiles,
-        "segmentation": {
-            "pooled": pooled.as_dict(),
-            "pooled_dice_ci": dice_ci,
-            "per_mosaic": per_mosaic,
+        "pooled": pooled.as_dict(),
+        "pooled_dice_ci": dice_ci,
+        "per_mosaic": {
+            case.mosaic_id: counts.as_dict()
+            for case, counts in zip(cases, counts_per_case, strict=True)
         },
     }
 
@@ -100,10 +123,6 @@ def lesion_overview(case: Case) -> tuple[np.ndarray, tuple[float, float]]:
 
 
 def _classified_tiles(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    windows, probabilities = [], []
-    with (case.output / "tiles.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["p_suspicious"]:
-                windows.append([int(row[k]) for k in ("y0", "x0", "y1", "x1")])
-                probabilities.append(float(row["p_suspicious"]))
-    return np.array(windows, np.int64).reshape(-1, 4), np.array(probabilities, np.float64)
+    """Windows and suspicious probabilities of the tiles the output classified."""
+    table = TileTable.read(case.output / TILES)
+    return table.windows[table.classified], table.suspicious[table.classified]

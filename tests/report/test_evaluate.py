@@ -8,24 +8,13 @@ import pytest
 
 from rcm.cli.main import main
 from rcm.metrics import auroc
+from rcm.outputs._evaluation import EvaluationDocument
+from tests.report.fake_outputs import write_outputs
 
 
 def _outputs(folder: Path, cases: list[tuple[str, float]]) -> None:
     """Fake `rcm infer` outputs: only summary.json matters to evaluation."""
-    for mosaic_id, score in cases:
-        out = folder / f"{mosaic_id}.rcm"
-        out.mkdir(parents=True)
-        (out / "summary.json").write_text(
-            json.dumps(
-                {
-                    "status": "ok",
-                    "score": score,
-                    "threshold": 0.5,
-                    "coverage_fraction": 0.01,
-                    "decision": "suspicious" if score >= 0.5 else "not suspicious",
-                }
-            )
-        )
+    write_outputs(folder, dict(cases))
 
 
 def run_evaluate(*arguments: object) -> dict:
@@ -220,6 +209,8 @@ def test_expert_masks_give_tile_and_pixel_metrics(tmp_path: Path) -> None:
     assert metrics["tile_level"]["tiles"] == classified
     assert 0 < metrics["tile_level"]["positive"] < classified
     assert 0.0 <= metrics["tile_level"]["auroc"]["estimate"] <= 1.0
+    tile_auroc = EvaluationDocument.read(out / "metrics.json").tile_auroc
+    assert tile_auroc is not None and tile_auroc.low <= tile_auroc.estimate <= tile_auroc.high
     assert set(metrics["segmentation"]["per_mosaic"]) == {"s0", "s1", "s2"}
     assert 0.0 <= metrics["segmentation"]["pooled"]["dice"] <= 1.0
     dice_ci = metrics["segmentation"]["pooled_dice_ci"]
@@ -305,6 +296,7 @@ def test_fuzzy_masks_from_raters(tmp_path: Path) -> None:
     import dask.array as da
 
     from rcm.io import write_ome_zarr
+    from rcm.outputs import TileTable
     from rcm.report._cohort import Case
     from rcm.report._lesions import lesion_metrics
 
@@ -313,9 +305,14 @@ def test_fuzzy_masks_from_raters(tmp_path: Path) -> None:
     suspicious = np.zeros((100, 100), np.uint8)
     suspicious[:50] = 1
     write_ome_zarr(da.from_array(suspicious), out / "mask.zarr", um_per_px=None)
-    (out / "tiles.csv").write_text(
-        "tile,y0,x0,y1,x1,p_suspicious\n0,0,0,50,100,0.9\n1,50,0,100,100,0.1\n"
-    )
+    TileTable(
+        windows=np.array([[0, 0, 50, 100], [50, 0, 100, 100]]),
+        positions=np.array([[0, 0], [1, 0]]),
+        tissue=np.ones(2),
+        classes=("benign", "suspicious"),
+        probabilities=np.array([[0.1, 0.9], [0.9, 0.1]]),
+        suspicious=np.array([0.9, 0.1]),
+    ).write(out / "tiles.csv")
     raters = np.zeros((100, 100), np.float32)
     raters[:50] = 1.0
     raters[50:] = 0.5  # half the raters marked the lower half
@@ -363,3 +360,12 @@ def test_diagnoses_and_reader_scores(
     assert set(metrics["by_diagnosis"]) == {"melanoma", "lentigo_maligna", "nevus"}
     reader = metrics["readers"][0]
     assert reader["sensitivity"] == 1.0 and reader["specificity"] == 1.0
+
+
+def test_one_label_rule_for_manifests_and_reads() -> None:
+    from rcm.data._labelled import NEGATIVE_LABELS, POSITIVE_LABELS
+    from rcm.report import label_truth
+
+    assert all(label_truth(word.upper()) is True for word in POSITIVE_LABELS)
+    assert all(label_truth(word.title()) is False for word in NEGATIVE_LABELS)
+    assert label_truth("maybe") is None and label_truth("") is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image
 
 from rcm.cli.main import main
+from tests.report.fake_outputs import write_outputs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -24,20 +24,9 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     labels = rng.integers(0, 2, 40)
     lines = ["mosaic_id,patient_id,label"]
     for index, label in enumerate(labels):
-        out = tmp_path / "outputs" / f"m{index}.rcm"
-        out.mkdir(parents=True)
         score = float(np.clip(label * 0.4 + rng.uniform(0, 0.6), 0, 1))
-        (out / "summary.json").write_text(
-            json.dumps(
-                {
-                    "status": "ok",
-                    "score": score,
-                    "threshold": 0.5,
-                    "coverage_fraction": 0.01,
-                    "decision": "x",
-                }
-            )
-        )
+        write_outputs(tmp_path / "outputs", {f"m{index}": score})
+        out = tmp_path / "outputs" / f"m{index}.rcm"
         gray = rng.integers(0, 255, (64, 64), dtype=np.uint8)  # gray: never ROC blue
         Image.fromarray(gray).save(out / "overlay.png")
         lines.append(f"m{index},p{index},{'malignant' if label else 'benign'}")
