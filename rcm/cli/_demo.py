@@ -209,19 +209,19 @@ def _held_out(split: Path, manifest: Path, target: Path) -> list[tuple[str, Path
 
 def _print_results(folder: Path, evaluation: Path, timings: dict[str, float]) -> None:
     from rcm.models import read_meta
+    from rcm.outputs import EvaluationDocument
 
-    metrics = json.loads((evaluation / "metrics.json").read_text())
+    document = EvaluationDocument.read(evaluation / "metrics.json")
     trained = read_meta(folder / "training" / "model.safetensors").provenance
-    mosaic = metrics.get("auroc") or {}
-    tiles = (metrics.get("tile_level") or {}).get("auroc") or {}
+    tiles = document.tile_auroc
     results = {
         "validation_tile_auroc": trained["validation"]["auroc"],
         "best_epoch": trained["epoch"],
-        "held_out_mosaics": metrics["counts"]["mosaics"],
-        "mosaic_auroc": mosaic.get("estimate"),
-        "tile_auroc": tiles.get("estimate"),
-        "tile_auroc_interval": [tiles.get("low"), tiles.get("high")],
-        "tiles": (metrics.get("tile_level") or {}).get("tiles"),
+        "held_out_mosaics": document.counts.mosaics,
+        "mosaic_auroc": document.auroc.estimate if document.auroc else None,
+        "tile_auroc": tiles.estimate if tiles else None,
+        "tile_auroc_interval": [tiles.low, tiles.high] if tiles else [None, None],
+        "tiles": (document.metrics.get("tile_level") or {}).get("tiles"),
         "timings": {key: round(value, 1) for key, value in timings.items()},
     }
     (folder / "demo.json").write_text(json.dumps(results, indent=2))
@@ -231,9 +231,10 @@ def _print_results(folder: Path, evaluation: Path, timings: dict[str, float]) ->
     )
     print(f"held-out test set: {results['held_out_mosaics']} mosaics, {results['tiles']} tiles")
     print(f"   mosaic AUROC {_number(results['mosaic_auroc'])}")
+    low, high = results["tile_auroc_interval"]
     print(
         f"   tile AUROC   {_number(results['tile_auroc'])} "
-        f"(95% CI {_number(tiles.get('low'))}-{_number(tiles.get('high'))}, by patient)"
+        f"(95% CI {_number(low)}-{_number(high)}, by patient)"
     )
     print(f"done in {timings['total_s']:.0f} s; open {evaluation / 'report.html'} in a browser")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rcm.cli._explain_commands import EXPLAIN_KINDS, add_explain_options, explain_options, report
 from rcm.cli._flags import add_option_flags, cli_fields, given, refuse_foreign
@@ -13,6 +13,9 @@ from rcm.errors import InputError
 from rcm.infer._options import ClassifyOptions, RunOptions
 from rcm.infer._window_options import WindowOptions
 from rcm.io import open_mosaic
+
+if TYPE_CHECKING:
+    from rcm.infer import MosaicResult
 
 # torch and timm take seconds to import: commands that need them import them when run.
 
@@ -103,17 +106,13 @@ def run_infer(args: argparse.Namespace) -> None:
         report(outcome.explanation)
 
 
-def describe(result: Any, options: RunOptions) -> str:
+def describe(result: MosaicResult, options: RunOptions) -> str:
     """One line: the decision, its score, and how fast the tiles or windows ran."""
-    if isinstance(options, ClassifyOptions):
-        seconds, objects = result.timings.get("classify_s", 0.0), ""
-        done, total, unit = result.tiles_classified, result.tiles_total, "tiles"
-    else:
-        seconds, objects = result.timings.get("windows_s", 0.0), f"; {result.instances} objects"
-        done, total, unit = result.windows_run, result.windows_total, "windows"
-    rate = done / seconds if seconds else 0.0
+    seconds = result.timings.get("classify_s" if result.unit == "tiles" else "windows_s", 0.0)
+    objects = "" if result.instances is None else f"; {result.instances} objects"
+    rate = result.run / seconds if seconds else 0.0
     return (
         f"{result.decision} (score {result.score:.3f}, "
         f"{result.coverage_at_threshold:.2%} of tissue >= {options.threshold}); "
-        f"{done}/{total} {unit} run at {rate:.1f} {unit}/s{objects}"
+        f"{result.run}/{result.total} {result.unit} run at {rate:.1f} {result.unit}/s{objects}"
     )

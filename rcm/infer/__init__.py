@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rcm.infer._classify import classify_mosaic
     from rcm.infer._options import ClassifyOptions
     from rcm.infer._reader import TileBatch, TileReader
-    from rcm.infer._result import ClassifyResult, MosaicResult, WindowResult
+    from rcm.infer._result import MosaicResult
     from rcm.infer._runner import Predictor, pick_device, prepare
     from rcm.infer._shared import read_workers
     from rcm.infer._window_options import WindowOptions
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 _HOME = {
     "ClassifyOptions": "_options",
-    "ClassifyResult": "_result",
     "MapAccumulator": "_accumulate",
     "MosaicResult": "_result",
     "classify_mosaic": "_classify",
@@ -35,19 +34,16 @@ _HOME = {
     "progress_bar": "_accumulate",
     "read_workers": "_shared",
     "WindowOptions": "_window_options",
-    "WindowResult": "_result",
     "detect_mosaic": "_windows",
 }
 __all__ = [
     "ClassifyOptions",
-    "ClassifyResult",
     "MapAccumulator",
     "MosaicResult",
     "Predictor",
     "TileBatch",
     "TileReader",
     "WindowOptions",
-    "WindowResult",
     "classify_mosaic",
     "detect_mosaic",
     "pick_device",

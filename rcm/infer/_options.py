@@ -7,7 +7,6 @@ flags and job files all use that description.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from rcm._fields import POSITIVE, UNIT, Option, Range, check_fields, described
 from rcm.stitch import Blend
@@ -69,6 +68,3 @@ class ClassifyOptions(RunOptions):
     """
 
     edge: EdgePolicy = described("pad", Option("tiles at the right and bottom edges"))
-
-
-Decision = Literal["suspicious", "not suspicious", "no tissue"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rcm.outputs import Decision, MosaicSummary, Status, Task, Unit
+from rcm.models import Task
+from rcm.outputs import Decision, MosaicSummary, Status, Unit
 
 
 @dataclass(frozen=True)
@@ -63,28 +64,3 @@ class MosaicResult:
             instances=instances,
             timings=timings,
         )
-
-    @property
-    def tiles_classified(self) -> int:
-        """`run` under its classifier name."""
-        return self.run
-
-    @property
-    def tiles_total(self) -> int:
-        """`total` under its classifier name."""
-        return self.total
-
-    @property
-    def windows_run(self) -> int:
-        """`run` under its window-model name."""
-        return self.run
-
-    @property
-    def windows_total(self) -> int:
-        """`total` under its window-model name."""
-        return self.total
-
-
-# The names each task's result had before there was one result type.
-ClassifyResult = MosaicResult
-WindowResult = MosaicResult

@@ -74,7 +74,7 @@ def mosaic_summary(
     record = asdict(meta)
     typed = ("task", "architecture", "classes", "positive", "tile_px", "um_per_px")
     return MosaicSummary(
-        task=meta.task,  # type: ignore[arg-type]
+        task=meta.task,
         mosaic=MosaicRecord(
             path=info.path,
             checksum=info.checksum,

@@ -5,7 +5,10 @@
   `TilesBlock`, `WindowsBlock`, `InstancesBlock`;
 - `TileTable` (``tiles.csv``) and `WindowTable` (``windows.csv``);
 - `ExplanationSummary` and `ExplanationTable` (``explanation/summary.json``,
-  ``explanation/tiles.csv``).
+  ``explanation/tiles.csv``);
+- `EvaluationDocument` (``metrics.json`` of ``rcm evaluate``);
+- a batch job's records: `Manifest` (``_job/manifests/ID.json``), `JobPlan`
+  (``_job/plan.json``) and `Failure` rows (``_job/failures.csv``).
 
 Each is read with ``Model.read(path)`` and written with ``model.write(path)``.
 CSV tables have no place for a version: the ``summary.json`` of their folder
@@ -21,24 +24,42 @@ from rcm.outputs._document import (
     require,
     write_document,
 )
+from rcm.outputs._evaluation import (
+    EVALUATION_VERSION,
+    EvaluationCounts,
+    EvaluationDocument,
+    EvaluationSettings,
+    Interval,
+    Problem,
+)
 from rcm.outputs._explanation import (
     EXPLANATION,
     EXPLANATION_VERSION,
     ExplanationSummary,
     ExplanationTable,
 )
+from rcm.outputs._jobs import (
+    JOB_FOLDER,
+    Failure,
+    FileIdentity,
+    JobPlan,
+    Manifest,
+    MosaicState,
+    PlanEntry,
+    job_folder,
+    read_failures,
+    write_failures,
+)
 from rcm.outputs._summary import SUMMARY, SUMMARY_VERSION, MosaicSummary, summary_path
 from rcm.outputs._summary_parts import (
     DECISIONS,
     STATUSES,
-    TASKS,
     Decision,
     InstancesBlock,
     MapLayout,
     ModelRecord,
     MosaicRecord,
     Status,
-    Task,
     TilesBlock,
     Unit,
     Verdict,
@@ -47,13 +68,28 @@ from rcm.outputs._summary_parts import (
 from rcm.outputs._tables import TILES, WINDOWS, TileTable, WindowTable
 
 __all__ = [
+    "EVALUATION_VERSION",
+    "JOB_FOLDER",
+    "EvaluationCounts",
+    "EvaluationDocument",
+    "EvaluationSettings",
+    "Failure",
+    "FileIdentity",
+    "Interval",
+    "JobPlan",
+    "Manifest",
+    "MosaicState",
+    "PlanEntry",
+    "Problem",
+    "job_folder",
+    "read_failures",
+    "write_failures",
     "DECISIONS",
     "EXPLANATION",
     "EXPLANATION_VERSION",
     "STATUSES",
     "SUMMARY",
     "SUMMARY_VERSION",
-    "TASKS",
     "TILES",
     "VERSION_KEY",
     "WINDOWS",
@@ -67,7 +103,6 @@ __all__ = [
     "MosaicSummary",
     "OutputFormatError",
     "Status",
-    "Task",
     "TileTable",
     "TilesBlock",
     "Unit",

@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rcm.models import TASKS, Task
 from rcm.outputs._document import OutputFormatError, read_document, write_document
 from rcm.outputs._fields import Fields
 from rcm.outputs._summary_parts import (
-    TASKS,
     InstancesBlock,
     MapLayout,
     ModelRecord,
     MosaicRecord,
-    Task,
     TilesBlock,
     Verdict,
     WindowsBlock,
@@ -140,7 +139,7 @@ class MosaicSummary:
     def from_json(cls, path: str | os.PathLike[str], data: dict[str, Any]) -> MosaicSummary:
         """The summary of the JSON object `data` read from `path`."""
         fields = Fields(path, SUMMARY, data)
-        task = fields.choice("task", TASKS)
+        task = Task(fields.choice("task", TASKS))
         windowed = task != "classifier"
         try:
             return cls(

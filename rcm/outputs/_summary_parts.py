@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as fields_of
 from typing import Any, Literal, get_args
 
+from rcm.models import TASKS, Task
 from rcm.outputs._fields import Fields
 
 Status = Literal["ok", "no_tissue"]
 Decision = Literal["suspicious", "not suspicious", "no tissue"]
-Task = Literal["classifier", "detector", "segmenter"]
 Unit = Literal["tiles", "windows"]
 
 STATUSES: tuple[str, ...] = get_args(Status)
 DECISIONS: tuple[str, ...] = get_args(Decision)
-TASKS: tuple[str, ...] = get_args(Task)
 
 
 @dataclass(frozen=True)
@@ -125,19 +125,19 @@ class ModelRecord:
     @classmethod
     def from_fields(cls, fields: Fields) -> ModelRecord:
         """Read from the ``model`` object."""
-        typed = {
-            "name": fields.optional_text("name"),
-            "file": fields.text("file"),
-            "checksum": fields.text("checksum"),
-            "task": fields.choice("task", TASKS),
-            "architecture": fields.text("architecture"),
-            "classes": fields.texts("classes"),
-            "positive": fields.texts("positive"),
-            "tile_px": fields.integer("tile_px"),
-            "um_per_px": fields.optional_number("um_per_px"),
-        }
-        rest = {key: value for key, value in fields.data.items() if key not in typed}
-        return cls(**typed, meta=rest)
+        typed = {field.name for field in fields_of(cls)} - {"meta"}
+        return cls(
+            name=fields.optional_text("name"),
+            file=fields.text("file"),
+            checksum=fields.text("checksum"),
+            task=Task(fields.choice("task", TASKS)),
+            architecture=fields.text("architecture"),
+            classes=fields.texts("classes"),
+            positive=fields.texts("positive"),
+            tile_px=fields.integer("tile_px"),
+            um_per_px=fields.optional_number("um_per_px"),
+            meta={key: value for key, value in fields.data.items() if key not in typed},
+        )
 
 
 @dataclass(frozen=True)
