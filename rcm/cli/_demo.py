@@ -164,10 +164,10 @@ def _infer(held_out: list[tuple[str, Path]], outputs: Path) -> None:
     from rcm.cli._infer_commands import describe
     from rcm.infer import ClassifyOptions
     from rcm.io import open_mosaic
-    from rcm.pipeline.infer import infer_mosaic, load_for_run, resolve_model
+    from rcm.pipeline.infer import infer_mosaic, load_for_run, stored_model
 
     _step(4, f"running the model on the {len(held_out)} held-out test mosaics")
-    reference = resolve_model(MODEL_NAME)
+    reference = stored_model(MODEL_NAME)
     options = ClassifyOptions()
     model = load_for_run(reference.path, options.device)
     for mosaic_id, path in held_out:

@@ -23,7 +23,8 @@ def explain_options(args: argparse.Namespace) -> ExplainOptions:
     values = given(args, cli_fields(ExplainOptions))
     batch = min(args.batch_size or ExplainOptions().batch_size, 64)
     with bad_values():
-        return ExplainOptions(**values, batch_size=batch, device=args.device)
+        device = args.device or ExplainOptions().device  # infer's --device defaults to None
+        return ExplainOptions(**values, batch_size=batch, device=device)
 
 
 def register(commands: Any) -> None:

@@ -62,12 +62,13 @@ def register(commands: Any) -> None:
 def run_infer(args: argparse.Namespace) -> None:
     from rcm.models import read_meta
     from rcm.pipeline.infer import (
+        ModelRef,
         check_explainable,
         infer_mosaic,
         load_for_run,
         options_class,
         options_for,
-        resolve_model,
+        stored_model,
     )
 
     if args.model is None and args.weights is None:
@@ -77,7 +78,7 @@ def run_infer(args: argparse.Namespace) -> None:
             "--name NAME`) or --weights FILE (a trained rcm model file); rcm does not run "
             "untrained models",
         )
-    model_ref = resolve_model(args.weights or args.model)
+    model_ref = ModelRef(Path(args.weights), None) if args.weights else stored_model(args.model)
     task = read_meta(model_ref.path).task
     values = given(args, SHARED + TILE_ONLY + WINDOW_ONLY)
     refuse_foreign(values, KINDS, options_class(task), f"a {task}")

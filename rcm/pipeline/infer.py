@@ -78,14 +78,17 @@ def options_for(task: str, values: Mapping[str, Any], *, where: str = "options")
         raise InputError(None, f"{error} (for a {task})") from error
 
 
-def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
-    """A model file as given, or the file of a model in the store by that name."""
-    path = Path(model)
-    if path.exists():
-        return ModelRef(path, None)
+def stored_model(name: str) -> ModelRef:
+    """The file of the model `name` in the store (checked against its checksum)."""
     from rcm.models import ModelStore
 
-    return ModelRef(ModelStore().resolve(str(model)), str(model))
+    return ModelRef(ModelStore().resolve(name), name)
+
+
+def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
+    """A model file as given, or else the file of a model in the store by that name."""
+    path = Path(model)
+    return ModelRef(path, None) if path.exists() else stored_model(str(model))
 
 
 def load_for_run(path: str | os.PathLike[str], device: str) -> LoadedModel:
