@@ -8,7 +8,7 @@ from typing import Any
 
 from rcm.cli._flags import add_option_flags, cli_fields, given
 from rcm.cli._options import bad_values, positive_int
-from rcm.explain._options import ExplainOptions
+from rcm.explain import ExplainOptions
 
 EXPLAIN_KINDS = (("explanations", ExplainOptions),)
 

@@ -10,8 +10,7 @@ from rcm.cli._explain_commands import EXPLAIN_KINDS, add_explain_options, explai
 from rcm.cli._flags import add_option_flags, cli_fields, given, refuse_foreign
 from rcm.cli._io_commands import add_pixel_options
 from rcm.errors import InputError
-from rcm.infer._options import ClassifyOptions, RunOptions
-from rcm.infer._window_options import WindowOptions
+from rcm.infer import ClassifyOptions, RunOptions, WindowOptions
 from rcm.io import open_mosaic
 
 if TYPE_CHECKING:

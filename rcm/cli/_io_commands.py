@@ -8,8 +8,7 @@ import sys
 from typing import Any
 
 from rcm.cli._options import add_common, positive_float, positive_int
-from rcm.io import ZarrWriteOptions, open_mosaic
-from rcm.io._atomic import check_output
+from rcm.io import ZarrWriteOptions, check_output, open_mosaic
 from rcm.pipeline.convert import convert_mosaic
 
 

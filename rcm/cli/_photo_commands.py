@@ -62,17 +62,20 @@ def register(data_commands: Any) -> None:
 
 def run_photos(args: argparse.Namespace) -> None:
     """Check the table, then write every requested format into one folder, atomically."""
-    from rcm.data._coco_voc import COCO_NAME, voc_files, write_coco, write_voc
-    from rcm.data._photos import (
+    from rcm.data import (
+        COCO_NAME,
         count_problems,
         format_problems,
         load_photo_columns,
         photo_counts,
         photo_summary,
         read_photo_csv,
+        voc_files,
+        write_coco,
         write_problems,
+        write_voc,
     )
-    from rcm.io._atomic import atomic_output, check_output
+    from rcm.io import atomic_output, check_output
 
     check_output(args.out, overwrite=args.overwrite)  # fail before scanning thousands of images
     columns = load_photo_columns(args.columns)

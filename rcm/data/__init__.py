@@ -10,44 +10,73 @@ from typing import TYPE_CHECKING
 
 from rcm._lazy import lazy_attributes
 from rcm.data._coco import from_coco, to_coco, write_coco
-from rcm.data._labelled import LabelledMosaic, read_labelled_mosaics
+from rcm.data._coco_voc import COCO_NAME, voc_files
+from rcm.data._labelled import (
+    NEGATIVE_LABELS,
+    POSITIVE_LABELS,
+    LabelledMosaic,
+    read_labelled_mosaics,
+)
 from rcm.data._photos import (
     PhotoBox,
     PhotoColumns,
     PhotoDataset,
     PhotoProblem,
     PhotoRecord,
+    count_problems,
+    format_problems,
     load_photo_columns,
+    photo_counts,
+    photo_summary,
     read_photo_csv,
+    write_problems,
 )
-from rcm.data._splits import Split, check_split_covers, read_split, split_by_patient, write_split
+from rcm.data._splits import (
+    DEFAULT_FRACTIONS,
+    Split,
+    check_split_covers,
+    read_split,
+    split_by_patient,
+    write_split,
+)
 from rcm.data._synthetic_cohort import write_synthetic_cohort
+from rcm.data._table import read_csv_table
 from rcm.data._voc import read_voc, write_voc
 from rcm.data.synthetic import LESION_CLASSES, SyntheticSpec, make_spec, write_synthetic
 
 if TYPE_CHECKING:
-    from rcm.data._tiles import TileDataset, TileLabelRule, TileTable, label_tiles
-    from rcm.data._window_dataset import WindowDataset
+    from rcm.data._tiles import BENIGN, LESION, TileDataset, TileLabelRule, TileTable, label_tiles
+    from rcm.data._window_dataset import Sample, WindowDataset
     from rcm.data._window_targets import WindowTarget, window_target
 
 _HOME = {
+    "BENIGN": "_tiles",
+    "LESION": "_tiles",
     "TileDataset": "_tiles",
     "TileLabelRule": "_tiles",
     "TileTable": "_tiles",
     "label_tiles": "_tiles",
+    "Sample": "_window_dataset",
     "WindowDataset": "_window_dataset",
     "WindowTarget": "_window_targets",
     "window_target": "_window_targets",
 }
 
 __all__ = [
+    "BENIGN",
+    "COCO_NAME",
+    "DEFAULT_FRACTIONS",
+    "LESION",
     "LESION_CLASSES",
+    "NEGATIVE_LABELS",
+    "POSITIVE_LABELS",
     "LabelledMosaic",
     "PhotoBox",
     "PhotoColumns",
     "PhotoDataset",
     "PhotoProblem",
     "PhotoRecord",
+    "Sample",
     "Split",
     "SyntheticSpec",
     "TileDataset",
@@ -56,18 +85,25 @@ __all__ = [
     "WindowDataset",
     "WindowTarget",
     "check_split_covers",
+    "count_problems",
+    "format_problems",
     "from_coco",
     "label_tiles",
     "load_photo_columns",
     "make_spec",
+    "photo_counts",
+    "photo_summary",
+    "read_csv_table",
     "read_labelled_mosaics",
     "read_photo_csv",
     "read_split",
     "read_voc",
     "split_by_patient",
     "to_coco",
+    "voc_files",
     "window_target",
     "write_coco",
+    "write_problems",
     "write_split",
     "write_synthetic",
     "write_synthetic_cohort",

@@ -23,7 +23,7 @@ from typing import Any
 
 from rcm.data._photo_dataset import PhotoBox, PhotoDataset, PhotoRecord
 from rcm.errors import InputError
-from rcm.io._atomic import atomic_output
+from rcm.io import atomic_output
 
 COCO_NAME = "annotations.coco.json"
 SUPERCATEGORY = "lesion"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rcm.data._photo_dataset import PhotoDataset, PhotoProblem
 from rcm.errors import InputError
-from rcm.io._atomic import atomic_output
+from rcm.io import atomic_output
 
 PROBLEM_COLUMNS = ("severity", "line", "image", "message")
 

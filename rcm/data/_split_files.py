@@ -53,8 +53,7 @@ def write_split(
 
     """
     from rcm._version import __version__
-    from rcm.io import file_checksum
-    from rcm.io._atomic import atomic_output, check_output
+    from rcm.io import atomic_output, check_output, file_checksum
 
     target = Path(path)
     if target.suffix.lower() == ".json":

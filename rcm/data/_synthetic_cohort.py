@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rcm.data.synthetic import LESION_CLASSES, make_spec, write_synthetic
-from rcm.io._atomic import atomic_output
+from rcm.io import atomic_output
 
 
 def write_synthetic_cohort(

@@ -21,10 +21,8 @@ import torch
 
 from rcm.data._labelled import LabelledMosaic
 from rcm.errors import InputError
-from rcm.io import Mosaic, open_mosaic
-from rcm.io._atomic import atomic_output
-from rcm.io._thumbnail import thumbnail
-from rcm.models._inputs import to_unit
+from rcm.io import Mosaic, atomic_output, open_mosaic, thumbnail
+from rcm.models import to_unit
 from rcm.tiling import TileGrid, TissueOptions, detect_tissue, tile_px_for, window_fractions
 
 LESION, BENIGN, AMBIGUOUS = 1, 0, -1

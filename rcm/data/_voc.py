@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from rcm.data._photo_dataset import EXACT, PhotoBox, PhotoDataset, PhotoRecord, decimal_number
 from rcm.errors import InputError
-from rcm.io._atomic import atomic_output
+from rcm.io import atomic_output
 
 VOC_FOLDER = "Annotations"
 _ONE = Decimal(1)

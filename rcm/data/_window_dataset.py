@@ -28,8 +28,7 @@ from rcm.data._window_targets import (
     window_target,
 )
 from rcm.errors import InputError
-from rcm.io import Mosaic, open_mosaic
-from rcm.io._thumbnail import thumbnail
+from rcm.io import Mosaic, open_mosaic, thumbnail
 from rcm.tiling import TileGrid, detect_tissue, window_fractions
 
 # Lesion pixels per window are counted on a mask overview of at most this edge

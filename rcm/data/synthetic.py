@@ -24,9 +24,14 @@ from rcm._version import __version__
 from rcm.data._synth_render import render_image, render_instances
 from rcm.data._synth_spec import LESION_CLASSES, Lesion, SyntheticSpec, make_spec
 from rcm.errors import OutputError
-from rcm.io import ZarrWriteOptions, write_ome_zarr, write_tiff
-from rcm.io._atomic import atomic_output, check_output
-from rcm.io._tiff_write import TiffCompression
+from rcm.io import (
+    TiffCompression,
+    ZarrWriteOptions,
+    atomic_output,
+    check_output,
+    write_ome_zarr,
+    write_tiff,
+)
 
 GENERATION_BLOCK = 1024
 

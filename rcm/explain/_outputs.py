@@ -13,8 +13,7 @@ import torch
 from rcm._version import __version__
 from rcm.explain._options import ExplainOptions
 from rcm.explain._tiles import Explained
-from rcm.io import Mosaic, ZarrWriteOptions, write_ome_zarr
-from rcm.io._thumbnail import Thumbnail, thumbnail
+from rcm.io import Mosaic, Thumbnail, ZarrWriteOptions, thumbnail, write_ome_zarr
 from rcm.metrics import faithfulness_summary
 from rcm.models import LoadedModel
 from rcm.outputs import ExplanationSummary, MapLayout, TileTable

@@ -21,8 +21,7 @@ from rcm.explain._options import ExplainOptions
 from rcm.explain._outputs import write_explanation
 from rcm.explain._tiles import explain_tiles
 from rcm.infer import pick_device
-from rcm.io import Mosaic, open_mosaic
-from rcm.io._atomic import atomic_output
+from rcm.io import Mosaic, atomic_output, open_mosaic
 from rcm.models import LoadedModel, load_model
 from rcm.outputs import (
     EXPLANATION,

@@ -13,7 +13,7 @@ from rcm._lazy import lazy_attributes
 if TYPE_CHECKING:
     from rcm.infer._accumulate import MapAccumulator, progress_bar
     from rcm.infer._classify import classify_mosaic
-    from rcm.infer._options import ClassifyOptions
+    from rcm.infer._options import ClassifyOptions, RunOptions
     from rcm.infer._reader import TileBatch, TileReader
     from rcm.infer._result import MosaicResult
     from rcm.infer._runner import Predictor, pick_device, prepare
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 _HOME = {
     "ClassifyOptions": "_options",
+    "RunOptions": "_options",
     "MapAccumulator": "_accumulate",
     "MosaicResult": "_result",
     "classify_mosaic": "_classify",
@@ -41,6 +42,7 @@ __all__ = [
     "MapAccumulator",
     "MosaicResult",
     "Predictor",
+    "RunOptions",
     "TileBatch",
     "TileReader",
     "WindowOptions",

@@ -16,9 +16,7 @@ from rcm.infer._reader import TileReader
 from rcm.infer._result import MosaicResult
 from rcm.infer._runner import Predictor, pick_device
 from rcm.infer._shared import map_layout, mosaic_summary, read_workers, tile_edge, verdict
-from rcm.io import Mosaic
-from rcm.io._atomic import atomic_output
-from rcm.io._thumbnail import Thumbnail, thumbnail
+from rcm.io import Mosaic, Thumbnail, atomic_output, thumbnail
 from rcm.models import LoadedModel
 from rcm.outputs import MosaicSummary, TilesBlock, TileTable
 from rcm.stitch import paint_tiles, resize_nearest

@@ -10,8 +10,7 @@ import dask.array as da
 import numpy as np
 import zarr
 
-from rcm.io import Mosaic, ZarrWriteOptions, write_ome_zarr
-from rcm.io._thumbnail import Thumbnail
+from rcm.io import Mosaic, Thumbnail, ZarrWriteOptions, write_ome_zarr
 from rcm.outputs import MapLayout, MosaicSummary, TileTable
 from rcm.render import SUSPICIOUS_COLOUR, heatmap_overlay, mask_polygons, qupath_features
 from rcm.tiling import TileGrid

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from rcm.infer._reader import TileBatch
-from rcm.models import LoadedModel
-from rcm.models._inputs import normalise, to_unit
+from rcm.models import LoadedModel, normalise, to_unit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,8 +7,7 @@ from typing import Literal
 
 from rcm._fields import POSITIVE, UNIT, Option, Range, described
 from rcm.infer._options import BATCH_SIZE, BLEND, MAP_MAX_EDGE, MIN_TISSUE, OVERLAP, RunOptions
-from rcm.stitch import Blend
-from rcm.stitch._merge import MergeMethod, OverlapMetric
+from rcm.stitch import Blend, MergeMethod, OverlapMetric
 
 TissuePolicy = Literal["auto", "detect", "all"]
 

@@ -14,8 +14,7 @@ from scipy import ndimage
 
 from rcm.infer._shared import mosaic_summary, verdict
 from rcm.infer._window_options import WindowOptions
-from rcm.io import Mosaic, ZarrWriteOptions, write_ome_zarr
-from rcm.io._thumbnail import Thumbnail
+from rcm.io import Mosaic, Thumbnail, ZarrWriteOptions, write_ome_zarr
 from rcm.models import LoadedModel
 from rcm.outputs import InstancesBlock, MapLayout, MosaicSummary, Verdict, WindowsBlock
 from rcm.render import draw_boxes, heatmap_overlay, instance_features

@@ -24,9 +24,7 @@ from rcm.infer._shared import map_layout, read_workers, tile_edge
 from rcm.infer._window_options import WindowOptions
 from rcm.infer._window_outputs import WindowRun, write_window_outputs
 from rcm.infer._window_runner import WindowPredictor
-from rcm.io import Mosaic
-from rcm.io._atomic import atomic_output
-from rcm.io._thumbnail import Thumbnail, thumbnail
+from rcm.io import Mosaic, Thumbnail, atomic_output, thumbnail
 from rcm.models import LoadedModel
 from rcm.outputs import MapLayout, MosaicSummary, WindowTable
 from rcm.stitch import Instances, merge_instances

@@ -3,7 +3,7 @@
 from rcm.io._atomic import atomic_output, check_output
 from rcm.io._formats import SUPPORTED as SUPPORTED_FORMATS
 from rcm.io._mosaic import Mosaic, MosaicInfo, file_checksum
-from rcm.io._ome_zarr import ZarrWriteOptions, write_ome_zarr
+from rcm.io._ome_zarr import Compressor, ZarrWriteOptions, write_ome_zarr
 from rcm.io._open import DEFAULT_MAX_PIXELS, open_mosaic
 from rcm.io._pillow import MAX_DECODED_PIXELS
 from rcm.io._pyramid import downsample_mean, pyramid_shapes
@@ -11,11 +11,12 @@ from rcm.io._thumbnail import Thumbnail, thumbnail
 from rcm.io._tiff_write import TiffCompression, write_tiff
 
 __all__ = [
+    "Compressor",
     "DEFAULT_MAX_PIXELS",
     "MAX_DECODED_PIXELS",
-    "SUPPORTED_FORMATS",
     "Mosaic",
     "MosaicInfo",
+    "SUPPORTED_FORMATS",
     "Thumbnail",
     "TiffCompression",
     "ZarrWriteOptions",

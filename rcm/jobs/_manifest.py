@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rcm._version import __version__
-from rcm.outputs._jobs import job_folder
+from rcm.outputs import job_folder
 
 
 def fingerprint(mosaic_checksum: str | None, model_checksum: str, config: dict[str, Any]) -> str:

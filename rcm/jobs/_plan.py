@@ -11,7 +11,7 @@ from rcm.io import file_checksum
 from rcm.jobs._manifest import fingerprint
 from rcm.jobs._schema import JobSpec, MosaicEntry
 from rcm.jobs._task import MosaicTask
-from rcm.outputs._jobs import Failure, FileIdentity, Manifest, MosaicState, read_failures
+from rcm.outputs import Failure, FileIdentity, Manifest, MosaicState, read_failures
 
 TO_DO: tuple[MosaicState, ...] = ("pending", "changed", "partial", "retry")
 

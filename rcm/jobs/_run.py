@@ -23,7 +23,7 @@ from rcm.jobs._manifest import log_line
 from rcm.jobs._plan import TO_DO, PlannedMosaic, failed_fingerprint, plan_job
 from rcm.jobs._schema import JobSpec
 from rcm.jobs._task import MosaicRecord, run_mosaic
-from rcm.outputs._jobs import (
+from rcm.outputs import (
     Failure,
     FileIdentity,
     JobPlan,

@@ -21,8 +21,7 @@ from typing import Any
 
 from rcm.config import custom, from_mapping, normal_path, optional, read_yaml
 from rcm.errors import InputError
-from rcm.io import ZarrWriteOptions
-from rcm.io._ome_zarr import Compressor
+from rcm.io import Compressor, ZarrWriteOptions
 from rcm.jobs.cluster import ClusterSpec, read_cluster
 
 _ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")

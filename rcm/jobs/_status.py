@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rcm.outputs._jobs import JobPlan, Manifest, read_failures
+from rcm.outputs import JobPlan, Manifest, read_failures
 
 
 @dataclass(frozen=True)

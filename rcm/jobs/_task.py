@@ -19,7 +19,7 @@ from typing import Any, Literal
 from rcm.errors import InputError
 from rcm.jobs._manifest import fingerprint, now
 from rcm.jobs._schema import ConvertStage
-from rcm.outputs._jobs import FileIdentity, Manifest
+from rcm.outputs import FileIdentity, Manifest
 
 _MODELS: dict[tuple[str, str], Any] = {}
 

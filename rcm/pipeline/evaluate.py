@@ -16,9 +16,8 @@ from typing import Any
 
 from rcm._version import __version__
 from rcm.errors import InputError
-from rcm.io import file_checksum
-from rcm.io._atomic import atomic_output
-from rcm.outputs._evaluation import EvaluationDocument, EvaluationSettings, Problem
+from rcm.io import atomic_output, file_checksum
+from rcm.outputs import EvaluationDocument, EvaluationSettings, Problem
 from rcm.report import (
     Cohort,
     compare_cohorts,

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rcm.errors import InputError
-from rcm.infer._options import ClassifyOptions, RunOptions
-from rcm.infer._window_options import WindowOptions
+from rcm.infer import ClassifyOptions, RunOptions, WindowOptions
 
 if TYPE_CHECKING:
     from rcm.explain import ExplainOptions, ExplainResult

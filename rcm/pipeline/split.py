@@ -11,9 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rcm.data import Split, split_by_patient, write_split
-from rcm.data._splits import DEFAULT_FRACTIONS
-from rcm.data._table import read_csv_table
+from rcm.data import DEFAULT_FRACTIONS, Split, read_csv_table, split_by_patient, write_split
 from rcm.errors import InputError
 
 ID_COLUMNS = ("mosaic_id", "image_id")  # the default: a training manifest, else photos

@@ -16,12 +16,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rcm.data._labelled import NEGATIVE_LABELS, POSITIVE_LABELS
-from rcm.data._table import read_csv_table
+from rcm.data import NEGATIVE_LABELS, POSITIVE_LABELS, read_csv_table
 from rcm.errors import InputError
 from rcm.io import file_checksum
-from rcm.outputs import SUMMARY, MosaicSummary, OutputFormatError
-from rcm.outputs._evaluation import Problem
+from rcm.outputs import SUMMARY, MosaicSummary, OutputFormatError, Problem
 
 REQUIRED_COLUMNS = ("mosaic_id", "patient_id", "label")
 __all__ = ["Case", "Cohort", "Problem", "Reads", "label_truth", "load_cohort", "load_reads"]

@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rcm.io import open_mosaic
-from rcm.io._thumbnail import thumbnail
+from rcm.io import open_mosaic, thumbnail
 from rcm.metrics import Overlap, auroc, bootstrap_ci, fast_auroc, overlap
 from rcm.outputs import TILES, TileTable
 from rcm.report._cohort import Case

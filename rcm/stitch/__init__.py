@@ -2,7 +2,7 @@
 
 from rcm.stitch._blend import BlendedMap, average_pool
 from rcm.stitch._instances import Frame, Instances
-from rcm.stitch._merge import merge_instances
+from rcm.stitch._merge import MergeMethod, OverlapMetric, merge_instances
 from rcm.stitch._resample import resize_nearest
 from rcm.stitch._rle import crop_to_rle
 from rcm.stitch._tiles import Blend, paint_tiles, tile_weight
@@ -12,6 +12,8 @@ __all__ = [
     "BlendedMap",
     "Frame",
     "Instances",
+    "MergeMethod",
+    "OverlapMetric",
     "average_pool",
     "crop_to_rle",
     "merge_instances",

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from rcm.errors import InputError
-from rcm.io._atomic import atomic_output
+from rcm.io import atomic_output
 from rcm.train._config import TrainConfig
 from rcm.train._schedule import Optimisation
 from rcm.train._state import TrainState

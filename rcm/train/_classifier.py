@@ -10,12 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rcm.data import LabelledMosaic, TileDataset, TileLabelRule, label_tiles
-from rcm.data._tiles import BENIGN, LESION
+from rcm.data import BENIGN, LESION, LabelledMosaic, TileDataset, TileLabelRule, label_tiles
 from rcm.errors import InputError
 from rcm.metrics import auroc
-from rcm.models import ModelMeta, build_classifier
-from rcm.models._inputs import normalise
+from rcm.models import ModelMeta, build_classifier, normalise
 from rcm.train._augment import augment_tiles
 from rcm.train._config import TrainConfig
 from rcm.train._sampling import draw_examples, example_loader

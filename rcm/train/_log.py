@@ -6,7 +6,7 @@ import csv
 import math
 from pathlib import Path
 
-from rcm.io._atomic import atomic_output
+from rcm.io import atomic_output
 
 
 def write_log(path: Path, history: list[dict[str, float]]) -> None:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from rcm.io._atomic import atomic_output
+from rcm.io import atomic_output
 from rcm.models import save_model
 from rcm.train._checkpoint import CHECKPOINT, MODEL_FILE, load_checkpoint, save_checkpoint
 from rcm.train._config import TrainConfig

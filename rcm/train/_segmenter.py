@@ -21,7 +21,7 @@ from torch import nn
 from rcm.data import LabelledMosaic
 from rcm.errors import InputError
 from rcm.metrics import Overlap, auroc, overlap
-from rcm.models._smp_segmenters import WINDOW_MULTIPLE
+from rcm.models import WINDOW_MULTIPLE
 from rcm.train._config import TrainConfig
 from rcm.train._windows import WindowBatch, WindowTrainer
 

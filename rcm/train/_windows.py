@@ -25,13 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from rcm.data import LabelledMosaic, WindowDataset, WindowTarget, window_target
-from rcm.data._window_dataset import Sample
+from rcm.data import LabelledMosaic, Sample, WindowDataset, WindowTarget, window_target
 from rcm.errors import InputError
 from rcm.io import open_mosaic
-from rcm.models import ModelMeta, build_network, window_family
-from rcm.models._families import WindowTask as WindowKind
-from rcm.models._inputs import normalise, to_unit
+from rcm.models import ModelMeta, build_network, normalise, to_unit, window_family
+from rcm.models import WindowTask as WindowKind
 from rcm.tiling import tile_px_for
 from rcm.train._augment import photometric
 from rcm.train._config import TrainConfig
