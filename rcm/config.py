@@ -43,7 +43,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
 
 T = TypeVar("T")
 Reader = Callable[[Any, Path | None], Any]
@@ -222,10 +222,8 @@ def load(
 
     """
     data = read_yaml(path)
-    try:
+    with bad_input(path, kinds=(ConfigError,)):
         return from_mapping(cls, apply_overrides(cls, data, overrides), base=base)
-    except ConfigError as error:
-        raise InputError(path, str(error)) from error
 
 
 # --- one field ------------------------------------------------------------------

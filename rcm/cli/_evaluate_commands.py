@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rcm.cli._options import positive_int
-from rcm.errors import InputError
+from rcm.errors import bad_input
 
 if TYPE_CHECKING:
     from rcm.report import Problem
@@ -60,7 +60,7 @@ def register(commands: Any) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     from rcm.pipeline.evaluate import EvaluateOptions, EvaluationInputError, evaluate_outputs
 
-    try:
+    with bad_input():
         options = EvaluateOptions(
             bootstrap=args.bootstrap,
             seed=args.seed,
@@ -69,8 +69,6 @@ def run_evaluate(args: argparse.Namespace) -> None:
             reader_threshold=args.reader_threshold,
             strict=args.strict,
         )
-    except ValueError as error:
-        raise InputError(None, str(error)) from error
     try:
         result = evaluate_outputs(
             args.outputs,

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from rcm.cli._flags import add_option_flags, cli_fields, given
-from rcm.cli._options import bad_values, positive_int
+from rcm.cli._options import positive_int
+from rcm.errors import bad_input
 from rcm.explain import ExplainOptions
 
 EXPLAIN_KINDS = (("explanations", ExplainOptions),)
@@ -22,7 +23,7 @@ def explain_options(args: argparse.Namespace) -> ExplainOptions:
     """The explanation options given; the batch follows ``--batch-size``, at most 64 tiles."""
     values = given(args, cli_fields(ExplainOptions))
     batch = min(args.batch_size or ExplainOptions().batch_size, 64)
-    with bad_values():
+    with bad_input():
         device = args.device or ExplainOptions().device  # infer's --device defaults to None
         return ExplainOptions(**values, batch_size=batch, device=device)
 

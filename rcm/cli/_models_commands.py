@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rcm.cli._options import positive_int
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
 
 
 def register(commands: Any) -> None:
@@ -122,8 +122,8 @@ def run_models_import(args: argparse.Namespace) -> None:
     if args.positive:
         positive = tuple(name.strip() for name in args.positive.split(","))
     else:
-        positive = classes if task == "detector" else classes[1:]
-    try:
+        positive = classes if task == Task.DETECTOR else classes[1:]
+    with bad_input():
         if args.architecture == "detectron2":
             if not args.detectron2_config:
                 raise InputError(None, "detectron2 weights need --detectron2-config CONFIG.yaml")
@@ -152,8 +152,6 @@ def run_models_import(args: argparse.Namespace) -> None:
                 settings=settings,
                 provenance={"imported_from": {"checkpoint": str(args.checkpoint)}},
             )
-    except ValueError as error:
-        raise InputError(None, str(error)) from error
     module = import_weights(args.checkpoint, meta, trust_pickle=args.trust_pickle)
     with tempfile.TemporaryDirectory() as scratch:
         staged = save_model(Path(scratch) / "model.safetensors", module, meta)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from rcm.errors import InputError
 
 
 def positive_int(text: str) -> int:
@@ -36,12 +32,3 @@ def add_common(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace existing outputs (only once the new ones are complete)",
     )
-
-
-@contextmanager
-def bad_values() -> Iterator[None]:
-    """Option values an options object refuses are input errors (exit 2)."""
-    try:
-        yield
-    except ValueError as error:
-        raise InputError(None, str(error)) from error

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-TASKS = ("classifier", "detector", "segmenter")
+from rcm.models import TASKS
 
 
 def register(commands: Any) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from rcm.config import custom, from_mapping, normal_path, optional, read_yaml
-from rcm.errors import InputError
+from rcm.errors import bad_input
 
 BoxFormat = Literal["xyxy", "xywh"]
 BOX_FORMATS: tuple[str, ...] = get_args(BoxFormat)
@@ -247,7 +247,7 @@ def load_photo_columns(path: str | os.PathLike[str]) -> PhotoColumns:
     """
     source = Path(path)
     data = read_yaml(source)
-    try:
+    with bad_input(source):
         config = from_mapping(ColumnsFile, data, base=source.resolve().parent)
         names = config.columns
         return PhotoColumns(
@@ -261,8 +261,6 @@ def load_photo_columns(path: str | os.PathLike[str]) -> PhotoColumns:
             age=names.age,
             images_root=config.images_root,
         )
-    except ValueError as error:
-        raise InputError(source, str(error)) from error
 
 
 def check_text(value: str, what: str) -> None:

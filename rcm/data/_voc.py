@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
 from rcm.data._photo_dataset import EXACT, PhotoBox, PhotoDataset, PhotoRecord, decimal_number
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
 from rcm.io import atomic_output
 
 VOC_FOLDER = "Annotations"
@@ -107,10 +107,8 @@ def read_voc(
     unknown = sorted(names - set(known))
     if unknown:
         raise InputError(root, f"object name(s) {', '.join(unknown)} not in the category list")
-    try:
+    with bad_input(root):
         return PhotoDataset(known, tuple(records))
-    except ValueError as error:
-        raise InputError(root, str(error)) from error
 
 
 def _voc_xml(record: PhotoRecord) -> bytes:

@@ -22,7 +22,7 @@ from rcm.explain._outputs import write_explanation
 from rcm.explain._tiles import explain_tiles
 from rcm.infer import pick_device
 from rcm.io import Mosaic, atomic_output, open_mosaic
-from rcm.models import LoadedModel, load_model
+from rcm.models import LoadedModel, Task, load_model
 from rcm.outputs import (
     EXPLANATION,
     SUMMARY,
@@ -130,6 +130,6 @@ def _read_summary(folder: Path) -> MosaicSummary:
         summary = MosaicSummary.read(folder / SUMMARY)
     except OutputFormatError as error:
         raise InputError(folder, f"not an rcm infer output ({error.reason})") from error
-    if summary.task != "classifier" or not (folder / TILES).exists():
+    if summary.task != Task.CLASSIFIER or not (folder / TILES).exists():
         raise InputError(folder, "explanations are made for tile classifier outputs only")
     return summary

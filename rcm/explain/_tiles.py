@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rcm.errors import InputError
+from rcm.errors import bad_input
 from rcm.explain._gradcam import class_activation_maps, occlude, random_masks, top_fraction_masks
 from rcm.explain._options import ExplainOptions
 from rcm.infer import MapAccumulator, TileBatch, TileReader, prepare, progress_bar, read_workers
@@ -86,12 +86,10 @@ def _maps(
     model: LoadedModel, inputs: torch.Tensor, options: ExplainOptions
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each tile's map upsampled to the model's input, ``(n, 1, h, w)``, and its score."""
-    try:
+    with bad_input(model.path):  # e.g. a ViT: tokens without a spatial grid
         maps, scores = class_activation_maps(
             model.module, inputs, model.meta.positive_indices, method=options.method
         )
-    except ValueError as error:  # e.g. a ViT: tokens without a spatial grid
-        raise InputError(model.path, str(error)) from error
     return F.interpolate(maps[:, None], size=inputs.shape[-2:], mode="bilinear"), scores
 
 

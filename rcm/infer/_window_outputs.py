@@ -15,7 +15,7 @@ from scipy import ndimage
 from rcm.infer._shared import mosaic_summary, verdict
 from rcm.infer._window_options import WindowOptions
 from rcm.io import Mosaic, Thumbnail, ZarrWriteOptions, write_ome_zarr
-from rcm.models import LoadedModel
+from rcm.models import LoadedModel, Task
 from rcm.outputs import InstancesBlock, MapLayout, MosaicSummary, Verdict, WindowsBlock
 from rcm.render import draw_boxes, heatmap_overlay, instance_features
 from rcm.stitch import Instances, resize_nearest
@@ -44,7 +44,7 @@ class WindowRun:
         Detectors number their classes from 1; segmenters keep their class index
         (0, the background, is no category).
         """
-        first = 1 if self.model.meta.task == "segmenter" else 0
+        first = 1 if self.model.meta.task == Task.SEGMENTER else 0
         return [index + 1 - first for index in range(len(self.model.meta.classes))]
 
     @property
@@ -73,7 +73,7 @@ def write_window_outputs(
     """
     meta, info, scale = run.model.meta, run.mosaic.info, run.layout.scale
     dense = da.from_zarr(accumulated)
-    positive = list(meta.positive_indices) if meta.task == "segmenter" else [0]
+    positive = list(meta.positive_indices) if meta.task == Task.SEGMENTER else [0]
     heat_lazy = dense[..., positive].sum(axis=-1) if len(positive) > 1 else dense[..., positive[0]]
     heat = np.asarray(heat_lazy.compute(scheduler="synchronous"), np.float32)
     tissue_map = resize_nearest(run.tissue_mask, heat.shape)
@@ -81,7 +81,7 @@ def write_window_outputs(
     outcome = verdict(heat[tissue_map], run.options, classified=len(run.selected) > 0)
 
     _write_map(folder / "heatmap.zarr", da.from_array(heat, chunks=1024), run, "p_suspicious")
-    if meta.task == "segmenter":
+    if meta.task == Task.SEGMENTER:
         _write_map(folder / "probabilities.zarr", dense, run, "probabilities")
         covered = ~np.isnan(heat)
         labels = np.where(

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from rcm.infer._reader import TileBatch
 from rcm.infer._runner import PartRunner, prepare
-from rcm.models import LoadedModel, WindowDetections, family_of
+from rcm.models import LoadedModel, Task, WindowDetections, family_of
 from rcm.stitch import Instances
 
 
@@ -80,7 +80,7 @@ class WindowPredictor:
     @property
     def channels(self) -> int:
         """Channels of the dense output."""
-        return len(self.model.meta.classes) if self.family.task == "segmenter" else 1
+        return len(self.model.meta.classes) if self.family.task == Task.SEGMENTER else 1
 
     @torch.inference_mode()
     def __call__(self, batches: Iterable[TileBatch]) -> Iterator[WindowOutput]:

@@ -25,7 +25,7 @@ from rcm.infer._window_options import WindowOptions
 from rcm.infer._window_outputs import WindowRun, write_window_outputs
 from rcm.infer._window_runner import WindowPredictor
 from rcm.io import Mosaic, Thumbnail, atomic_output, thumbnail
-from rcm.models import LoadedModel
+from rcm.models import LoadedModel, Task
 from rcm.outputs import MapLayout, MosaicSummary, WindowTable
 from rcm.stitch import Instances, merge_instances
 from rcm.tiling import TileGrid, TissueOptions, tissue_from_overview, window_fractions
@@ -199,7 +199,7 @@ def _run_windows(
                 found.append(result.instances.to_mosaic(int(y0), int(x0)))
             bar.update()
     accumulator.finish()
-    return accumulator, found if predictor.family.task == "detector" else None
+    return accumulator, found if predictor.family.task == Task.DETECTOR else None
 
 
 def _merge(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rcm.config import custom, from_mapping, normal_path, optional, read_yaml
-from rcm.errors import InputError
+from rcm.errors import bad_input
 from rcm.io import Compressor, ZarrWriteOptions
 from rcm.jobs.cluster import ClusterSpec, read_cluster
 
@@ -214,7 +214,7 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
     """
     source = Path(path)
     data = read_yaml(source)
-    try:
+    with bad_input(source, kinds=(ValueError, TypeError, KeyError)):
         job = from_mapping(JobFile, data, base=source.resolve().parent)
         return JobSpec(
             name=job.name or source.stem,
@@ -228,8 +228,6 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
             retries=job.retries,
             um_per_px=job.um_per_px,
         )
-    except (ValueError, TypeError, KeyError) as error:
-        raise InputError(source, str(error)) from error
 
 
 def _mosaics(source: MosaicSource) -> tuple[MosaicEntry, ...]:

@@ -73,7 +73,7 @@ class MosaicSummary:
     categories: tuple[Mapping[str, Any], ...] | None = None
 
     def __post_init__(self) -> None:
-        classifier = self.task == "classifier"
+        classifier = self.task == Task.CLASSIFIER
         windowed = self.windows is not None and self.instances is not None
         if classifier != (self.tiles is not None) or classifier == windowed:
             raise ValueError(
@@ -140,7 +140,7 @@ class MosaicSummary:
         """The summary of the JSON object `data` read from `path`."""
         fields = Fields(path, SUMMARY, data)
         task = Task(fields.choice("task", TASKS))
-        windowed = task != "classifier"
+        windowed = task != Task.CLASSIFIER
         try:
             return cls(
                 task=task,

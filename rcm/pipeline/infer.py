@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
 from rcm.infer import ClassifyOptions, RunOptions, WindowOptions
+from rcm.models import Task
 
 if TYPE_CHECKING:
     from rcm.explain import ExplainOptions, ExplainResult
@@ -32,9 +33,9 @@ class _Stage:
 
 
 STAGES: dict[str, _Stage] = {
-    "classifier": _Stage(ClassifyOptions, "classify_mosaic"),
-    "detector": _Stage(WindowOptions, "detect_mosaic"),
-    "segmenter": _Stage(WindowOptions, "detect_mosaic"),
+    Task.CLASSIFIER: _Stage(ClassifyOptions, "classify_mosaic"),
+    Task.DETECTOR: _Stage(WindowOptions, "detect_mosaic"),
+    Task.SEGMENTER: _Stage(WindowOptions, "detect_mosaic"),
 }
 
 
@@ -100,15 +101,13 @@ def load_for_run(path: str | os.PathLike[str], device: str) -> LoadedModel:
     from rcm.infer import pick_device
     from rcm.models import load_model
 
-    try:
+    with bad_input(path):
         return load_model(path, device=pick_device(device))
-    except ValueError as error:
-        raise InputError(path, str(error)) from error
 
 
 def check_explainable(task: str, model_path: str | os.PathLike[str]) -> None:
     """Explanations are Grad-CAM maps of tile classifiers only."""
-    if task != "classifier":
+    if task != Task.CLASSIFIER:
         raise InputError(model_path, f"explanations need a tile classifier; this model is a {task}")
 
 

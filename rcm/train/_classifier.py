@@ -13,7 +13,7 @@ from torch import nn
 from rcm.data import BENIGN, LESION, LabelledMosaic, TileDataset, TileLabelRule, label_tiles
 from rcm.errors import InputError
 from rcm.metrics import auroc
-from rcm.models import ModelMeta, build_classifier, normalise
+from rcm.models import ModelMeta, Task, build_classifier, normalise
 from rcm.train._augment import augment_tiles
 from rcm.train._config import TrainConfig
 from rcm.train._sampling import draw_examples, example_loader
@@ -131,7 +131,7 @@ class ClassifierTask:
     def meta(self, provenance: dict[str, Any]) -> ModelMeta:
         return model_meta(
             self.config,
-            task="classifier",
+            task=Task.CLASSIFIER,
             classes=CLASSES,
             positive=("lesion",),
             um_per_px=self.um_per_px,

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rcm.config import ConfigError, apply_overrides, from_mapping, read_yaml
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
+from rcm.models import Task
 
-Task = Literal["classifier", "detector", "segmenter"]
 Balance = Literal["sampler", "weights", "none"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 
@@ -239,7 +239,7 @@ def load_config(
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise InputError(path, "a training config is a mapping of sections")
-    try:
+    with bad_input(path, kinds=(ConfigError,)):
         raw = dict(apply_overrides(TrainConfig, raw, overrides or []))
         for dotted, value in (paths or {}).items():
             section, key = dotted.split(".")
@@ -253,8 +253,6 @@ def load_config(
                 )
             raw[key] = value
         return from_mapping(TrainConfig, raw, base=source.parent)
-    except ConfigError as error:
-        raise InputError(path, str(error)) from error
 
 
 def _plain(value: Any) -> Any:

@@ -21,6 +21,7 @@ from torch import nn
 from rcm.data import LabelledMosaic
 from rcm.errors import InputError
 from rcm.metrics import coco_map
+from rcm.models import Task
 from rcm.train._config import TrainConfig
 from rcm.train._windows import WindowBatch, WindowTrainer
 
@@ -35,7 +36,7 @@ class DetectorTask(WindowTrainer):
     `rcm.train._mask_classes`), every one of them suspicious.
     """
 
-    task = "detector"
+    task = Task.DETECTOR
     monitor = "map"
 
     def __init__(

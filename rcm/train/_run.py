@@ -14,7 +14,7 @@ from rcm._version import __version__
 from rcm.data import LabelledMosaic, Split, check_split_covers, read_labelled_mosaics, read_split
 from rcm.errors import InputError
 from rcm.io import file_checksum, open_mosaic
-from rcm.models import ModelStore, StoreEntry
+from rcm.models import ModelStore, StoreEntry, Task
 from rcm.train._checkpoint import output_ready
 from rcm.train._config import TrainConfig
 from rcm.train._distributed import launched_rank
@@ -127,11 +127,11 @@ def _task(
     config: TrainConfig, train_set: list[LabelledMosaic], validation_set: list[LabelledMosaic]
 ) -> TrainTask:
     um_per_px = config.model.um_per_px or _common_pixel_size(train_set, config)
-    if config.task == "classifier":
+    if config.task == Task.CLASSIFIER:
         from rcm.train._classifier import ClassifierTask
 
         return ClassifierTask(config, train_set, validation_set, um_per_px)
-    if config.task == "detector":
+    if config.task == Task.DETECTOR:
         from rcm.train._detector import DetectorTask
 
         return DetectorTask(config, train_set, validation_set, um_per_px)

@@ -21,7 +21,7 @@ from torch import nn
 from rcm.data import LabelledMosaic
 from rcm.errors import InputError
 from rcm.metrics import Overlap, auroc, overlap
-from rcm.models import WINDOW_MULTIPLE
+from rcm.models import WINDOW_MULTIPLE, Task
 from rcm.train._config import TrainConfig
 from rcm.train._windows import WindowBatch, WindowTrainer
 
@@ -38,7 +38,7 @@ class SegmenterTask(WindowTrainer):
     lesion category is suspicious.
     """
 
-    task = "segmenter"
+    task = Task.SEGMENTER
     monitor = "dice"
 
     def __init__(

@@ -28,8 +28,7 @@ from torch import nn
 from rcm.data import LabelledMosaic, Sample, WindowDataset, WindowTarget, window_target
 from rcm.errors import InputError
 from rcm.io import open_mosaic
-from rcm.models import ModelMeta, build_network, normalise, to_unit, window_family
-from rcm.models import WindowTask as WindowKind
+from rcm.models import ModelMeta, Task, build_network, normalise, to_unit, window_family
 from rcm.tiling import tile_px_for
 from rcm.train._augment import photometric
 from rcm.train._config import TrainConfig
@@ -66,7 +65,7 @@ class WindowTrainer:
 
     """
 
-    task: ClassVar[WindowKind]
+    task: ClassVar[Task]  # DETECTOR or SEGMENTER
     monitor: str
 
     def __init__(
