@@ -11,6 +11,7 @@ the trained model file and next to the training outputs.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,4 +261,6 @@ def _plain(value: Any) -> Any:
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
+    if isinstance(value, enum.Enum):  # the task: checkpoints load with weights_only
+        return value.value
     return os.fspath(value) if isinstance(value, Path) else value
