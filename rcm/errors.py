@@ -32,6 +32,10 @@ class OutputError(InputError):
     """An output location that cannot be written (exists, not writable, no parent)."""
 
 
+class OutputFormatError(InputError):
+    """A file rcm wrote earlier that cannot be read back: damaged, foreign or too new."""
+
+
 class BackendMissingError(InputError):
     """A model needs an optional library that is not installed (the message says how to)."""
 

@@ -8,7 +8,6 @@ describes another version of the CSV is refused.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from rcm.data._table import read_csv_table
 from rcm.errors import InputError
 
 SPLIT_COLUMNS = ("item_id", "patient_id", "category", "split")
+SIDECAR_VERSION = 1  # the sidecar's schema_version (rcm 0.1.0 wrote none: version 0)
 
 
 def write_split(
@@ -53,7 +53,7 @@ def write_split(
 
     """
     from rcm._version import __version__
-    from rcm.io import atomic_output, check_output, file_checksum
+    from rcm.io import atomic_output, check_output, document_text, file_checksum
 
     target = Path(path)
     if target.suffix.lower() == ".json":
@@ -76,7 +76,7 @@ def write_split(
         }
         # The sidecar lands first: a split CSV that exists always has its description.
         with atomic_output(sidecar, overwrite=overwrite) as sidecar_partial:
-            sidecar_partial.write_text(json.dumps(document, indent=2) + "\n")
+            sidecar_partial.write_text(document_text(document, SIDECAR_VERSION) + "\n")
     return sidecar
 
 
@@ -125,21 +125,19 @@ def _read_sidecar(
     path: str | os.PathLike[str],
 ) -> tuple[tuple[tuple[str, float], ...] | None, int | None]:
     """(fractions, seed) from the sidecar, or (None, None) when there is none."""
-    from rcm.io import file_checksum
+    from rcm.io import file_checksum, read_document
 
     sidecar = Path(path).with_suffix(".json")
     if Path(path).suffix.lower() == ".json" or not sidecar.is_file():
         return None, None
-    try:
-        document = json.loads(sidecar.read_text())
+    document, _ = read_document(sidecar, "split description", SIDECAR_VERSION)
+    try:  # version 0 (rcm 0.1.0) has the same fields
         recorded = document["split_checksum"]
         pairs = document["fractions"]
         fractions = None if pairs is None else tuple((str(n), float(f)) for n, f in pairs)
         seed = document["seed"]
         if seed is not None and not isinstance(seed, int):
             raise TypeError(f"seed {seed!r} is not an integer")
-    except OSError as error:
-        raise InputError(sidecar, f"cannot read: {error.strerror or error}") from error
     except (ValueError, KeyError, TypeError) as error:
         raise InputError(sidecar, f"not a split description ({error})") from error
     if recorded != file_checksum(path):

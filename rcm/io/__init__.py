@@ -1,6 +1,7 @@
 """Mosaic input and output: open any mosaic lazily, write OME-Zarr and tiled TIFF."""
 
 from rcm.io._atomic import atomic_output, check_output
+from rcm.io._document import VERSION_KEY, document_text, read_document, require, write_document
 from rcm.io._formats import SUPPORTED as SUPPORTED_FORMATS
 from rcm.io._mosaic import Mosaic, MosaicInfo, file_checksum
 from rcm.io._ome_zarr import Compressor, ZarrWriteOptions, write_ome_zarr
@@ -19,14 +20,19 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "Thumbnail",
     "TiffCompression",
+    "VERSION_KEY",
     "ZarrWriteOptions",
     "atomic_output",
     "check_output",
+    "document_text",
     "downsample_mean",
     "file_checksum",
     "open_mosaic",
     "pyramid_shapes",
+    "read_document",
+    "require",
     "thumbnail",
+    "write_document",
     "write_ome_zarr",
     "write_tiff",
 ]

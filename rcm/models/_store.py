@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rcm.errors import InputError, bad_input
-from rcm.io import atomic_output, file_checksum
+from rcm.io import atomic_output, file_checksum, read_document, write_document
 from rcm.models._modelfile import read_meta
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -28,6 +28,9 @@ def rcm_home() -> Path:
         return Path(os.environ["RCM_HOME"]).expanduser()
     data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data) / "rcm"
+
+
+INDEX_VERSION = 1  # schema_version of index.json (rcm 0.1.0: a bare list, version 0)
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,12 @@ class ModelStore:
         """Every model in the store, sorted by name."""
         if not self.index_path.exists():
             return []
-        unreadable = (OSError, json.JSONDecodeError)
-        with bad_input(self.index_path, kinds=unreadable, what="model store index is unreadable"):
-            raw = json.loads(self.index_path.read_text())
-        entries = [StoreEntry(**{**item, "classes": tuple(item["classes"])}) for item in raw]
+        bad = (TypeError, KeyError)
+        with bad_input(self.index_path, kinds=bad, what="model store index has a bad entry"):
+            entries = [
+                StoreEntry(**{**item, "classes": tuple(item["classes"])})
+                for item in _index_rows(self.index_path)
+            ]
         return sorted(entries, key=lambda entry: entry.name)
 
     def add(self, file: str | os.PathLike[str], name: str, *, replace: bool = False) -> StoreEntry:
@@ -138,5 +143,17 @@ class ModelStore:
     def _write_index(self, entries: list[StoreEntry]) -> None:
         rows = [asdict(entry) for entry in sorted(entries, key=lambda entry: entry.name)]
         self.root.mkdir(parents=True, exist_ok=True)
-        with atomic_output(self.index_path, overwrite=True) as partial:
-            partial.write_text(json.dumps(rows, indent=1))
+        write_document(self.index_path, {"models": rows}, INDEX_VERSION)
+
+
+def _index_rows(path: Path) -> list[dict]:
+    """The index's entries; rcm 0.1.0 wrote a bare list (version 0), later an object."""
+    unreadable = (OSError, json.JSONDecodeError)
+    with bad_input(path, kinds=unreadable, what="model store index is unreadable"):
+        raw = json.loads(path.read_text())
+    if isinstance(raw, list):
+        return raw
+    data, _ = read_document(path, "model store index", INDEX_VERSION)
+    if not isinstance(data.get("models"), list):
+        raise InputError(path, "model store index lacks its list of models")
+    return data["models"]

@@ -13,17 +13,13 @@
 Each is read with ``Model.read(path)`` and written with ``model.write(path)``.
 CSV tables have no place for a version: the ``summary.json`` of their folder
 versions them. The common rule (``schema_version``, refusing newer files,
-atomic writes) is in `rcm.outputs._document`; readers raise `OutputFormatError`
+atomic writes) is `rcm.io.read_document` / `write_document`, which the split
+files and the model store index follow too; readers raise `OutputFormatError`
 (an `rcm.errors.InputError`) naming the file and the reason.
 """
 
-from rcm.outputs._document import (
-    VERSION_KEY,
-    OutputFormatError,
-    read_document,
-    require,
-    write_document,
-)
+from rcm.errors import OutputFormatError
+from rcm.io import VERSION_KEY, read_document, require, write_document
 from rcm.outputs._evaluation import (
     EVALUATION_VERSION,
     EvaluationCounts,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rcm.outputs._document import OutputFormatError
+from rcm.errors import OutputFormatError
 
 
 def write_rows(path: str | os.PathLike[str], header: Sequence[str], rows: Iterable[list]) -> None:

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar, get_args
 
-from rcm.outputs._document import OutputFormatError, read_document, require, write_document
+from rcm.errors import OutputFormatError
+from rcm.io import read_document, require, write_document
 
 EVALUATION_VERSION = 1
 KIND = "metrics.json"

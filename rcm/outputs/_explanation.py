@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from rcm.io import read_document, write_document
 from rcm.outputs._csv import Columns, number_cell, write_rows
-from rcm.outputs._document import read_document, write_document
 from rcm.outputs._fields import Fields
 from rcm.outputs._summary_parts import MapLayout
 

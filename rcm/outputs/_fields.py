@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rcm.outputs._document import OutputFormatError
+from rcm.errors import OutputFormatError
 
 
 class Fields:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rcm._version import __version__
-from rcm.outputs._document import OutputFormatError, read_document, require, write_document
+from rcm.errors import OutputFormatError
+from rcm.io import read_document, require, write_document
 
 JOB_FOLDER = "_job"
 MANIFEST_VERSION = 1

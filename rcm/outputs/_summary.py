@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rcm.errors import OutputFormatError
+from rcm.io import read_document, write_document
 from rcm.models import TASKS, Task
-from rcm.outputs._document import OutputFormatError, read_document, write_document
 from rcm.outputs._fields import Fields
 from rcm.outputs._summary_parts import (
     InstancesBlock,

@@ -342,3 +342,23 @@ def test_cli_few_patients(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     table.write_text("mosaic_id,patient_id,label\nm1,p1,benign\nm2,p2,malignant\n")
     assert main(["data", "split", str(table), "--out", str(tmp_path / "s.csv")]) == 2
     assert "2 patient(s) cannot fill 3 splits" in capsys.readouterr().err
+
+
+def test_split_files_of_rcm_0_1_0_read_and_new_sidecars_are_versioned(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from rcm.data import read_split, write_split
+
+    release = Path(__file__).resolve().parent.parent / "fixtures" / "release-0.1.0" / "split"
+    for name in ("split.csv", "split.json"):
+        shutil.copy(release / name, tmp_path / name)
+    split = read_split(tmp_path / "split.csv")
+    assert split.seed == 0 and split.fractions == (("train", 0.5), ("test", 0.5))
+    assert sorted(split.assignment) == [f"m{i}" for i in range(1, 7)]
+    sidecar = write_split(split, tmp_path / "again.csv")
+    assert json.loads(sidecar.read_text())["schema_version"] == 1
+    assert read_split(tmp_path / "again.csv").assignment == split.assignment
+    sidecar.write_text(sidecar.read_text().replace('"schema_version": 1', '"schema_version": 2'))
+    with pytest.raises(InputError, match="newer than this rcm"):
+        read_split(tmp_path / "again.csv")

@@ -15,13 +15,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rcm.errors import InputError
+from rcm.errors import OutputFormatError
 
 VERSION_KEY = "schema_version"
-
-
-class OutputFormatError(InputError):
-    """A file rcm wrote earlier that cannot be read back: damaged, foreign or too new."""
 
 
 def read_document(path: str | os.PathLike[str], kind: str, current: int) -> tuple[dict, int]:
