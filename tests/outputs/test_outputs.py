@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rcm.errors import InputError
+from rcm.io import document_text
 from rcm.outputs import (
     ExplanationSummary,
     ExplanationTable,
@@ -18,7 +19,6 @@ from rcm.outputs import (
     TileTable,
     WindowTable,
 )
-from rcm.outputs._document import document_text
 
 RELEASE_0_1_0 = Path(__file__).parents[1] / "fixtures" / "release-0.1.0"
 
