@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
@@ -114,8 +115,8 @@ def check_fields(instance: Any) -> None:
 def _check_type(name: str, annotation: Any, value: Any) -> None:
     """Numbers must be numbers: a bool is not a count, a string is not a probability."""
     kinds = set(get_args(annotation)) | {annotation}
-    if int in kinds and float not in kinds:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-    elif float in kinds and (isinstance(value, bool) or not isinstance(value, int | float)):
+    whole = int in kinds and float not in kinds
+    if whole and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if float in kinds and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise ValueError(f"{name} must be a number, got {value!r}")

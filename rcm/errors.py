@@ -36,6 +36,10 @@ class OutputFormatError(InputError):
     """A file rcm wrote earlier that cannot be read back: damaged, foreign or too new."""
 
 
+class NewerFormatError(OutputFormatError):
+    """A file written by a newer rcm (a schema version this one does not know)."""
+
+
 class BackendMissingError(InputError):
     """A model needs an optional library that is not installed (the message says how to)."""
 

@@ -186,7 +186,10 @@ def _evaluate(folder: Path) -> Path:
     argv = ["evaluate", str(folder / "outputs"), "--truth", str(truth)]
     argv += ["--out", str(evaluation), "--overwrite"]
     _step(5, "evaluating the held-out mosaics against their labels and lesion masks", argv)
-    evaluate_outputs(folder / "outputs", truth, evaluation, overwrite=True)
+    from rcm.cli._evaluate_commands import print_problems
+
+    result = evaluate_outputs(folder / "outputs", truth, evaluation, overwrite=True)
+    print_problems(result.problems)
     return evaluation
 
 

@@ -80,9 +80,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
             overwrite=args.overwrite,
         )
     except EvaluationInputError as error:
-        _print_problems(error.problems)
+        print_problems(error.problems)
         raise
-    _print_problems(result.problems)
+    print_problems(result.problems)
     document = result.document
     auc = document.auroc
     summary = (
@@ -92,7 +92,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'report.html'}")
 
 
-def _print_problems(problems: Sequence[Problem]) -> None:
+def print_problems(problems: Sequence[Problem]) -> None:
     for problem in problems:
         where = f"{problem.mosaic_id}: " if problem.mosaic_id else ""
         print(f"rcm: {problem.severity}: {where}{problem.message}", file=sys.stderr)

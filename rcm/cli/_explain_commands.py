@@ -53,13 +53,12 @@ def register(commands: Any) -> None:
 
 def run_explain(args: argparse.Namespace) -> None:
     from rcm.explain import explain_output
-    from rcm.infer import pick_device
     from rcm.io import open_mosaic
-    from rcm.models import load_model
+    from rcm.pipeline.infer import load_for_run
 
     options = explain_options(args)
     mosaic = open_mosaic(args.mosaic) if args.mosaic else None
-    model = load_model(args.weights, device=pick_device(args.device)) if args.weights else None
+    model = load_for_run(args.weights, args.device) if args.weights else None
     result = explain_output(
         Path(args.output),
         mosaic=mosaic,

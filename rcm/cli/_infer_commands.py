@@ -81,7 +81,7 @@ def run_infer(args: argparse.Namespace) -> None:
     task = read_meta(model_ref.path).task
     values = given(args, SHARED + TILE_ONLY + WINDOW_ONLY)
     refuse_foreign(values, KINDS, options_class(task), f"a {task}")
-    options = options_for(task, values, where="options")
+    options = options_for(task, values, where="")
     if args.explain:
         check_explainable(task, model_ref.path)
     elif given(args, cli_fields(EXPLAIN_KINDS[0][1])):

@@ -39,12 +39,18 @@ def register(commands: Any) -> None:
 
 
 def run_job_command(args: argparse.Namespace) -> None:
+    from rcm.cli._evaluate_commands import print_problems
     from rcm.jobs import load_job, run_job
+    from rcm.pipeline.evaluate import EvaluationInputError
 
     job = load_job(args.job)
-    report = run_job(
-        job, dry_run=args.dry_run, retry_failed=args.retry_failed, progress=args.progress
-    )
+    try:
+        report = run_job(
+            job, dry_run=args.dry_run, retry_failed=args.retry_failed, progress=args.progress
+        )
+    except EvaluationInputError as failed:  # the mosaics are done; the truth is at fault
+        print_problems(failed.problems)
+        raise
     counts = {state: report.count(state) for state in ("done", "pending", "changed", "partial")}
     counts["quarantined"] = report.count("quarantined")
     counts["retry"] = report.count("retry")
@@ -58,8 +64,8 @@ def run_job_command(args: argparse.Namespace) -> None:
         f"{job.name}: {len(report.done)} done now, {counts['done']} already done, "
         f"{len(report.failed)} failed, in {report.seconds:.1f} s"
     )
-    for mosaic_id, error in sorted(report.failed.items()):
-        print(f"  quarantined {mosaic_id}: {error}")
+    for mosaic_id, reason in sorted(report.failed.items()):
+        print(f"  quarantined {mosaic_id}: {reason}")
     if report.evaluation is not None:
         print(f"evaluation: {report.evaluation / 'report.html'}")
     print(f"log: {job.output / '_job' / 'run.log'}")

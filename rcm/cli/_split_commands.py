@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rcm.cli._options import positive_float
+from rcm.data import DEFAULT_FRACTIONS
 from rcm.errors import InputError
 
 
@@ -43,15 +44,19 @@ def register(data_commands: Any) -> None:
         nargs="+",
         type=positive_float,
         metavar="F",
-        default=[0.7, 0.15, 0.15],
-        help="share of the items in each split, summing to 1 (default 0.7 0.15 0.15)",
+        default=[share for _, share in DEFAULT_FRACTIONS],
+        help="share of the items in each split, summing to 1 (default "
+        + " ".join(f"{share:g}" for _, share in DEFAULT_FRACTIONS)
+        + ")",
     )
     split.add_argument(
         "--names",
         nargs="+",
-        default=["train", "validation", "test"],
+        default=[name for name, _ in DEFAULT_FRACTIONS],
         metavar="NAME",
-        help="split names, one per fraction (default train validation test)",
+        help="split names, one per fraction (default "
+        + " ".join(name for name, _ in DEFAULT_FRACTIONS)
+        + ")",
     )
     split.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     split.add_argument("--overwrite", action="store_true", help="replace existing split files")

@@ -31,6 +31,7 @@ from rcm.data._photos import (
     read_photo_csv,
     write_problems,
 )
+from rcm.data._problems import listing
 from rcm.data._splits import (
     DEFAULT_FRACTIONS,
     Split,
@@ -89,6 +90,7 @@ __all__ = [
     "format_problems",
     "from_coco",
     "label_tiles",
+    "listing",
     "load_photo_columns",
     "make_spec",
     "photo_counts",

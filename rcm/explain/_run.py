@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rcm.errors import InputError
+from rcm.errors import InputError, bad_input
 from rcm.explain._options import ExplainOptions
 from rcm.explain._outputs import write_explanation
 from rcm.explain._tiles import explain_tiles
@@ -116,8 +116,10 @@ def _check_inputs(
     mosaic = mosaic or open_mosaic(summary.mosaic.path, um_per_px=summary.mosaic.um_per_px)
     if mosaic.info.checksum != summary.mosaic.checksum:
         raise InputError(mosaic.info.path, f"not the mosaic {folder} was made from (checksum)")
-    device = pick_device(options.device)
-    model = model or load_model(summary.model.file, device=device)
+    with bad_input():  # a device that does not exist
+        device = pick_device(options.device)
+    with bad_input(summary.model.file):
+        model = model or load_model(summary.model.file, device=device)
     if model.checksum != summary.model.checksum:
         raise InputError(model.path, f"not the model {folder} was made with (checksum)")
     model.module.to(device).eval()

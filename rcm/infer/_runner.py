@@ -2,7 +2,7 @@
 
 Preprocessing happens on the device: tiles travel as their stored integers
 (4x less to copy than float32) and follow the one pixel rule of
-`rcm.io.to_model_input`, then are resized to the model's tile size when the
+`rcm.models.to_unit`, then are resized to the model's tile size when the
 mosaic's pixel size differs from training, and normalised. On a GPU the model
 runs in bf16 autocast with channels-last memory; an out-of-memory error halves
 the batch and carries on.

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rcm.errors import OutputFormatError
+from rcm.errors import NewerFormatError, OutputFormatError
 
 VERSION_KEY = "schema_version"
 
@@ -42,7 +42,7 @@ def read_document(path: str | os.PathLike[str], kind: str, current: int) -> tupl
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise OutputFormatError(path, f"{kind} has a bad {VERSION_KEY} {version!r}")
     if version > current:
-        raise OutputFormatError(
+        raise NewerFormatError(
             path,
             f"{kind} has {VERSION_KEY} {version}, newer than this rcm reads ({current}): "
             "upgrade rcm to read it",

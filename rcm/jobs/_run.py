@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from rcm.outputs import (
     JobPlan,
     MosaicState,
     PlanEntry,
+    Problem,
     job_folder,
     read_failures,
     write_failures,
@@ -188,24 +189,33 @@ def _record(
 
 def _evaluate(job: JobSpec) -> Path:
     """The evaluate stage: the same library call as ``rcm evaluate``; bad input raises."""
-    from rcm.pipeline.evaluate import EvaluateOptions, evaluate_outputs
+    from rcm.pipeline.evaluate import EvaluationInputError, evaluate_outputs
 
     stage = job.evaluate
     assert stage is not None
     out = job.output / "evaluation"
-    options = EvaluateOptions(
-        bootstrap=stage.bootstrap,
-        seed=stage.seed,
-        target_sensitivity=stage.target_sensitivity,
-        target_specificity=stage.target_specificity,
-        reader_threshold=stage.reader_threshold,
-    )
     try:
-        evaluate_outputs(
-            job.output, stage.truth, out, options=options, readers=stage.readers, overwrite=True
+        result = evaluate_outputs(
+            job.output,
+            stage.truth,
+            out,
+            options=stage.options(),
+            readers=stage.readers,
+            overwrite=True,
         )
+    except EvaluationInputError as error:
+        _log_problems(job.output, error.problems)
+        log_line(job.output, f"evaluate failed: {error}")
+        raise
     except InputError as error:
         log_line(job.output, f"evaluate failed: {error}")
         raise
+    _log_problems(job.output, result.problems)
     log_line(job.output, f"evaluate: report in {out}")
     return out
+
+
+def _log_problems(root: Path, problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        where = f"{problem.mosaic_id}: " if problem.mosaic_id else ""
+        log_line(root, f"evaluate {problem.severity}: {where}{problem.message}")

@@ -23,6 +23,7 @@ from rcm.config import custom, from_mapping, normal_path, optional, read_yaml
 from rcm.errors import bad_input
 from rcm.io import Compressor, ZarrWriteOptions
 from rcm.jobs.cluster import ClusterSpec, read_cluster
+from rcm.pipeline.evaluate import EvaluateOptions
 
 _ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _ZARR = ZarrWriteOptions()  # the defaults of `rcm convert`
@@ -53,6 +54,9 @@ def _options(value: Any, base: Path | None) -> dict[str, Any]:
 
 def _cluster(value: Any, base: Path | None) -> ClusterSpec:
     return read_cluster(value or {}, where="", base=base)
+
+
+_EVALUATE = EvaluateOptions()  # the defaults of `rcm evaluate`
 
 
 @dataclass(frozen=True)
@@ -149,16 +153,25 @@ class EvaluateStage:
     """
 
     truth: Path = field(metadata=custom(normal_path))
-    bootstrap: int = 2000
+    bootstrap: int = _EVALUATE.bootstrap
     readers: Path | None = field(default=None, metadata=custom(optional(normal_path)))
-    seed: int = 0
-    reader_threshold: float = 0.5
-    target_sensitivity: float = 0.8
-    target_specificity: float = 0.8
+    seed: int = _EVALUATE.seed
+    reader_threshold: float = _EVALUATE.reader_threshold
+    target_sensitivity: float = _EVALUATE.target_sensitivity
+    target_specificity: float = _EVALUATE.target_specificity
 
     def __post_init__(self) -> None:
-        if self.bootstrap < 1:
-            raise ValueError(f"bootstrap must be at least 1, got {self.bootstrap}")
+        self.options()  # checked when the job file is read, not after every mosaic ran
+
+    def options(self) -> EvaluateOptions:
+        """The options of `rcm evaluate` this stage gives."""
+        return EvaluateOptions(
+            bootstrap=self.bootstrap,
+            seed=self.seed,
+            target_sensitivity=self.target_sensitivity,
+            target_specificity=self.target_specificity,
+            reader_threshold=self.reader_threshold,
+        )
 
 
 @dataclass(frozen=True)

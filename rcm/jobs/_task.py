@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rcm.errors import InputError
+from rcm.infer import RunOptions
 from rcm.jobs._manifest import fingerprint, now
 from rcm.jobs._schema import ConvertStage
 from rcm.outputs import FileIdentity, Manifest
@@ -94,7 +95,8 @@ def _process(task: MosaicTask) -> list[str]:
         convert_mosaic(mosaic, task.converted, options=options, name=task.mosaic_id, overwrite=True)
         mosaic = open_mosaic(task.converted)
         outputs.append(task.converted.name)
-    model = _model(task.model_path, task.config["infer"]["options"].get("device", "auto"))
+    device = task.config["infer"]["options"].get("device", RunOptions().device)
+    model = _model(task.model_path, device)
     if model.checksum != task.model_checksum:
         raise InputError(task.model_path, "the model file changed while the job ran")
     _infer(task, mosaic, model)

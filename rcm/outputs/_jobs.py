@@ -20,10 +20,10 @@ import os
 import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from rcm._version import __version__
-from rcm.errors import OutputFormatError
+from rcm.errors import NewerFormatError, OutputFormatError
 from rcm.io import read_document, require, write_document
 
 JOB_FOLDER = "_job"
@@ -90,9 +90,9 @@ class Manifest:
             return None
         try:
             data, _ = read_document(path, "job manifest", MANIFEST_VERSION)
-        except OutputFormatError as error:
-            if "newer than this rcm" in error.reason:
-                raise
+        except NewerFormatError:
+            raise
+        except OutputFormatError:
             return None
         data.pop("schema_version", None)  # version 0 (rcm 0.1.0) has the same fields
         try:
@@ -142,12 +142,18 @@ class JobPlan:
         require(path, "job plan", data, ("job", "name", "mosaics"))
         try:
             mosaics = tuple(
-                PlanEntry(str(item["mosaic_id"]), str(item["path"]), item["state"])
+                PlanEntry(str(item["mosaic_id"]), str(item["path"]), _state(item["state"]))
                 for item in data["mosaics"]
             )
-        except (TypeError, KeyError) as error:
+        except (TypeError, KeyError, ValueError) as error:
             raise OutputFormatError(path, f"job plan has a bad mosaic entry ({error})") from error
         return cls(str(data["job"]), str(data["name"]), mosaics)
+
+
+def _state(value: Any) -> MosaicState:
+    if value not in get_args(MosaicState):
+        raise ValueError(f"unknown state {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -193,13 +199,17 @@ def write_failures(root: Path, failures: list[Failure]) -> None:
     path = failures_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    with partial.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, FAILURE_COLUMNS)
-        writer.writeheader()
-        for failure in sorted(failures, key=lambda item: item.mosaic_id):
-            row: dict[str, Any] = asdict(failure)
-            writer.writerow({key: "" if value is None else value for key, value in row.items()})
-    partial.replace(path)
+    try:
+        with partial.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, FAILURE_COLUMNS)
+            writer.writeheader()
+            for failure in sorted(failures, key=lambda item: item.mosaic_id):
+                row: dict[str, Any] = asdict(failure)
+                writer.writerow({key: "" if value is None else value for key, value in row.items()})
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _failure(path: Path, row: dict[str, str], line: int) -> Failure:

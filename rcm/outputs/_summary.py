@@ -79,7 +79,7 @@ class MosaicSummary:
         if classifier != (self.tiles is not None) or classifier == windowed:
             raise ValueError(
                 "a classifier summary has tiles; a detector or segmenter summary "
-                f"has windows and instances (task {self.task!r})"
+                f"has windows and instances (task {self.task})"
             )
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 
 from rcm._version import __version__
 from rcm.errors import InputError
-from rcm.io import atomic_output, file_checksum
+from rcm.io import atomic_output, check_output, file_checksum
 from rcm.outputs import EvaluationDocument, EvaluationSettings, Problem
 from rcm.report import (
     Cohort,
@@ -128,6 +128,7 @@ def evaluate_outputs(
         InputError: If a file cannot be read, or `out` exists without `overwrite`.
 
     """
+    check_output(out, overwrite=overwrite)  # before the work, and before any warning is lost
     cohort = load_cohort(outputs, truth)
     problems = list(cohort.problems)
     reads = (
@@ -135,14 +136,7 @@ def evaluate_outputs(
         if readers is not None
         else None
     )
-    failing = [p for p in problems if p.severity == "error" or options.strict]
-    if failing:
-        raise EvaluationInputError(
-            truth,
-            f"{len(failing)} problem(s) with the inputs (listed above)"
-            + ("; --strict counts warnings" if options.strict else ""),
-            problems,
-        )
+    _refuse_failing(problems, options, truth)
     metrics = evaluate_cohort(
         cohort,
         reads=reads,
@@ -197,3 +191,17 @@ def _document(
             "versions": {"rcm": __version__},
         }
     )
+
+
+def _refuse_failing(
+    problems: Sequence[Problem], options: EvaluateOptions, truth: str | os.PathLike[str]
+) -> None:
+    """Errors (and warnings, when strict) stop the evaluation, carrying every problem."""
+    failing = [p for p in problems if p.severity == "error" or options.strict]
+    if failing:
+        raise EvaluationInputError(
+            truth,
+            f"{len(failing)} problem(s) with the inputs (listed above)"
+            + ("; --strict counts warnings" if options.strict else ""),
+            list(problems),
+        )

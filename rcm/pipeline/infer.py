@@ -101,8 +101,10 @@ def load_for_run(path: str | os.PathLike[str], device: str) -> LoadedModel:
     from rcm.infer import pick_device
     from rcm.models import load_model
 
+    with bad_input():  # a device that does not exist: an option, not the file, is at fault
+        target = pick_device(device)
     with bad_input(path):
-        return load_model(path, device=pick_device(device))
+        return load_model(path, device=target)
 
 
 def check_explainable(task: str, model_path: str | os.PathLike[str]) -> None:

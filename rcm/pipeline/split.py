@@ -11,7 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rcm.data import DEFAULT_FRACTIONS, Split, read_csv_table, split_by_patient, write_split
+from rcm.data import (
+    DEFAULT_FRACTIONS,
+    Split,
+    listing,
+    read_csv_table,
+    split_by_patient,
+    write_split,
+)
 from rcm.errors import InputError
 
 ID_COLUMNS = ("mosaic_id", "image_id")  # the default: a training manifest, else photos
@@ -136,8 +143,6 @@ def _items(
                 f"{first} has patient {first_patient}, category {first_category}"
             )
     if problems:
-        shown = "; ".join(problems[:5])
-        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-        raise InputError(table, shown + more)
+        raise InputError(table, listing(problems))
     ids = list(seen)
     return ids, [seen[i][0] for i in ids], [seen[i][1] for i in ids]

@@ -124,3 +124,19 @@ def test_bad_job_files_name_the_key(tmp_path: Path, changes: dict[str, Any], mes
 def test_an_unreadable_job_file_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "job.yaml").write_text("stages: [")
     assert "not valid YAML" in refused(tmp_path / "job.yaml")
+
+
+@pytest.mark.parametrize(
+    ("evaluate", "message"),
+    [
+        ({"target_sensitivity": 2.0}, "target_sensitivity"),
+        ({"reader_threshold": -1}, "reader_threshold"),
+        ({"bootstrap": 0}, "bootstrap"),
+    ],
+)
+def test_bad_evaluate_options_are_refused_when_the_job_file_is_read(
+    tmp_path: Path, evaluate: dict[str, Any], message: str
+) -> None:
+    stages = {"infer": {"model": "m.safetensors"}, "evaluate": {"truth": "t.csv", **evaluate}}
+    text = refused(write_job(tmp_path, stages=stages))
+    assert "stages.evaluate" in text and message in text
