@@ -46,7 +46,7 @@ from rcm.data._voc import read_voc, write_voc
 from rcm.data.synthetic import LESION_CLASSES, SyntheticSpec, make_spec, write_synthetic
 
 if TYPE_CHECKING:
-    from rcm.data._tiles import BENIGN, LESION, TileDataset, TileLabelRule, TileTable, label_tiles
+    from rcm.data._tiles import BENIGN, LESION, TileDataset, TileLabelRule, TileLabels, label_tiles
     from rcm.data._window_dataset import Sample, WindowDataset
     from rcm.data._window_targets import WindowTarget, window_target
 
@@ -55,7 +55,7 @@ _HOME = {
     "LESION": "_tiles",
     "TileDataset": "_tiles",
     "TileLabelRule": "_tiles",
-    "TileTable": "_tiles",
+    "TileLabels": "_tiles",
     "label_tiles": "_tiles",
     "Sample": "_window_dataset",
     "WindowDataset": "_window_dataset",
@@ -82,7 +82,7 @@ __all__ = [
     "SyntheticSpec",
     "TileDataset",
     "TileLabelRule",
-    "TileTable",
+    "TileLabels",
     "WindowDataset",
     "WindowTarget",
     "check_split_covers",

@@ -79,7 +79,7 @@ class TileLabelRule:
 
 
 @dataclass(frozen=True)
-class TileTable:
+class TileLabels:
     """Labelled tissue tiles of many mosaics, one row per tile.
 
     Attributes:
@@ -140,7 +140,7 @@ class TileTable:
                 )
 
 
-def label_tiles(mosaics: list[LabelledMosaic], rule: TileLabelRule) -> TileTable:
+def label_tiles(mosaics: list[LabelledMosaic], rule: TileLabelRule) -> TileLabels:
     """Cut every mosaic into the inference tile grid and label its tissue tiles."""
     parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     skipped: list[tuple[str, str]] = []
@@ -158,7 +158,7 @@ def label_tiles(mosaics: list[LabelledMosaic], rule: TileLabelRule) -> TileTable
     if not parts:
         return _empty_table(mosaics, skipped)
     lesion_all = np.concatenate([part[3] for part in parts])
-    return TileTable(
+    return TileLabels(
         mosaics=tuple(mosaics),
         mosaic_index=np.concatenate([np.full(len(part[1]), part[0]) for part in parts]),
         windows=np.concatenate([part[1] for part in parts]).astype(np.int64),
@@ -169,9 +169,9 @@ def label_tiles(mosaics: list[LabelledMosaic], rule: TileLabelRule) -> TileTable
     )
 
 
-def _empty_table(mosaics: list[LabelledMosaic], skipped: list[tuple[str, str]]) -> TileTable:
+def _empty_table(mosaics: list[LabelledMosaic], skipped: list[tuple[str, str]]) -> TileLabels:
     nothing = np.zeros(0)
-    return TileTable(
+    return TileLabels(
         tuple(mosaics),
         np.zeros(0, np.int64),
         np.zeros((0, 4), np.int64),
@@ -230,7 +230,7 @@ class TileDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
 
     def __init__(
         self,
-        table: TileTable,
+        table: TileLabels,
         rule: TileLabelRule,
         *,
         in_chans: int = 1,
@@ -270,7 +270,7 @@ __all__ = [
     "LESION",
     "TileDataset",
     "TileLabelRule",
-    "TileTable",
+    "TileLabels",
     "label_tiles",
     "lesion_fractions",
 ]

@@ -14,7 +14,7 @@ from rcm.jobs._schema import (
     load_job,
 )
 from rcm.jobs._status import JobStatus, job_status
-from rcm.jobs._task import MosaicRecord, MosaicTask, run_mosaic
+from rcm.jobs._task import MosaicOutcome, MosaicTask, run_mosaic
 
 __all__ = [
     "ConvertStage",
@@ -24,7 +24,7 @@ __all__ = [
     "JobSpec",
     "JobStatus",
     "MosaicEntry",
-    "MosaicRecord",
+    "MosaicOutcome",
     "MosaicTask",
     "PlannedMosaic",
     "job_status",

@@ -22,7 +22,7 @@ from rcm.errors import InputError
 from rcm.jobs._manifest import log_line
 from rcm.jobs._plan import TO_DO, PlannedMosaic, failed_fingerprint, plan_job
 from rcm.jobs._schema import JobSpec
-from rcm.jobs._task import MosaicRecord, run_mosaic
+from rcm.jobs._task import MosaicOutcome, run_mosaic
 from rcm.outputs import (
     Failure,
     FileIdentity,
@@ -151,7 +151,7 @@ def _submit_and_collect(
             try:
                 record = future.result()
             except Exception as error:  # a task that kept failing or killing workers
-                record = MosaicRecord(
+                record = MosaicOutcome(
                     item.entry.mosaic_id, "failed", error=f"{type(error).__name__}: {error}"
                 )
             _record(job, item, record, report, failures)
@@ -161,7 +161,7 @@ def _submit_and_collect(
 def _record(
     job: JobSpec,
     item: PlannedMosaic,
-    record: MosaicRecord,
+    record: MosaicOutcome,
     report: JobReport,
     failures: dict[str, Failure],
 ) -> None:

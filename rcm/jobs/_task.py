@@ -53,7 +53,7 @@ class MosaicTask:
 
 
 @dataclass(frozen=True)
-class MosaicRecord:
+class MosaicOutcome:
     """What one task reports back: done (with its outputs) or failed (with the reason)."""
 
     mosaic_id: str
@@ -64,14 +64,14 @@ class MosaicRecord:
     worker: str = ""
 
 
-def run_mosaic(task: MosaicTask) -> MosaicRecord:
+def run_mosaic(task: MosaicTask) -> MosaicOutcome:
     """Process one mosaic; bad input is a failed record, anything else raises."""
     started = time.perf_counter()
     try:
         outputs = _process(task)
     except InputError as error:
-        return MosaicRecord(task.mosaic_id, "failed", error=str(error))
-    return MosaicRecord(
+        return MosaicOutcome(task.mosaic_id, "failed", error=str(error))
+    return MosaicOutcome(
         task.mosaic_id,
         "done",
         outputs=tuple(outputs),

@@ -59,3 +59,19 @@ def test_rejects_other_channel_counts_and_ranks() -> None:
         to_unit(torch.zeros((1, 2, 2), dtype=torch.uint8), 4)
     with pytest.raises(ValueError, match="pixels must be"):
         to_model_input(np.zeros(4, np.uint8), 1)
+
+
+def test_the_rule_matches_its_description_on_random_pixels() -> None:
+    """The README's rule, written out independently: scale, then BT.601 or replicate."""
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 65536, (2, 5, 7, 4), dtype=np.uint16)
+    unit = rgba[..., :3].astype(np.float64) / 65535
+    gray = unit @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(to_unit(torch.from_numpy(rgba), 1)[:, 0].numpy(), gray, atol=1e-6)
+    np.testing.assert_allclose(
+        to_unit(torch.from_numpy(rgba), 3).numpy(), unit.transpose(0, 3, 1, 2), atol=1e-6
+    )
+    single = rng.integers(0, 256, (2, 5, 7), dtype=np.uint8)
+    replicated = to_unit(torch.from_numpy(single), 3).numpy()
+    for channel in range(3):
+        np.testing.assert_allclose(replicated[:, channel], single / 255, atol=1e-6)
