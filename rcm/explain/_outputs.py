@@ -16,7 +16,7 @@ from rcm.explain._tiles import Explained
 from rcm.io import Mosaic, Thumbnail, ZarrWriteOptions, thumbnail, write_ome_zarr
 from rcm.metrics import faithfulness_summary
 from rcm.models import LoadedModel
-from rcm.outputs import ExplanationSummary, MapLayout, TileTable
+from rcm.outputs import SUMMARY, TILES, ExplanationSummary, MapLayout, TileTable
 from rcm.render import heatmap_overlay, write_gallery
 from rcm.stitch import resize_nearest
 from rcm.tiling import TissueOptions, tissue_from_overview
@@ -50,7 +50,7 @@ def write_explanation(
     heatmap_overlay(overview.pixels, info.dtype, shown, folder / "overlay.png")
     write_gallery(folder / "gallery.png", explained.crops)
     table = explained.table
-    table.write(folder / "tiles.csv")
+    table.write(folder / TILES)
     measured = options.faithfulness and len(table) > 0
     faithful = (
         faithfulness_summary(table.scores, table.top_blocked, table.random_blocked)
@@ -68,7 +68,7 @@ def write_explanation(
         model_checksum=model.checksum,
         options=asdict(options),
         versions={"rcm": __version__, "torch": torch.__version__},
-    ).write(folder / "summary.json")
+    ).write(folder / SUMMARY)
     return faithful
 
 

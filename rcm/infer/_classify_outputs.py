@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 
 from rcm.io import Mosaic, Thumbnail, ZarrWriteOptions, write_ome_zarr
-from rcm.outputs import MapLayout, MosaicSummary, TileTable
+from rcm.outputs import SUMMARY, TILES, MapLayout, MosaicSummary, TileTable
 from rcm.render import SUSPICIOUS_COLOUR, heatmap_overlay, mask_polygons, qupath_features
 from rcm.tiling import TileGrid
 
@@ -45,7 +45,7 @@ def write_classifier_outputs(
 ) -> None:
     """Write every output of a classifier run into the (still partial) `folder`."""
     info, scale = mosaic.info, maps.layout.scale
-    table.write(folder / "tiles.csv")
+    table.write(folder / TILES)
     _write_heatmap(
         folder / "heatmap.zarr", maps.heat, table.suspicious, grid, info.um_per_px, scale
     )
@@ -61,7 +61,7 @@ def write_classifier_outputs(
     heatmap_overlay(overview.pixels, info.dtype, maps.heat, folder / "overlay.png")
     geojson = qupath_features(mask_polygons(maps.mask, scale), "Suspicious", SUSPICIOUS_COLOUR)
     (folder / "suspicious.geojson").write_text(json.dumps(geojson))
-    summary.write(folder / "summary.json")
+    summary.write(folder / SUMMARY)
 
 
 def _write_heatmap(

@@ -16,7 +16,16 @@ from rcm.infer._shared import mosaic_summary, verdict
 from rcm.infer._window_options import WindowOptions
 from rcm.io import Mosaic, Thumbnail, ZarrWriteOptions, write_ome_zarr
 from rcm.models import LoadedModel, Task
-from rcm.outputs import InstancesBlock, MapLayout, MosaicSummary, Verdict, WindowsBlock
+from rcm.outputs import (
+    INSTANCES,
+    SUMMARY,
+    DetectionResults,
+    InstancesBlock,
+    MapLayout,
+    MosaicSummary,
+    Verdict,
+    WindowsBlock,
+)
 from rcm.render import draw_boxes, heatmap_overlay, instance_features
 from rcm.stitch import Instances, resize_nearest
 from rcm.tiling import TileGrid
@@ -94,13 +103,13 @@ def write_window_outputs(
     _write_map(folder / "mask.zarr", suspicious.astype(np.uint8), run, "mask")
     _write_map(folder / "labels.zarr", labels, run, "labels")
     coco = instances.to_coco((info.height, info.width), run.category_ids)
-    (folder / "instances.json").write_text(json.dumps(coco))
+    DetectionResults(tuple(coco)).write(folder / INSTANCES)
     geojson = instance_features(instances, meta.classes)
     (folder / "instances.geojson").write_text(json.dumps(geojson))
     heatmap_overlay(run.overview.pixels, info.dtype, heat, folder / "overlay.png")
     draw_boxes(folder / "overlay.png", instances, run.overview.scale)
     summary = _summary(run, outcome, instances)
-    summary.write(folder / "summary.json")
+    summary.write(folder / SUMMARY)
     return summary
 
 

@@ -26,7 +26,7 @@ from rcm.infer._window_outputs import WindowRun, write_window_outputs
 from rcm.infer._window_runner import WindowPredictor
 from rcm.io import Mosaic, Thumbnail, atomic_output, thumbnail
 from rcm.models import LoadedModel, Task
-from rcm.outputs import MapLayout, MosaicSummary, WindowTable
+from rcm.outputs import WINDOWS, MapLayout, MosaicSummary, WindowTable
 from rcm.stitch import Instances, merge_instances
 from rcm.tiling import TileGrid, TissueOptions, tissue_from_overview, window_fractions
 
@@ -113,7 +113,7 @@ def _write_outputs(
     ran[windows.selected] = True
     grid = windows.grid
     table = WindowTable(grid.windows(), grid.positions(), windows.fractions, ran)
-    table.write(folder / "windows.csv")
+    table.write(folder / WINDOWS)
     accumulator.remove()
     return summary
 

@@ -6,6 +6,7 @@
 - `TileTable` (``tiles.csv``) and `WindowTable` (``windows.csv``);
 - `ExplanationSummary` and `ExplanationTable` (``explanation/summary.json``,
   ``explanation/tiles.csv``);
+- `DetectionResults` (``instances.json`` of a window run, COCO results);
 - `EvaluationDocument` (``metrics.json`` of ``rcm evaluate``);
 - a batch job's records: `Manifest` (``_job/manifests/ID.json``), `JobPlan`
   (``_job/plan.json``) and `Failure` rows (``_job/failures.csv``).
@@ -34,6 +35,7 @@ from rcm.outputs._explanation import (
     ExplanationSummary,
     ExplanationTable,
 )
+from rcm.outputs._instances import INSTANCES, DetectionResults
 from rcm.outputs._jobs import (
     JOB_FOLDER,
     Failure,
@@ -64,6 +66,8 @@ from rcm.outputs._summary_parts import (
 from rcm.outputs._tables import TILES, WINDOWS, TileTable, WindowTable
 
 __all__ = [
+    "INSTANCES",
+    "DetectionResults",
     "EVALUATION_VERSION",
     "JOB_FOLDER",
     "EvaluationCounts",

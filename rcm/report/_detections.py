@@ -16,6 +16,7 @@ import numpy as np
 
 from rcm.errors import InputError
 from rcm.metrics import FROC_RATES, coco_map, froc
+from rcm.outputs import INSTANCES, DetectionResults
 from rcm.report._cohort import Case
 
 
@@ -30,7 +31,7 @@ def detection_metrics(cases: list[Case]) -> dict[str, Any]:
     for image_id, case in enumerate(cases, start=1):
         assert case.coco is not None
         truth = _load(case.coco, "ground truth")
-        predicted = _load(case.output / "instances.json", "detections")
+        predicted = DetectionResults.read(case.output / INSTANCES)
         height, width = truth["images"][0]["height"], truth["images"][0]["width"]
         images.append({"id": image_id, "height": height, "width": width})
         for category in truth["categories"]:
@@ -41,23 +42,8 @@ def detection_metrics(cases: list[Case]) -> dict[str, Any]:
             x, y, w, h = annotation["bbox"]
             boxes.append([x, y, x + w, y + h])
         truth_boxes[case.mosaic_id] = np.array(boxes, np.float64).reshape(-1, 4)
-        for detection in predicted:
-            results.append({**detection, "image_id": image_id})
-        found[case.mosaic_id] = (
-            np.array(
-                [
-                    [
-                        d["bbox"][0],
-                        d["bbox"][1],
-                        d["bbox"][0] + d["bbox"][2],
-                        d["bbox"][1] + d["bbox"][3],
-                    ]
-                    for d in predicted
-                ],
-                np.float64,
-            ).reshape(-1, 4),
-            np.array([d["score"] for d in predicted], np.float64),
-        )
+        results.extend({**detection, "image_id": image_id} for detection in predicted.items)
+        found[case.mosaic_id] = (predicted.boxes, predicted.scores)
     dataset = {
         "images": images,
         "annotations": annotations,

@@ -23,6 +23,7 @@ from rcm.metrics import (
     roc_points,
     youden_point,
 )
+from rcm.outputs import INSTANCES
 from rcm.report._cohort import Cohort, Reads
 from rcm.report._detections import detection_metrics
 from rcm.report._explanations import explanation_metrics
@@ -188,7 +189,7 @@ def _against_experts(cohort: Cohort, n_resamples: int, seed: int) -> dict[str, A
     with_boxes = [
         case
         for case in cohort.cases
-        if case.coco is not None and (case.output / "instances.json").exists()
+        if case.coco is not None and (case.output / INSTANCES).exists()
     ]
     if with_boxes:
         result.update(detection_metrics(with_boxes))

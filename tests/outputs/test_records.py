@@ -1,4 +1,4 @@
-"""A batch job's records: typed round trips, and the files of rcm 0.1.0 still read."""
+"""Job records and detections: typed round trips, and the files of rcm 0.1.0 still read."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rcm.outputs import (
@@ -80,3 +81,19 @@ def test_bad_plans_and_failure_tables_are_named(old_job: Path, tmp_path: Path) -
     table.write_text(table.read_text().replace(",2,5000,", ",two,5000,"))
     with pytest.raises(OutputFormatError, match="line 2"):
         read_failures(old_job)
+
+
+def test_detections_of_rcm_0_1_0_read_and_bad_entries_are_named(tmp_path: Path) -> None:
+    from rcm.outputs import INSTANCES, DetectionResults
+
+    window = RELEASE.parent / "window"
+    results = DetectionResults.read(window / INSTANCES)
+    summary = json.loads((window / "summary.json").read_text())
+    assert len(results.items) == summary["instances"]["count"] > 0
+    assert results.boxes.shape == (len(results.items), 4) and (results.scores <= 1).all()
+    assert np.all(results.boxes[:, 2:] >= results.boxes[:, :2])
+    results.write(tmp_path / INSTANCES)
+    assert (tmp_path / INSTANCES).read_bytes() == (window / INSTANCES).read_bytes()
+    (tmp_path / INSTANCES).write_text('[{"bbox": [1, 2, 3], "score": 0.5, "category_id": 1}]')
+    with pytest.raises(OutputFormatError, match="detection 0: bbox"):
+        DetectionResults.read(tmp_path / INSTANCES)
