@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rcm.cli._options import positive_int
+from rcm.cli._flags import add_option_flags, cli_fields, given
 from rcm.errors import bad_input
+from rcm.pipeline.evaluate import EvaluateOptions
 
 if TYPE_CHECKING:
     from rcm.report import Problem
@@ -36,39 +37,17 @@ def register(commands: Any) -> None:
         "--readers",
         help="clinicians' reads: CSV with reader, mosaic_id, call (a label, or a score in [0, 1])",
     )
-    evaluate.add_argument(
-        "--reader-threshold",
-        type=float,
-        default=0.5,
-        help="reader score counted as a positive call (default %(default)s)",
-    )
     evaluate.add_argument("--out", default="evaluation", help="report folder (default %(default)s)")
-    evaluate.add_argument("--strict", action="store_true", help="treat warnings as errors")
-    evaluate.add_argument(
-        "--bootstrap",
-        type=positive_int,
-        default=2000,
-        help="bootstrap resamples (default %(default)s)",
-    )
-    evaluate.add_argument("--target-sensitivity", type=float, default=0.8)
-    evaluate.add_argument("--target-specificity", type=float, default=0.8)
-    evaluate.add_argument("--seed", type=int, default=0)
+    add_option_flags(evaluate, (("evaluations", EvaluateOptions),), cli_fields(EvaluateOptions))
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing report")
     evaluate.set_defaults(run=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from rcm.pipeline.evaluate import EvaluateOptions, EvaluationInputError, evaluate_outputs
+    from rcm.pipeline.evaluate import EvaluationInputError, evaluate_outputs
 
     with bad_input():
-        options = EvaluateOptions(
-            bootstrap=args.bootstrap,
-            seed=args.seed,
-            target_sensitivity=args.target_sensitivity,
-            target_specificity=args.target_specificity,
-            reader_threshold=args.reader_threshold,
-            strict=args.strict,
-        )
+        options = EvaluateOptions(**given(args, cli_fields(EvaluateOptions)))
     try:
         result = evaluate_outputs(
             args.outputs,

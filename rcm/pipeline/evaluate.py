@@ -12,20 +12,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rcm._fields import POSITIVE, UNIT, Option, check_fields, described
 from rcm._version import __version__
 from rcm.errors import InputError
 from rcm.io import atomic_output, check_output, file_checksum
 from rcm.outputs import EvaluationDocument, EvaluationSettings, Problem
-from rcm.report import (
-    Cohort,
-    compare_cohorts,
-    evaluate_cohort,
-    load_cohort,
-    load_reads,
-    write_report,
-)
+
+if TYPE_CHECKING:
+    from rcm.report import Cohort
+
+# rcm.report (scikit-learn, matplotlib) is imported when an evaluation runs, so the
+# options can be imported at command-line start.
 
 __all__ = ["EvaluateOptions", "EvaluationInputError", "EvaluationResult", "evaluate_outputs"]
 
@@ -44,24 +43,21 @@ class EvaluateOptions:
 
     """
 
-    bootstrap: int = 2000
-    seed: int = 0
-    target_sensitivity: float = 0.8
-    target_specificity: float = 0.8
-    reader_threshold: float = 0.5
-    strict: bool = False
+    bootstrap: int = described(2000, Option("bootstrap resamples", POSITIVE))
+    seed: int = described(0, Option("seed of the resamples"))
+    target_sensitivity: float = described(
+        0.8, Option("sensitivity of the operating point chosen for it", UNIT)
+    )
+    target_specificity: float = described(
+        0.8, Option("specificity of the operating point chosen for it", UNIT)
+    )
+    reader_threshold: float = described(
+        0.5, Option("reader score counted as a positive call", UNIT)
+    )
+    strict: bool = described(False, Option("treat warnings as errors"))
 
     def __post_init__(self) -> None:
-        for name in ("bootstrap", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an integer, got {value!r}")
-        if self.bootstrap < 1:
-            raise ValueError(f"bootstrap must be a positive integer, got {self.bootstrap}")
-        for name in ("target_sensitivity", "target_specificity", "reader_threshold"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        check_fields(self)
         if not isinstance(self.strict, bool):
             raise ValueError(f"strict must be true or false, got {self.strict!r}")
 
@@ -128,6 +124,8 @@ def evaluate_outputs(
         InputError: If a file cannot be read, or `out` exists without `overwrite`.
 
     """
+    from rcm.report import evaluate_cohort, load_cohort, load_reads, write_report
+
     check_output(out, overwrite=overwrite)  # before the work, and before any warning is lost
     cohort = load_cohort(outputs, truth)
     problems = list(cohort.problems)
@@ -164,6 +162,8 @@ def _comparison(
     options: EvaluateOptions,
 ) -> dict[str, Any]:
     """The second model's outputs on the same truth, tested against the first."""
+    from rcm.report import compare_cohorts, load_cohort
+
     second = load_cohort(compare, truth)
     return {
         "other": str(compare),

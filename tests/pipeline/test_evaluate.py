@@ -221,4 +221,4 @@ def test_cli_prints_the_problems_of_the_library(
         "--strict counts warnings"
     )
     assert main([*args, "--out", str(tmp_path / "t"), "--target-sensitivity", "2"]) == 2
-    assert "target_sensitivity must be a number in [0, 1]" in capsys.readouterr().err
+    assert "target_sensitivity must be in [0, 1], got 2.0" in capsys.readouterr().err
