@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rcm._lazy import lazy_attributes
-from rcm.data._coco import from_coco, to_coco, write_coco
-from rcm.data._coco_voc import COCO_NAME, voc_files
+from rcm.data._coco import COCO_NAME, from_coco, to_coco, write_coco
 from rcm.data._labelled import (
     NEGATIVE_LABELS,
     POSITIVE_LABELS,
@@ -42,7 +41,7 @@ from rcm.data._splits import (
 )
 from rcm.data._synthetic_cohort import write_synthetic_cohort
 from rcm.data._table import read_csv_table
-from rcm.data._voc import read_voc, write_voc
+from rcm.data._voc import read_voc, voc_files, write_voc
 from rcm.data.synthetic import LESION_CLASSES, SyntheticSpec, make_spec, write_synthetic
 
 if TYPE_CHECKING:

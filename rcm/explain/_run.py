@@ -32,8 +32,6 @@ from rcm.outputs import (
     TileTable,
 )
 
-FOLDER = EXPLANATION
-
 
 @dataclass(frozen=True)
 class ExplainResult:
@@ -85,7 +83,7 @@ def explain_output(
     assert summary.tiles is not None  # a classifier's summary
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with atomic_output(folder / FOLDER, overwrite=overwrite) as partial:
+    with atomic_output(folder / EXPLANATION, overwrite=overwrite) as partial:
         partial.mkdir()
         explained = explain_tiles(
             partial,
@@ -102,7 +100,7 @@ def explain_output(
         timings["explain_s"] = time.perf_counter() - started
         args = (partial, mosaic, model, explained, summary.map, tiles, cut, options)
         faithful = write_explanation(*args)
-    return ExplainResult(folder / FOLDER, len(explained.table), faithful, timings)
+    return ExplainResult(folder / EXPLANATION, len(explained.table), faithful, timings)
 
 
 def _check_inputs(

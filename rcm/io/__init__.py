@@ -1,6 +1,6 @@
 """Mosaic input and output: open any mosaic lazily, write OME-Zarr and tiled TIFF."""
 
-from rcm.io._atomic import atomic_output, check_output
+from rcm.io._atomic import atomic_file, atomic_output, check_output
 from rcm.io._document import VERSION_KEY, document_text, read_document, require, write_document
 from rcm.io._formats import SUPPORTED as SUPPORTED_FORMATS
 from rcm.io._mosaic import Mosaic, MosaicInfo, file_checksum
@@ -22,6 +22,7 @@ __all__ = [
     "TiffCompression",
     "VERSION_KEY",
     "ZarrWriteOptions",
+    "atomic_file",
     "atomic_output",
     "check_output",
     "document_text",

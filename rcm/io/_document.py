@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 from rcm.errors import NewerFormatError, OutputFormatError
+from rcm.io._atomic import atomic_file
 
 VERSION_KEY = "schema_version"
 
@@ -61,15 +61,8 @@ def write_document(path: str | os.PathLike[str], data: dict[str, Any], version: 
     Readers see the old file or the new one, never half of one, even with
     several processes writing the same path.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_file(path) as partial:
         partial.write_text(document_text(data, version))
-        partial.replace(target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def require(path: str | os.PathLike[str], kind: str, data: dict, keys: tuple[str, ...]) -> None:

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import csv
 import os
-import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from rcm._version import __version__
 from rcm.errors import NewerFormatError, OutputFormatError
-from rcm.io import read_document, require, write_document
+from rcm.io import atomic_file, read_document, require, write_document
 
 JOB_FOLDER = "_job"
 MANIFEST_VERSION = 1
@@ -198,18 +197,12 @@ def write_failures(root: Path, failures: list[Failure]) -> None:
     """Write every failure (sorted by id) through a temporary file and a rename."""
     path = failures_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with partial.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, FAILURE_COLUMNS)
-            writer.writeheader()
-            for failure in sorted(failures, key=lambda item: item.mosaic_id):
-                row: dict[str, Any] = asdict(failure)
-                writer.writerow({key: "" if value is None else value for key, value in row.items()})
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as partial, partial.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, FAILURE_COLUMNS)
+        writer.writeheader()
+        for failure in sorted(failures, key=lambda item: item.mosaic_id):
+            row: dict[str, Any] = asdict(failure)
+            writer.writerow({key: "" if value is None else value for key, value in row.items()})
 
 
 def _failure(path: Path, row: dict[str, str], line: int) -> Failure:
