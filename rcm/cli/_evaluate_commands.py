@@ -73,5 +73,4 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 def print_problems(problems: Sequence[Problem]) -> None:
     for problem in problems:
-        where = f"{problem.mosaic_id}: " if problem.mosaic_id else ""
-        print(f"rcm: {problem.severity}: {where}{problem.message}", file=sys.stderr)
+        print(f"rcm: {problem}", file=sys.stderr)

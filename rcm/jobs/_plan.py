@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rcm.errors import InputError
 from rcm.io import file_checksum
@@ -23,15 +22,6 @@ class PlannedMosaic:
     entry: MosaicEntry
     state: MosaicState
     task: MosaicTask
-
-
-def job_config(job: JobSpec) -> dict[str, Any]:
-    """What the fingerprint of every mosaic covers: the stages' options as given."""
-    assert job.infer is not None
-    return {
-        "convert": asdict(job.convert) if job.convert else None,
-        "infer": {"options": job.infer.options, "explain": job.infer.explain},
-    }
 
 
 def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]:
@@ -54,7 +44,6 @@ def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]
     except InputError as error:
         raise InputError(job.source, error.reason) from error
     model_checksum = file_checksum(model.path)
-    config = job_config(job)
     failures = read_failures(job.output)
     plan = []
     for entry in job.mosaics:
@@ -65,7 +54,7 @@ def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]
             model_path=str(model.path),
             model_name=model.name,
             model_checksum=model_checksum,
-            config=config,
+            infer=job.infer,
             convert=job.convert,
             um_per_px=job.um_per_px,
         )

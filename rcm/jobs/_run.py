@@ -217,5 +217,4 @@ def _evaluate(job: JobSpec) -> Path:
 
 def _log_problems(root: Path, problems: Sequence[Problem]) -> None:
     for problem in problems:
-        where = f"{problem.mosaic_id}: " if problem.mosaic_id else ""
-        log_line(root, f"evaluate {problem.severity}: {where}{problem.message}")
+        log_line(root, f"evaluate {problem}")

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from rcm.errors import InputError
 from rcm.infer import RunOptions
 from rcm.jobs._manifest import fingerprint, now
-from rcm.jobs._schema import ConvertStage
+from rcm.jobs._schema import ConvertStage, InferStage
 from rcm.outputs import FileIdentity, Manifest
 
 _MODELS: dict[tuple[str, str], Any] = {}
@@ -27,11 +27,7 @@ _MODELS: dict[tuple[str, str], Any] = {}
 
 @dataclass(frozen=True)
 class MosaicTask:
-    """Everything a worker needs for one mosaic (small and picklable).
-
-    ``config`` is what the fingerprint covers: the convert stage's options and the
-    infer stage's options and explain flag, as the job file gave them.
-    """
+    """Everything a worker needs for one mosaic (small and picklable)."""
 
     mosaic_id: str
     path: str
@@ -39,9 +35,17 @@ class MosaicTask:
     model_path: str
     model_name: str | None
     model_checksum: str
-    config: dict[str, Any] = field(default_factory=dict)
+    infer: InferStage
     convert: ConvertStage | None = None
     um_per_px: float | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What the fingerprint covers: the stages' options as the job file gave them."""
+        return {
+            "convert": asdict(self.convert) if self.convert else None,
+            "infer": {"options": self.infer.options, "explain": self.infer.explain},
+        }
 
     @property
     def output(self) -> Path:
@@ -95,7 +99,7 @@ def _process(task: MosaicTask) -> list[str]:
         convert_mosaic(mosaic, task.converted, options=options, name=task.mosaic_id, overwrite=True)
         mosaic = open_mosaic(task.converted)
         outputs.append(task.converted.name)
-    device = task.config["infer"]["options"].get("device", RunOptions().device)
+    device = task.infer.options.get("device", RunOptions().device)
     model = _model(task.model_path, device)
     if model.checksum != task.model_checksum:
         raise InputError(task.model_path, "the model file changed while the job ran")
@@ -117,9 +121,8 @@ def _infer(task: MosaicTask, mosaic: Any, model: Any) -> None:
     from rcm.explain import ExplainOptions
     from rcm.pipeline.infer import infer_mosaic, options_for
 
-    infer = task.config["infer"]
-    options = options_for(model.meta.task, infer["options"], where="stages.infer.options")
-    explain = ExplainOptions(device=options.device) if infer.get("explain") else None
+    options = options_for(model.meta.task, task.infer.options, where="stages.infer.options")
+    explain = ExplainOptions(device=options.device) if task.infer.explain else None
     infer_mosaic(
         mosaic,
         model,

@@ -52,6 +52,11 @@ class Problem:
         if self.severity not in get_args(Severity):
             raise ValueError(f"severity must be error or warning, got {self.severity!r}")
 
+    def __str__(self) -> str:
+        """``severity: mosaic: message``, as the CLI prints it and a job's log records it."""
+        where = f"{self.mosaic_id}: " if self.mosaic_id else ""
+        return f"{self.severity}: {where}{self.message}"
+
 
 @dataclass(frozen=True)
 class EvaluationCounts:
