@@ -28,10 +28,14 @@ class WindowOptions(RunOptions):
         max_detections: Detections kept per window at most.
         mask_threshold: Mask probability at which a pixel belongs to an object.
         merge: ``nmm`` unites the pieces of an object seen by several windows (union
-            of boxes and masks); ``nms`` keeps the best piece.
-        merge_metric: Overlap measure for merging: ``ios`` (intersection over the
-            smaller box, which joins a piece with the whole) or ``iou``.
-        merge_threshold: Overlap at or above which two detections are one object.
+            of boxes and masks, highest score); ``nms`` keeps the best piece.
+            Only detections of different windows are merged: what the model
+            returned for one window is kept as it is.
+        merge_metric: How two detections of neighbouring windows are compared
+            inside the strip both windows saw (mask pixels, or boxes for
+            box-only models): ``iou`` or ``ios`` (intersection over the smaller).
+        merge_threshold: Overlap inside the strip at or above which two
+            detections of neighbouring windows are one object.
 
     """
 
@@ -70,8 +74,17 @@ class WindowOptions(RunOptions):
         ),
     )
     merge_metric: OverlapMetric = described(
-        "ios", Option("overlap measure for merging: intersection over the smaller box, or IoU")
+        "iou",
+        Option(
+            "how detections of neighbouring windows are compared inside their shared strip: "
+            "IoU, or intersection over the smaller"
+        ),
     )
     merge_threshold: float = described(
-        0.5, Option("overlap at which two detections are one object", Range(0, 1, low_open=True))
+        0.5,
+        Option(
+            "overlap inside the shared strip at which detections of neighbouring windows are "
+            "one object",
+            Range(0, 1, low_open=True),
+        ),
     )

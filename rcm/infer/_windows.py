@@ -3,7 +3,8 @@
 Windows over tissue are read ahead in blocks, run in batches, and their dense
 outputs blended chunk by chunk into a zarr map (memory bounded by the windows in
 flight, not by the mosaic). Detections are moved to mosaic pixels as they come
-and merged across window seams once all windows are done.
+and merged across window seams once all windows are done (only detections of
+different windows are merged, where their windows overlap).
 """
 
 from __future__ import annotations
@@ -195,8 +196,9 @@ def _run_windows(
         for result in predictor(reader):
             accumulator.add(result.index, result.dense)
             if result.instances is not None and len(result.instances):
-                y0, x0 = boxes[result.index, :2]
-                found.append(result.instances.to_mosaic(int(y0), int(x0)))
+                y0, x0, y1, x1 = (int(v) for v in boxes[result.index])
+                window = result.instances.to_mosaic(y0, x0).with_window((x0, y0, x1, y1))
+                found.append(window)
             bar.update()
     accumulator.finish()
     return accumulator, found if predictor.family.task == Task.DETECTOR else None

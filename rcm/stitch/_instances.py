@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +29,17 @@ def _integers(values: npt.ArrayLike, name: str) -> np.ndarray:
     return array.astype(np.int64)
 
 
+def _windows(values: npt.ArrayLike, n: int) -> np.ndarray:
+    windows = _integers(values, "windows")
+    if windows.shape == (0,):
+        windows = windows.reshape(0, 4)
+    if windows.shape != (n, 4):
+        raise ValueError(f"windows must have shape ({n}, 4), got {windows.shape}")
+    if (windows[:, 2] <= windows[:, 0]).any() or (windows[:, 3] <= windows[:, 1]).any():
+        raise ValueError("windows must be [x0, y0, x1, y1] with x1 > x0 and y1 > y0")
+    return windows
+
+
 @dataclass(frozen=True, eq=False)
 class Instances:
     """Objects found in one frame: a model's window, or the whole mosaic.
@@ -50,6 +61,10 @@ class Instances:
             ``mask_origins[i, 1]`` to ``+ masks[i].shape[1]`` of the frame.
         mask_origins: ``(n, 2)`` int64 ``(y, x)`` of each mask's top-left pixel;
             ``(0, 2)`` when `masks` is None.
+        windows: None when unknown, or ``(n, 4)`` int64 ``[x0, y0, x1, y1]``: the
+            extent, in pixels of `frame`, of the window each instance was found
+            in (`with_window`). Instances with equal windows came from the same
+            window (a grid's windows are distinct); merging across seams needs them.
 
     """
 
@@ -59,6 +74,7 @@ class Instances:
     frame: Frame
     masks: tuple[np.ndarray, ...] | None = None
     mask_origins: np.ndarray = field(default_factory=_no_origins)
+    windows: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, np.float64)
@@ -102,6 +118,8 @@ class Instances:
             if origins.shape != (n, 2):
                 raise ValueError(f"mask_origins must have shape ({n}, 2), got {origins.shape}")
             object.__setattr__(self, "masks", masks)
+        if self.windows is not None:
+            object.__setattr__(self, "windows", _windows(self.windows, n))
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "labels", labels)
@@ -197,9 +215,21 @@ class Instances:
             index = _integers(index, "indices").reshape(-1)
         masks = None if self.masks is None else tuple(self.masks[i] for i in index)
         origins = self.mask_origins[index] if self.masks is not None else _no_origins()
+        windows = None if self.windows is None else self.windows[index]
         return Instances(
-            self.boxes[index], self.scores[index], self.labels[index], self.frame, masks, origins
+            self.boxes[index],
+            self.scores[index],
+            self.labels[index],
+            self.frame,
+            masks,
+            origins,
+            windows,
         )
+
+    def with_window(self, window: Sequence[int]) -> Instances:
+        """These instances, all found in `window` ``[x0, y0, x1, y1]`` (pixels of `frame`)."""
+        windows = np.tile(_integers(window, "window").reshape(1, 4), (len(self), 1))
+        return replace(self, windows=windows)
 
     @classmethod
     def concatenate(cls, parts: Sequence[Instances]) -> Instances:
@@ -207,19 +237,25 @@ class Instances:
 
         Raises:
             ValueError: If `parts` is empty (its frame would be unknown), or the
-                parts differ in frame or in having masks.
+                parts differ in frame, in having masks or in having windows.
 
         """
         if not parts:
             raise ValueError("nothing to concatenate; use Instances.empty(frame)")
         frame, with_masks = parts[0].frame, parts[0].has_masks
+        with_windows = parts[0].windows is not None
         if any(part.frame != frame for part in parts):
             raise ValueError("cannot concatenate instances in different frames")
         if any(part.has_masks != with_masks for part in parts):
             raise ValueError("cannot concatenate instances with and without masks")
+        if any((part.windows is not None) != with_windows for part in parts):
+            raise ValueError("cannot concatenate instances with and without windows")
         masks = None
         if with_masks:
             masks = tuple(mask for part in parts for mask in part.masks or ())
+        windows = None
+        if with_windows:
+            windows = np.concatenate([part.windows for part in parts if part.windows is not None])
         return cls(
             np.concatenate([part.boxes for part in parts]),
             np.concatenate([part.scores for part in parts]),
@@ -227,10 +263,13 @@ class Instances:
             frame,
             masks,
             np.concatenate([part.mask_origins for part in parts]),
+            windows,
         )
 
     def to_mosaic(self, y0: int, x0: int) -> Instances:
         """These window instances in mosaic pixels, the window's top-left being `(y0, x0)`.
+
+        Boxes, mask origins and windows move together.
 
         Raises:
             ValueError: If the instances are already in mosaic pixels.
@@ -240,14 +279,16 @@ class Instances:
             raise ValueError("instances are already in mosaic pixels")
         shift = np.array([x0, y0, x0, y0], np.float64)
         origins = self.mask_origins + np.array([y0, x0], np.int64)
+        windows = None if self.windows is None else self.windows + shift.astype(np.int64)
         return Instances(
-            self.boxes + shift, self.scores, self.labels, "mosaic", self.masks, origins
+            self.boxes + shift, self.scores, self.labels, "mosaic", self.masks, origins, windows
         )
 
     def clip(self, height: int, width: int) -> Instances:
         """Boxes clipped and masks cropped to a ``height`` x ``width`` frame.
 
-        Instances left with zero area (as `areas` measures it) are dropped.
+        Instances left with zero area (as `areas` measures it) are dropped; windows
+        are kept as they are.
         """
         boxes = self.boxes.copy()
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
@@ -266,7 +307,7 @@ class Instances:
                 )
             )
             origins = first
-        clipped = Instances(boxes, self.scores, self.labels, self.frame, masks, origins)
+        clipped = replace(self, boxes=boxes, masks=masks, mask_origins=origins)
         return clipped.select(clipped.areas > 0)
 
     def to_coco(

@@ -1,35 +1,38 @@
 """Instances found in overlapping windows merged into one set for the mosaic.
 
 An object on a window seam is detected once per window that sees it, often as
-a cut-off piece. Overlap is measured between boxes; candidate pairs come from an
-R-tree, so the cost grows with the number of overlapping pairs, not ``n**2``.
+a cut-off piece. Which pieces meet is decided in the strip their windows share
+(`rcm.stitch._seams`); here they are grouped, united or suppressed, and put in
+a canonical order.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
-import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from rcm.stitch._instances import Instances
+from rcm.stitch._seams import OverlapMetric, seam_pairs
 
 MergeMethod = Literal["nms", "nmm"]
-OverlapMetric = Literal["iou", "ios"]
 
 
 def canonical_order(instances: Instances) -> np.ndarray:
     """Indices sorting `instances` by score (highest first), then x0, y0, x1, y1, label.
 
-    Mask origin, mask shape and finally mask pixels break remaining ties, so the
-    order (and anything built on it) does not depend on the order the instances
-    came in.
+    Window, mask origin, mask shape and finally mask pixels break remaining ties,
+    so the order (and anything built on it) does not depend on the order the
+    instances came in.
     """
     boxes = instances.boxes
     keys = [instances.labels, boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0]]
     keys.append(-instances.scores)
+    if instances.windows is not None:
+        keys = [*instances.windows.T[::-1], *keys]
     if instances.masks is None:
         return np.lexsort(keys)  # the last key sorts first
     masks = instances.masks
@@ -53,77 +56,47 @@ def _mask_shapes(masks: tuple[np.ndarray, ...]) -> np.ndarray:
     return np.array([mask.shape for mask in masks], np.int64).reshape(-1, 2)
 
 
-def box_overlap(a: np.ndarray, b: np.ndarray, metric: OverlapMetric) -> np.ndarray:
-    """Row-wise overlap of boxes ``a[k]`` and ``b[k]`` (both ``(m, 4)``); 0 for empty boxes.
-
-    ``"iou"``: intersection over union. ``"ios"``: intersection over the smaller
-    box's area, 1 when one box lies inside the other.
-    """
-    width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = width.clip(0) * height.clip(0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    smaller = np.minimum(area_a, area_b)
-    denominator = area_a + area_b - inter if metric == "iou" else smaller
-    return np.divide(inter, denominator, out=np.zeros_like(inter), where=denominator > 0)
-
-
-def matching_pairs(
-    instances: Instances, metric: OverlapMetric, threshold: float, class_aware: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs ``(i, j)``, ``i < j``, whose boxes overlap by at least `threshold`.
-
-    With `class_aware`, only pairs with the same label match.
-    """
-    boxes = instances.boxes
-    geometries = shapely.box(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3])
-    # Without a predicate the tree returns pairs whose envelopes meet; a box is its
-    # own envelope, so that is "intersects" without the exact geometry test.
-    first, second = shapely.STRtree(geometries).query(geometries)
-    keep = first < second
-    if class_aware:
-        keep &= instances.labels[first] == instances.labels[second]
-    first, second = first[keep], second[keep]
-    overlap = box_overlap(boxes[first], boxes[second], metric)
-    match = overlap >= threshold
-    return first[match], second[match]
-
-
 def merge_instances(
     instances: Instances,
     *,
     method: MergeMethod = "nmm",
-    metric: OverlapMetric = "ios",
+    metric: OverlapMetric = "iou",
     threshold: float = 0.5,
     class_aware: bool = True,
 ) -> Instances:
     """One instance per object from instances of overlapping windows.
 
-    Two instances match when their boxes overlap by at least `threshold`
-    (`metric`) and, with `class_aware`, share a label.
+    Only instances of different windows match: two match when their parts inside
+    the strip their windows share overlap by at least `threshold` (`metric`) and,
+    with `class_aware`, they share a label (see `rcm.stitch._seams`). What a
+    model returned for one window is never merged within that window.
 
     Args:
-        instances: All windows' instances, in one frame (normally the mosaic's).
-        method: ``"nms"``: greedy non-maximum suppression; best first, a kept
-            instance suppresses every later one matching it; kept instances are
-            returned unchanged. ``"nmm"``: non-maximum merging; every connected
-            group of matches becomes one instance with the union of the boxes
-            (and masks), the highest score and the label of the best member, so
-            the pieces of an object cut by window edges come out whole.
-            Matches chain: a row of touching objects whose boxes overlap enough
-            becomes one.
-        metric: ``"ios"`` (intersection over the smaller box) recognises a
-            cut-off piece inside the whole; ``"iou"`` only near-duplicates.
+        instances: All windows' instances, in one frame (normally the mosaic's),
+            each with its window (`Instances.with_window`).
+        method: ``"nmm"``: non-maximum merging; every connected group of matches
+            becomes one instance with the union of the masks and of the boxes,
+            the highest score of its members and the label of that best member,
+            so an object cut by any number of windows (a corner of four too)
+            comes out whole. Matches chain: two instances of one window both
+            matching a third become one. ``"nms"``: greedy non-maximum
+            suppression; best first, a kept instance suppresses every later one
+            matching it; kept instances are returned unchanged.
+        metric: How the parts inside the strip are compared: ``"iou"``
+            (intersection over union; the rule a detector's own NMS uses) or
+            ``"ios"`` (intersection over the smaller part; more forgiving of a
+            mask cut short near a window edge, but it also joins a small
+            detection lying inside a larger one of another window).
         threshold: Overlap needed for a match, in (0, 1].
         class_aware: Only instances with the same label match.
 
     Returns:
-        The merged instances sorted by `canonical_order`, independent of the
-        input order.
+        The merged instances, without windows, sorted by `canonical_order` and
+        independent of the input order.
 
     Raises:
-        ValueError: For an unknown method or metric, or a threshold outside (0, 1].
+        ValueError: For an unknown method or metric, a threshold outside (0, 1],
+            or instances that do not know their windows.
 
     """
     if method not in ("nms", "nmm"):
@@ -132,10 +105,12 @@ def merge_instances(
         raise ValueError(f"metric must be 'iou' or 'ios', got {metric!r}")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if not len(instances):
+        return replace(instances, windows=None)
     ordered = instances.select(canonical_order(instances))
-    first, second = matching_pairs(ordered, metric, threshold, class_aware)
+    first, second = seam_pairs(ordered, metric, threshold, class_aware)
     if method == "nms":
-        return ordered.select(_suppress(len(ordered), first, second))
+        return replace(ordered.select(_suppress(len(ordered), first, second)), windows=None)
     return _merge_groups(ordered, first, second)
 
 

@@ -309,3 +309,43 @@ def test_window_outputs_feed_rcm_evaluate(tmp_path: Path) -> None:
     assert metrics["tile_level"]["tiles"] == 0  # no tile classifier here
     assert 0 <= metrics["segmentation"]["pooled"]["dice"] <= 1
     assert "AP" in metrics["detection"]
+
+
+def test_an_object_no_window_holds_whole_comes_out_once(tmp_path: Path) -> None:
+    """A 105 x 30 px lesion cut by 128 px windows with 32 px overlap: its two pieces
+    share only the overlap strip (box intersection over the smaller piece 0.47)."""
+    image = np.zeros((128, 288), np.uint8)
+    image[50:80, 60:165] = 255  # windows [0, 128), [96, 224), [192, 320): cut at 128 and 96
+    path = write_tiff(tmp_path / "long.tif", image)
+    meta = ModelMeta(**{**BLOB_META.__dict__, "tile_px": 128})
+    model = LoadedModel(Blobs(), meta, "sha256:test", "memory")
+    options = WindowOptions(window_px=128, overlap=0.25, tissue="all")
+    detect_mosaic(open_mosaic(path), model, tmp_path / "out", options=options)
+    found = json.loads((tmp_path / "out" / "instances.json").read_text())
+    assert [d["bbox"] for d in found] == [[60, 50, 105, 30]]
+    assert found[0]["area"] == 105 * 30
+
+
+def detect_crowd(module: nn.Module, windows: torch.Tensor) -> list[WindowDetections]:
+    """A box-only detector that returns 100 overlapping boxes per window, as after its NMS."""
+    shift = torch.arange(100, dtype=torch.float32)[:, None] * torch.tensor([0.25, 0.0, 0.25, 0.0])
+    boxes = torch.tensor([10.0, 20.0, 40.0, 60.0]) + shift
+    scores = torch.linspace(0.99, 0.5, 100)
+    labels = torch.zeros(100, dtype=torch.int64)
+    return [WindowDetections(boxes, scores, labels) for _ in windows]
+
+
+if "test-crowd" not in WINDOW_MODELS:
+    register_window_model(
+        WindowFamily("test-crowd", "detector", lambda **_: Blobs(), detect=detect_crowd)
+    )
+
+
+def test_one_windows_detections_are_kept_as_the_model_returned_them(tmp_path: Path) -> None:
+    path = write_tiff(tmp_path / "one.tif", np.full((128, 128), 200, np.uint8))
+    meta = ModelMeta(**{**BLOB_META.__dict__, "architecture": "test-crowd", "tile_px": 128})
+    model = LoadedModel(Blobs(), meta, "sha256:test", "memory")
+    result = detect_mosaic(open_mosaic(path), model, tmp_path / "out")
+    found = json.loads((tmp_path / "out" / "instances.json").read_text())
+    assert result.run == 1 and result.instances == len(found) == 100
+    assert sorted(d["bbox"][0] for d in found) == [10 + 0.25 * i for i in range(100)]

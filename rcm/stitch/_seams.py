@@ -1,0 +1,206 @@
+"""Which instances of different windows are one object: they meet in the strip both windows saw.
+
+Two overlapping windows share a strip of pixels that both of them saw. There the
+pieces of one object cut by a window edge cover the same pixels, and so do the two
+detections of an object lying wholly inside the strip; two objects side by side do
+not. So two instances meet when their parts inside the strip (mask pixels, or the
+boxes clipped to the strip for box-only models) overlap enough, whatever the
+object's size relative to a window. Windows that only abut share no pixel: there
+the strip is the line of pixels on each side of the seam, folded onto each other,
+so pieces meet when they touch across the seam. Instances of one window never
+meet: what a model returned for one window is kept as it is.
+
+Candidate pairs come from an R-tree over the instances' extents, so the cost grows
+with the number of neighbouring pairs, not ``n**2``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import shapely
+
+from rcm.stitch._instances import Instances
+
+OverlapMetric = Literal["iou", "ios"]
+
+
+def box_overlap(a: np.ndarray, b: np.ndarray, metric: OverlapMetric) -> np.ndarray:
+    """Row-wise overlap of boxes ``a[k]`` and ``b[k]`` (both ``(m, 4)``); 0 for empty boxes.
+
+    ``"iou"``: intersection over union. ``"ios"``: intersection over the smaller
+    box's area, 1 when one box lies inside the other.
+    """
+    width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    inter = width.clip(0) * height.clip(0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return _ratio(inter, area_a, area_b, metric)
+
+
+def _ratio(
+    inter: np.ndarray, area_a: np.ndarray, area_b: np.ndarray, metric: OverlapMetric
+) -> np.ndarray:
+    denominator = area_a + area_b - inter if metric == "iou" else np.minimum(area_a, area_b)
+    return np.divide(inter, denominator, out=np.zeros_like(inter), where=denominator > 0)
+
+
+def extents(instances: Instances) -> np.ndarray:
+    """``(n, 4)`` float64 ``[x0, y0, x1, y1]`` of what decides a match: masks, else boxes."""
+    if instances.masks is None:
+        return instances.boxes
+    shapes = np.array([mask.shape for mask in instances.masks], np.int64).reshape(-1, 2)
+    top_left = instances.mask_origins[:, ::-1]
+    return np.concatenate([top_left, top_left + shapes[:, ::-1]], axis=1).astype(np.float64)
+
+
+def seam_pairs(
+    instances: Instances, metric: OverlapMetric, threshold: float, class_aware: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i < j``, of instances of different windows that meet in their strip.
+
+    Their parts inside the strip overlap by at least `threshold` (`metric`); with
+    `class_aware`, only instances with the same label meet.
+
+    Raises:
+        ValueError: If the instances do not know their windows.
+
+    """
+    if instances.windows is None:
+        raise ValueError("merging across seams needs each instance's window (with_window)")
+    windows = instances.windows
+    first, second = _neighbours(instances, extents(instances), class_aware)
+    region_a, region_b, valid = strips(windows[first], windows[second])
+    first, second, region_a, region_b = (
+        first[valid],
+        second[valid],
+        region_a[valid],
+        region_b[valid],
+    )
+    boxes = extents(instances)
+    part_a, part_b = parts_in_strip(boxes[first], boxes[second], region_a, region_b)
+    overlap = box_overlap(part_a, part_b, metric)
+    if instances.masks is not None:
+        # Boxes around the mask parts bound the pixel overlap; count pixels only where they meet.
+        near = overlap > 0
+        first, second, region_a, region_b = (
+            first[near],
+            second[near],
+            region_a[near],
+            region_b[near],
+        )
+        overlap = _mask_overlap(instances, first, second, region_a, region_b, metric)
+    match = overlap >= threshold
+    return first[match], second[match]
+
+
+def _neighbours(
+    instances: Instances, boxes: np.ndarray, class_aware: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``i < j`` of different windows whose extents, grown by a pixel, meet."""
+    assert instances.windows is not None
+    grown = shapely.box(boxes[:, 0] - 1, boxes[:, 1] - 1, boxes[:, 2] + 1, boxes[:, 3] + 1)
+    # Without a predicate the tree returns pairs whose envelopes meet; a box is its
+    # own envelope, so that is "intersects" without the exact geometry test.
+    first, second = shapely.STRtree(grown).query(grown)
+    keep = first < second
+    keep &= (instances.windows[first] != instances.windows[second]).any(axis=1)
+    if class_aware:
+        keep &= instances.labels[first] == instances.labels[second]
+    return first[keep], second[keep]
+
+
+def strips(
+    windows_a: np.ndarray, windows_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where windows ``a[k]`` and ``b[k]`` (``(m, 4)`` ``[x0, y0, x1, y1]``) compare pieces.
+
+    Returns:
+        The region of each side, ``(m, 4)`` int64 and of one shape per pair: the
+        windows' common pixels; along an axis where they only abut, the line of
+        pixels next to the seam on that side. Also whether the windows overlap
+        or abut at all.
+
+    """
+    region_a = np.empty_like(windows_a)
+    region_b = np.empty_like(windows_b)
+    valid = np.ones(len(windows_a), bool)
+    for low, high in ((0, 2), (1, 3)):
+        start = np.maximum(windows_a[:, low], windows_b[:, low])
+        stop = np.minimum(windows_a[:, high], windows_b[:, high])
+        valid &= stop >= start
+        seam = stop == start
+        for windows, region in ((windows_a, region_a), (windows_b, region_b)):
+            # On a seam without overlap, the window ending there takes the line before it.
+            before = seam & (windows[:, high] == start)
+            region[:, low] = np.where(before, start - 1, start)
+            region[:, high] = np.where(seam, region[:, low] + 1, stop)
+    return region_a, region_b, valid
+
+
+def parts_in_strip(
+    a: np.ndarray, b: np.ndarray, region_a: np.ndarray, region_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes `a` and `b` clipped to their regions, both in the frame of `region_a`.
+
+    Along a seam line (a region one pixel thick) a box that reaches into the line
+    covers all of it, so only the extent along the seam is compared.
+    """
+    parts = []
+    for boxes, region in ((a, region_a), (b, region_b)):
+        clipped = np.concatenate(
+            [np.maximum(boxes[:, :2], region[:, :2]), np.minimum(boxes[:, 2:], region[:, 2:])],
+            axis=1,
+        )
+        reaches = clipped[:, 2:] > clipped[:, :2]
+        line = (region[:, 2:] - region[:, :2]) == 1
+        clipped[:, :2] = np.where(line & reaches, region[:, :2], clipped[:, :2])
+        clipped[:, 2:] = np.where(line & reaches, region[:, 2:], clipped[:, 2:])
+        clipped[:, 2:] = np.maximum(clipped[:, 2:], clipped[:, :2])
+        parts.append(clipped - np.tile(region[:, :2], 2))
+    return parts[0], parts[1]
+
+
+def _mask_overlap(
+    instances: Instances,
+    first: np.ndarray,
+    second: np.ndarray,
+    region_a: np.ndarray,
+    region_b: np.ndarray,
+    metric: OverlapMetric,
+) -> np.ndarray:
+    """Overlap of the mask pixels of each pair inside its regions (folded onto each other)."""
+    assert instances.masks is not None
+    inter = np.zeros(len(first))
+    area_a = np.zeros(len(first))
+    area_b = np.zeros(len(first))
+    origins = instances.mask_origins.tolist()
+    pairs = zip(first.tolist(), second.tolist(), region_a.tolist(), region_b.tolist(), strict=True)
+    for k, (i, j, strip_a, strip_b) in enumerate(pairs):
+        piece_a, (top_a, left_a) = _crop(instances.masks[i], origins[i], strip_a)
+        piece_b, (top_b, left_b) = _crop(instances.masks[j], origins[j], strip_b)
+        area_a[k], area_b[k] = np.count_nonzero(piece_a), np.count_nonzero(piece_b)
+        top, left = max(top_a, top_b), max(left_a, left_b)
+        bottom = min(top_a + piece_a.shape[0], top_b + piece_b.shape[0])
+        right = min(left_a + piece_a.shape[1], left_b + piece_b.shape[1])
+        if bottom > top and right > left:
+            common_a = piece_a[top - top_a : bottom - top_a, left - left_a : right - left_a]
+            common_b = piece_b[top - top_b : bottom - top_b, left - left_b : right - left_b]
+            inter[k] = np.count_nonzero(common_a & common_b)
+    return _ratio(inter, area_a, area_b, metric)
+
+
+def _crop(
+    mask: np.ndarray, origin: list[int], region: list[int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The part of `mask` (top-left pixel `origin` ``(y, x)``) inside `region` ``[x0, y0, x1, y1]``.
+
+    Returns the part and its ``(y, x)`` offset from the region's top-left pixel.
+    """
+    (y, x), (x0, y0, x1, y1) = origin, region
+    top, left = max(y, y0), max(x, x0)
+    bottom, right = min(y + mask.shape[0], y1), min(x + mask.shape[1], x1)
+    part = mask[top - y : max(bottom, top) - y, left - x : max(right, left) - x]
+    return part, (top - y0, left - x0)
