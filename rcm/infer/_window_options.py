@@ -33,7 +33,8 @@ class WindowOptions(RunOptions):
             returned for one window is kept as it is.
         merge_metric: How two detections of neighbouring windows are compared
             inside the strip both windows saw (mask pixels, or boxes for
-            box-only models): ``iou`` or ``ios`` (intersection over the smaller).
+            box-only models): ``iou``, ``ios`` (intersection over the smaller),
+            or ``auto``: IoU of masks, IoS of boxes.
         merge_threshold: Overlap inside the strip at or above which two
             detections of neighbouring windows are one object.
 
@@ -74,10 +75,10 @@ class WindowOptions(RunOptions):
         ),
     )
     merge_metric: OverlapMetric = described(
-        "iou",
+        "auto",
         Option(
             "how detections of neighbouring windows are compared inside their shared strip: "
-            "IoU, or intersection over the smaller"
+            "IoU, intersection over the smaller, or auto (IoU of masks, IoS of boxes)"
         ),
     )
     merge_threshold: float = described(

@@ -60,7 +60,7 @@ def merge_instances(
     instances: Instances,
     *,
     method: MergeMethod = "nmm",
-    metric: OverlapMetric = "iou",
+    metric: OverlapMetric = "auto",
     threshold: float = 0.5,
     class_aware: bool = True,
 ) -> Instances:
@@ -83,10 +83,11 @@ def merge_instances(
             suppression; best first, a kept instance suppresses every later one
             matching it; kept instances are returned unchanged.
         metric: How the parts inside the strip are compared: ``"iou"``
-            (intersection over union; the rule a detector's own NMS uses) or
-            ``"ios"`` (intersection over the smaller part; more forgiving of a
-            mask cut short near a window edge, but it also joins a small
-            detection lying inside a larger one of another window).
+            (intersection over union, the rule a detector's own NMS uses) or
+            ``"ios"`` (intersection over the smaller part: it also joins a small
+            detection lying inside a larger one of the other window).
+            ``"auto"``: IoU of mask pixels; IoS of boxes, since a box clipped to
+            the strip only bounds the object's part there.
         threshold: Overlap needed for a match, in (0, 1].
         class_aware: Only instances with the same label match.
 
@@ -101,8 +102,8 @@ def merge_instances(
     """
     if method not in ("nms", "nmm"):
         raise ValueError(f"method must be 'nms' or 'nmm', got {method!r}")
-    if metric not in ("iou", "ios"):
-        raise ValueError(f"metric must be 'iou' or 'ios', got {metric!r}")
+    if metric not in ("auto", "iou", "ios"):
+        raise ValueError(f"metric must be 'auto', 'iou' or 'ios', got {metric!r}")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     if not len(instances):

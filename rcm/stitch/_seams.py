@@ -23,10 +23,10 @@ import shapely
 
 from rcm.stitch._instances import Instances
 
-OverlapMetric = Literal["iou", "ios"]
+OverlapMetric = Literal["auto", "iou", "ios"]
 
 
-def box_overlap(a: np.ndarray, b: np.ndarray, metric: OverlapMetric) -> np.ndarray:
+def box_overlap(a: np.ndarray, b: np.ndarray, metric: Literal["iou", "ios"]) -> np.ndarray:
     """Row-wise overlap of boxes ``a[k]`` and ``b[k]`` (both ``(m, 4)``); 0 for empty boxes.
 
     ``"iou"``: intersection over union. ``"ios"``: intersection over the smaller
@@ -41,7 +41,7 @@ def box_overlap(a: np.ndarray, b: np.ndarray, metric: OverlapMetric) -> np.ndarr
 
 
 def _ratio(
-    inter: np.ndarray, area_a: np.ndarray, area_b: np.ndarray, metric: OverlapMetric
+    inter: np.ndarray, area_a: np.ndarray, area_b: np.ndarray, metric: Literal["iou", "ios"]
 ) -> np.ndarray:
     denominator = area_a + area_b - inter if metric == "iou" else np.minimum(area_a, area_b)
     return np.divide(inter, denominator, out=np.zeros_like(inter), where=denominator > 0)
@@ -62,7 +62,10 @@ def seam_pairs(
     """Pairs ``(i, j)``, ``i < j``, of instances of different windows that meet in their strip.
 
     Their parts inside the strip overlap by at least `threshold` (`metric`); with
-    `class_aware`, only instances with the same label meet.
+    `class_aware`, only instances with the same label meet. ``"auto"`` is
+    ``"iou"`` for masks, whose pixels in the strip are the object's, and
+    ``"ios"`` for boxes: a box clipped to the strip only bounds the object's part
+    there, so the piece whose object narrows there lies inside the other.
 
     Raises:
         ValueError: If the instances do not know their windows.
@@ -71,6 +74,8 @@ def seam_pairs(
     if instances.windows is None:
         raise ValueError("merging across seams needs each instance's window (with_window)")
     windows = instances.windows
+    if metric == "auto":
+        metric = "iou" if instances.masks is not None else "ios"
     first, second = _neighbours(instances, extents(instances), class_aware)
     region_a, region_b, valid = strips(windows[first], windows[second])
     first, second, region_a, region_b = (
@@ -169,7 +174,7 @@ def _mask_overlap(
     second: np.ndarray,
     region_a: np.ndarray,
     region_b: np.ndarray,
-    metric: OverlapMetric,
+    metric: Literal["iou", "ios"],
 ) -> np.ndarray:
     """Overlap of the mask pixels of each pair inside its regions (folded onto each other)."""
     assert instances.masks is not None

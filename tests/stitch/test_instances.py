@@ -56,6 +56,10 @@ def paint(mask: np.ndarray, origin: tuple[int, int], size: tuple[int, int]) -> n
         ({"masks": (np.ones((1, 1), bool),), "mask_origins": [[0, 0, 0]]}, "mask_origins"),
         ({"masks": (np.ones((1, 1), bool),)}, r"mask_origins must have shape \(1, 2\)"),
         ({"mask_origins": [[0, 0]]}, "mask_origins given without masks"),
+        ({"windows": [[0, 0, 8]]}, r"windows must have shape \(1, 4\)"),
+        ({"windows": [[0, 0, 8.5, 8]]}, "windows must hold integers"),
+        ({"windows": [[0, 0, 0, 8]]}, "x1 > x0"),
+        ({"windows": [[0, 5, 8, 5]]}, "y1 > y0"),
     ],
 )
 def test_invalid_instances_are_refused(kwargs: dict[str, Any], message: str) -> None:
@@ -244,3 +248,20 @@ def test_to_coco_refuses_window_pixels_missing_categories_and_outside_masks() ->
     with pytest.raises(ValueError, match="clip"):
         mosaic.to_coco((4, 4), [1, 2])
     assert len(mosaic.clip(4, 4).to_coco((4, 4), [1, 2])) == 2
+
+
+def test_windows_travel_with_their_instances() -> None:
+    window = two_with_masks().with_window((0, 0, 8, 6))
+    assert window.windows is not None and window.windows.dtype == np.int64
+    np.testing.assert_array_equal(window.windows, [[0, 0, 8, 6]] * 2)
+    assert two_with_masks().windows is None
+    mosaic = window.to_mosaic(y0=100, x0=30)
+    np.testing.assert_array_equal(mosaic.windows, [[30, 100, 38, 106]] * 2)
+    other = two_with_masks("mosaic").with_window((1, 2, 3, 4)).select([1])
+    both = Instances.concatenate([mosaic, other])
+    np.testing.assert_array_equal(both.windows, [[30, 100, 38, 106]] * 2 + [[1, 2, 3, 4]])
+    np.testing.assert_array_equal(both.select([2, 0]).windows, [[1, 2, 3, 4], [30, 100, 38, 106]])
+    np.testing.assert_array_equal(both.clip(101, 40).windows, [[30, 100, 38, 106], [1, 2, 3, 4]])
+    with pytest.raises(ValueError, match="with and without windows"):
+        Instances.concatenate([mosaic, two_with_masks("mosaic")])
+    assert Instances.empty("mosaic").with_window((0, 0, 1, 1)).windows.shape == (0, 4)
