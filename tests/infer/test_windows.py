@@ -314,16 +314,19 @@ def test_window_outputs_feed_rcm_evaluate(tmp_path: Path) -> None:
 def test_an_object_no_window_holds_whole_comes_out_once(tmp_path: Path) -> None:
     """A 105 x 30 px lesion cut by 128 px windows with 32 px overlap: its two pieces
     share only the overlap strip (box intersection over the smaller piece 0.47)."""
-    image = np.zeros((128, 288), np.uint8)
+    image = np.zeros((288, 288), np.uint8)
     image[50:80, 60:165] = 255  # windows [0, 128), [96, 224), [192, 320): cut at 128 and 96
+    image[200:220, 40:270] = 255  # three windows wide
+    image[90:135, 185:230] = 255  # on the corner of four windows
     path = write_tiff(tmp_path / "long.tif", image)
     meta = ModelMeta(**{**BLOB_META.__dict__, "tile_px": 128})
     model = LoadedModel(Blobs(), meta, "sha256:test", "memory")
     options = WindowOptions(window_px=128, overlap=0.25, tissue="all")
     detect_mosaic(open_mosaic(path), model, tmp_path / "out", options=options)
     found = json.loads((tmp_path / "out" / "instances.json").read_text())
-    assert [d["bbox"] for d in found] == [[60, 50, 105, 30]]
-    assert found[0]["area"] == 105 * 30
+    expected = [[60, 50, 105, 30], [40, 200, 230, 20], [185, 90, 45, 45]]
+    assert sorted(d["bbox"] for d in found) == sorted(expected)
+    assert sorted(d["area"] for d in found) == sorted(w * h for _, _, w, h in expected)
 
 
 def detect_crowd(module: nn.Module, windows: torch.Tensor) -> list[WindowDetections]:
