@@ -3,8 +3,9 @@
 A seeded synthetic set of detections in mosaic pixels (default 20,000, with
 masks of about 32 x 32 px, in clusters over a 30,000 x 30,000 mosaic) holds
 about two detections per object: each object whole, plus pieces cut off by
-window edges and corners as neighbouring windows see them. Merging is timed for
-every method and metric (median of 3 runs, in one process, the same input).
+window edges and corners as neighbouring windows see them, each with its
+window. Merging is timed for every method and metric (median of 3 runs, in one
+process, the same input).
 
 Usage: python scripts/bench_merge.py [--instances 20000] [--runs 3] [--no-record]
 """
@@ -22,6 +23,7 @@ from rcm.stitch._instances import Instances
 from rcm.stitch._merge import merge_instances
 
 MOSAIC = 30_000
+WINDOW = 512
 GOAL_S = 2.0
 
 
@@ -40,6 +42,7 @@ def detections(count: int, seed: int = 0) -> tuple[Instances, int]:
     labels: list[int] = []
     masks: list[np.ndarray] = []
     origins: list[tuple[int, int]] = []
+    windows: list[tuple[int, int, int, int]] = []
     objects = 0
     while len(boxes) < count:
         centre = centres[objects % len(centres)]
@@ -72,6 +75,7 @@ def detections(count: int, seed: int = 0) -> tuple[Instances, int]:
             boxes.append((left + c0 + x0, top + r0 + y0, left + c0 + x1, top + r0 + y1))
             scores.append(float(rng.uniform(0.3, 1.0)))
             labels.append(label)
+            windows.append(window(top, left, (r0, c0, r1, c1), (height, width)))
     order = rng.permutation(len(boxes))[:count]
     found = Instances(
         np.asarray(boxes, np.float64)[order],
@@ -80,8 +84,28 @@ def detections(count: int, seed: int = 0) -> tuple[Instances, int]:
         "mosaic",
         tuple(masks[i] for i in order),
         np.asarray(origins)[order],
+        np.asarray(windows)[order],
     )
     return found, objects
+
+
+def window(
+    top: int, left: int, piece: tuple[int, int, int, int], size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The 512 px window ``[x0, y0, x1, y1]`` seeing `piece` of an object, an edge on each cut."""
+    starts = []
+    for low, high, length, origin in (
+        (piece[1], piece[3], size[1], left),
+        (piece[0], piece[2], size[0], top),
+    ):
+        if low > 0:
+            starts.append(origin + low)
+        elif high < length:
+            starts.append(origin + high - WINDOW)
+        else:
+            starts.append(origin - 100)  # the window that holds the whole object
+    x0, y0 = starts
+    return x0, y0, x0 + WINDOW, y0 + WINDOW
 
 
 def main() -> None:

@@ -178,34 +178,30 @@ def _mask_overlap(
 ) -> np.ndarray:
     """Overlap of the mask pixels of each pair inside its regions (folded onto each other)."""
     assert instances.masks is not None
-    inter = np.zeros(len(first))
-    area_a = np.zeros(len(first))
-    area_b = np.zeros(len(first))
-    origins = instances.mask_origins.tolist()
-    pairs = zip(first.tolist(), second.tolist(), region_a.tolist(), region_b.tolist(), strict=True)
-    for k, (i, j, strip_a, strip_b) in enumerate(pairs):
-        piece_a, (top_a, left_a) = _crop(instances.masks[i], origins[i], strip_a)
-        piece_b, (top_b, left_b) = _crop(instances.masks[j], origins[j], strip_b)
-        area_a[k], area_b[k] = np.count_nonzero(piece_a), np.count_nonzero(piece_b)
-        top, left = max(top_a, top_b), max(left_a, left_b)
-        bottom = min(top_a + piece_a.shape[0], top_b + piece_b.shape[0])
-        right = min(left_a + piece_a.shape[1], left_b + piece_b.shape[1])
-        if bottom > top and right > left:
-            common_a = piece_a[top - top_a : bottom - top_a, left - left_a : right - left_a]
-            common_b = piece_b[top - top_b : bottom - top_b, left - left_b : right - left_b]
-            inter[k] = np.count_nonzero(common_a & common_b)
-    return _ratio(inter, area_a, area_b, metric)
-
-
-def _crop(
-    mask: np.ndarray, origin: list[int], region: list[int]
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """The part of `mask` (top-left pixel `origin` ``(y, x)``) inside `region` ``[x0, y0, x1, y1]``.
-
-    Returns the part and its ``(y, x)`` offset from the region's top-left pixel.
-    """
-    (y, x), (x0, y0, x1, y1) = origin, region
-    top, left = max(y, y0), max(x, x0)
-    bottom, right = min(y + mask.shape[0], y1), min(x + mask.shape[1], x1)
-    part = mask[top - y : max(bottom, top) - y, left - x : max(right, left) - x]
-    return part, (top - y0, left - x0)
+    masks, boxes = instances.masks, extents(instances).astype(np.int64)
+    # Each side's part: its extent clipped to its region, in region coordinates (as the fold).
+    part_a, part_b = parts_in_strip(boxes[first], boxes[second], region_a, region_b)
+    common = np.concatenate(
+        [np.maximum(part_a[:, :2], part_b[:, :2]), np.minimum(part_a[:, 2:], part_b[:, 2:])],
+        axis=1,
+    )
+    # Mask coordinates of the parts and of their common rectangle ([x0, y0, x1, y1]).
+    offset_a = np.tile(region_a[:, :2] - boxes[first, :2], 2)
+    offset_b = np.tile(region_b[:, :2] - boxes[second, :2], 2)
+    rows = zip(
+        first.tolist(),
+        second.tolist(),
+        (part_a + offset_a).tolist(),
+        (part_b + offset_b).tolist(),
+        (common + offset_a).tolist(),
+        (common + offset_b).tolist(),
+        strict=True,
+    )
+    counts = np.zeros((len(first), 3))
+    for k, (i, j, (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1), in_a, in_b) in enumerate(rows):
+        counts[k, 0] = np.count_nonzero(masks[i][ay0:ay1, ax0:ax1])
+        counts[k, 1] = np.count_nonzero(masks[j][by0:by1, bx0:bx1])
+        common_a = masks[i][in_a[1] : in_a[3], in_a[0] : in_a[2]]
+        common_b = masks[j][in_b[1] : in_b[3], in_b[0] : in_b[2]]
+        counts[k, 2] = np.count_nonzero(common_a & common_b)
+    return _ratio(counts[:, 2], counts[:, 0], counts[:, 1], metric)
