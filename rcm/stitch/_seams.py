@@ -73,32 +73,22 @@ def seam_pairs(
     """
     if instances.windows is None:
         raise ValueError("merging across seams needs each instance's window (with_window)")
-    windows = instances.windows
     if metric == "auto":
         metric = "iou" if instances.masks is not None else "ios"
-    first, second = _neighbours(instances, extents(instances), class_aware)
-    region_a, region_b, valid = strips(windows[first], windows[second])
-    first, second, region_a, region_b = (
-        first[valid],
-        second[valid],
-        region_a[valid],
-        region_b[valid],
-    )
     boxes = extents(instances)
-    part_a, part_b = parts_in_strip(boxes[first], boxes[second], region_a, region_b)
+    first, second = _neighbours(instances, boxes, class_aware)
+    region_a, region_b, valid = strips(instances.windows[first], instances.windows[second])
+    pairs, regions = (first[valid], second[valid]), (region_a[valid], region_b[valid])
+    part_a, part_b = parts_in_strip(boxes[pairs[0]], boxes[pairs[1]], *regions)
     overlap = box_overlap(part_a, part_b, metric)
     if instances.masks is not None:
         # Boxes around the mask parts bound the pixel overlap; count pixels only where they meet.
         near = overlap > 0
-        first, second, region_a, region_b = (
-            first[near],
-            second[near],
-            region_a[near],
-            region_b[near],
-        )
-        overlap = _mask_overlap(instances, first, second, region_a, region_b, metric)
+        pairs = (pairs[0][near], pairs[1][near])
+        regions = (regions[0][near], regions[1][near])
+        overlap = _mask_overlap(instances.masks, boxes, pairs, regions, metric)
     match = overlap >= threshold
-    return first[match], second[match]
+    return pairs[0][match], pairs[1][match]
 
 
 def _neighbours(
@@ -169,16 +159,15 @@ def parts_in_strip(
 
 
 def _mask_overlap(
-    instances: Instances,
-    first: np.ndarray,
-    second: np.ndarray,
-    region_a: np.ndarray,
-    region_b: np.ndarray,
+    masks: tuple[np.ndarray, ...],
+    extent: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray],
+    regions: tuple[np.ndarray, np.ndarray],
     metric: Literal["iou", "ios"],
 ) -> np.ndarray:
     """Overlap of the mask pixels of each pair inside its regions (folded onto each other)."""
-    assert instances.masks is not None
-    masks, boxes = instances.masks, extents(instances).astype(np.int64)
+    (first, second), (region_a, region_b) = pairs, regions
+    boxes = extent.astype(np.int64)
     # Each side's part: its extent clipped to its region, in region coordinates (as the fold).
     part_a, part_b = parts_in_strip(boxes[first], boxes[second], region_a, region_b)
     common = np.concatenate(
@@ -193,8 +182,8 @@ def _mask_overlap(
         second.tolist(),
         (part_a + offset_a).tolist(),
         (part_b + offset_b).tolist(),
-        (common + offset_a).tolist(),
-        (common + offset_b).tolist(),
+        (common + offset_a).clip(0).tolist(),  # never a negative index (which counts back)
+        (common + offset_b).clip(0).tolist(),
         strict=True,
     )
     counts = np.zeros((len(first), 3))

@@ -382,3 +382,33 @@ def test_ties_in_everything_but_mask_pixels_do_not_depend_on_input_order(
     expected = sorted(masks, key=lambda mask: mask.tobytes())
     for mask, want in zip(kept.masks, expected, strict=True):
         np.testing.assert_array_equal(mask, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(24, 64),
+    st.sampled_from([0.0, 0.1, 0.25, 0.5]),
+    st.booleans(),
+)
+def test_objects_of_any_size_on_any_grid_come_out_whole_once(
+    seed: int, tile: int, overlap: float, with_masks: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((160, 160), np.int32)
+    taken = np.zeros_like(ids, dtype=bool)
+    for _ in range(6):
+        height, width = (int(v) for v in rng.integers(2, 120, 2))
+        top, left = int(rng.integers(0, 160 - height)), int(rng.integers(0, 160 - width))
+        if taken[max(top - 1, 0) : top + height + 1, max(left - 1, 0) : left + width + 1].any():
+            continue  # boxes at least a pixel apart
+        yy, xx = np.mgrid[0:height, 0:width]
+        shape = np.ones((height, width), bool)
+        if rng.random() < 0.5:
+            cy, cx = (height - 1) / 2, (width - 1) / 2
+            shape = ((yy - cy) / (height / 2)) ** 2 + ((xx - cx) / (width / 2)) ** 2 <= 1
+        ids[top : top + height, left : left + width][shape] = ids.max() + 1
+        taken[top : top + height, left : left + width] = True
+    grid = TileGrid.with_overlap(160, 160, tile, overlap)
+    found = detect(ids, dict.fromkeys(range(1, ids.max() + 1), 0), seed, grid, with_masks)
+    assert_whole(merge_instances(found), ids)
