@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rcm.errors import OutputError
-from rcm.io._lock import held_lock, unless_locked
+from rcm.io._lock import held_lock, this_process, unless_locked
 
 # Failures of the place written to, whichever file was being written at the time.
 _OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
@@ -102,7 +102,7 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool) -> Iterator[
     target = check_output(path, overwrite=overwrite)
     sweep_partials(target)
     partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:12]}")
-    with output_errors(path, partial), held_lock(_lock_of(partial), _holder()):
+    with output_errors(path, partial), held_lock(_lock_of(partial), this_process()):
         try:
             yield partial
             _publish(partial, target, overwrite=overwrite)
@@ -140,10 +140,6 @@ def _lock_of(partial: Path) -> Path:
 
 def _old_of(partial: Path) -> Path:
     return partial.with_name(f"{partial.name}.old")
-
-
-def _holder() -> str:
-    return f"pid {os.getpid()} on {os.uname().nodename if hasattr(os, 'uname') else 'this host'}"
 
 
 def _publish(partial: Path, target: Path, *, overwrite: bool) -> None:

@@ -29,6 +29,12 @@ class LockHeld(Exception):
         super().__init__(f"{path} is locked by {holder or 'another process'}")
 
 
+def this_process() -> str:
+    """Who holds a lock this process takes, as written in the lock file."""
+    host = os.uname().nodename if hasattr(os, "uname") else "this host"
+    return f"pid {os.getpid()} on {host}"
+
+
 def _try_flock(fd: int) -> bool:
     if fcntl is None:  # pragma: no cover - not POSIX
         return True
