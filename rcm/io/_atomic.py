@@ -77,10 +77,15 @@ def _inside(path: Path, folder: Path) -> bool:
 @contextmanager
 def output_errors(path: str | os.PathLike[str], within: Path | None = None) -> Iterator[None]:
     """Raise an `OSError` of the block that `output_failure` names as that `OutputError`."""
+    inside = within or Path(path)
     try:
         yield
+    except OutputError as error:  # a nested output's: named by the one the user asked for
+        if error.path is None or not _inside(Path(error.path), inside):
+            raise
+        raise OutputError(path, error.reason) from error
     except OSError as error:
-        failure = output_failure(path, error, within or Path(path))
+        failure = output_failure(path, error, inside)
         if failure is None:
             raise
         raise failure from error
