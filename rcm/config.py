@@ -195,7 +195,7 @@ def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None 
     if not isinstance(data, Mapping):
         raise ConfigError(where, f"must be a mapping, got {_describe(data)}")
     fields = {spec.name: spec for spec in dataclasses.fields(cls) if spec.init}  # type: ignore[arg-type]
-    unknown = sorted(str(key) for key in data if key not in fields)
+    unknown = sorted(_key_name(key) for key in data if key not in fields)
     if unknown:
         raise ConfigError(where, _unknown_keys(unknown, list(fields)))
     missing = [name for name, spec in fields.items() if _required(spec) and name not in data]
@@ -437,6 +437,13 @@ def _unknown_keys(unknown: list[str], allowed: list[str]) -> str:
     elif close:
         text += f" (did you mean {', '.join(f'{b} for {a}' for a, b in close.items())}?)"
     return f"{text}; allowed keys: {', '.join(allowed)}"
+
+
+def _key_name(key: Any) -> str:
+    """A key as a message shows it: quoted when it is not plain text (a newline, nothing)."""
+    text = str(key)
+    plain = isinstance(key, str) and text.isprintable() and text.strip() == text != ""
+    return text if plain else repr(key)
 
 
 def _describe(value: Any) -> str:

@@ -280,3 +280,9 @@ def test_yaml_within_the_bounds_keeps_its_aliases(tmp_path: Path) -> None:
     path.write_text(_laughs(3) + "deep: " + "[" * 50 + "]" * 50 + "\n")
     data = read_yaml(path)
     assert len(data["a3"]) == 10 and data["a3"][0][0] == [["lol"]] * 10
+
+
+def test_an_unknown_key_that_is_not_plain_text_is_quoted_on_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_mapping(Inner, {"a\nb": 1})
+    assert "unknown key(s) 'a\\nb'" in str(caught.value) and "\n" not in str(caught.value)
