@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+EXIT_QUARANTINED = 3  # the job ran, but some of its mosaics are quarantined
+
 
 def register(commands: Any) -> None:
     run = commands.add_parser(
@@ -41,7 +43,6 @@ def register(commands: Any) -> None:
 def run_job_command(args: argparse.Namespace) -> int | None:
     """Run or plan the job; exit 3 (`EXIT_QUARANTINED`) when any of its mosaics is quarantined."""
     from rcm.cli._evaluate_commands import print_problems
-    from rcm.cli.main import EXIT_QUARANTINED
     from rcm.jobs import load_job, run_job
     from rcm.pipeline.evaluate import EvaluationInputError
 

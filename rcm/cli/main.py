@@ -29,7 +29,8 @@ from rcm.cli import (
 )
 from rcm.errors import InputError
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_QUARANTINED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_QUARANTINED = _run_commands.EXIT_QUARANTINED
 
 
 def build_parser() -> argparse.ArgumentParser:

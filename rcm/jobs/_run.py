@@ -201,7 +201,7 @@ def _submit_and_collect(
 
 def _outcome(future: Any, item: PlannedMosaic) -> MosaicOutcome:
     try:
-        return future.result()  # type: ignore[no-any-return]
+        return future.result()
     except Exception as error:  # a task that kept failing or killing workers
         return MosaicOutcome(
             item.entry.mosaic_id, "failed", error=f"{type(error).__name__}: {error}"

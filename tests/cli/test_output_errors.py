@@ -104,7 +104,7 @@ def test_two_infers_to_one_output_the_second_is_refused_and_the_first_kept(
     import rcm.infer._classify as classify
 
     out = tmp_path / "m.rcm"
-    arguments = COMMANDS["infer"][0](inputs, tmp_path) + ["--no-progress"]
+    arguments = [*COMMANDS["infer"][0](inputs, tmp_path), "--no-progress"]
     real = classify.write_classifier_outputs
     first_done = threading.Event()
 
