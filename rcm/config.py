@@ -23,7 +23,8 @@ Then the dataclass's own ``__post_init__`` checks ranges; its ``ValueError`` or
 own rule says so in its metadata: ``field(metadata=custom(read))``.
 
 YAML is read with floats as YAML 1.2 writes them: ``1e-3`` is a number, not the
-string PyYAML's 1.1 rules make of it.
+string PyYAML's 1.1 rules make of it; every document is bounded in size, aliases and
+nesting (`rcm._yaml`: `read_yaml` and `parse_yaml`, the one way rcm reads YAML).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import datetime
 import difflib
 import enum
 import os
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -43,24 +43,15 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from rcm.errors import InputError, bad_input
+from rcm._yaml import load_text, read_yaml
+from rcm._yaml import parse_yaml as parse_yaml  # the public name, with read_yaml
+from rcm.errors import bad_input
 
 T = TypeVar("T")
 Reader = Callable[[Any, Path | None], Any]
 """A field's own rule: ``read(value, base)`` returns the field's value or raises."""
 
 _METADATA_KEY = "rcm.config"
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML with 1.2 floats: ``1e-3`` and ``2E5`` are numbers."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
 
 
 class ConfigError(ValueError):
@@ -132,7 +123,7 @@ def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None 
     if not isinstance(data, Mapping):
         raise ConfigError(where, f"must be a mapping, got {_describe(data)}")
     fields = {spec.name: spec for spec in dataclasses.fields(cls) if spec.init}  # type: ignore[arg-type]
-    unknown = sorted(str(key) for key in data if key not in fields)
+    unknown = sorted(_key_name(key) for key in data if key not in fields)
     if unknown:
         raise ConfigError(where, _unknown_keys(unknown, list(fields)))
     missing = [name for name, spec in fields.items() if _required(spec) and name not in data]
@@ -150,25 +141,6 @@ def from_mapping(cls: type[T], data: Any, *, where: str = "", base: Path | None 
         raise error.under(where) from error
     except (TypeError, ValueError) as error:
         raise ConfigError(where, str(error)) from error
-
-
-def read_yaml(path: str | os.PathLike[str]) -> Any:
-    """What a YAML file holds (safe loading, 1.2 floats).
-
-    Raises:
-        InputError: Naming the file, when it cannot be read or is not YAML.
-
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(path, f"cannot read ({error.strerror or error})") from error
-    except UnicodeDecodeError as error:
-        raise InputError(path, f"cannot read: not UTF-8 text ({error.reason})") from error
-    try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
-    except yaml.YAMLError as error:
-        raise InputError(path, f"cannot read: not valid YAML ({error})") from error
 
 
 def apply_overrides(cls: type, data: Any, overrides: Sequence[str]) -> Any:
@@ -199,7 +171,7 @@ def apply_overrides(cls: type, data: Any, overrides: Sequence[str]) -> Any:
             if not isinstance(target, dict):
                 raise ConfigError(section, f"override {override!r}: {section} is not a section")
         try:
-            value = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+            value = load_text(text)
         except yaml.YAMLError as error:
             raise ConfigError(key, f"override {override!r} is not valid YAML") from error
         if isinstance(value, str) and _is_path_field(cls, [*sections, name]):
@@ -354,6 +326,13 @@ def _unknown_keys(unknown: list[str], allowed: list[str]) -> str:
     elif close:
         text += f" (did you mean {', '.join(f'{b} for {a}' for a, b in close.items())}?)"
     return f"{text}; allowed keys: {', '.join(allowed)}"
+
+
+def _key_name(key: Any) -> str:
+    """A key as a message shows it: quoted when it is not plain text (a newline, nothing)."""
+    text = str(key)
+    plain = isinstance(key, str) and text.isprintable() and text.strip() == text != ""
+    return text if plain else repr(key)
 
 
 def _describe(value: Any) -> str:

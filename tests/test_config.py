@@ -241,3 +241,48 @@ def test_a_config_error_survives_pickling() -> None:
         "must be a number, got 'x'",
         "a.b: must be a number, got 'x'",
     )
+
+
+def _laughs(levels: int, width: int = 10) -> str:
+    """The billion laughs: each level lists the one before `width` times."""
+    lines = ["a0: &a0 [lol]"]
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*a{level - 1}"] * width)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (_laughs(9), "values once its aliases are expanded"),
+        ("a: [" * 5000 + "]" * 5000, "nested deeper than"),
+        ("a: &x [1]\nb: [" + ", ".join(["*x"] * 2000) + "]\n", "more than 1000 aliases"),
+        ("a: &x [*x]\n", "refers to a node that contains it"),
+        ("k: '" + "x" * (5 << 20) + "'\n", "larger than 4 MiB"),
+    ],
+    ids=["alias bomb", "deep", "many aliases", "recursive", "huge"],
+)
+def test_yaml_beyond_the_bounds_is_refused_at_once(tmp_path: Path, text: str, reason: str) -> None:
+    import time
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=reason) as caught:
+        read_yaml(path)
+    assert caught.value.path == str(path) and "\n" not in str(caught.value)
+    assert time.perf_counter() - started < 5
+
+
+def test_yaml_within_the_bounds_keeps_its_aliases(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(_laughs(3) + "deep: " + "[" * 50 + "]" * 50 + "\n")
+    data = read_yaml(path)
+    assert len(data["a3"]) == 10 and data["a3"][0][0] == [["lol"]] * 10
+
+
+def test_an_unknown_key_that_is_not_plain_text_is_quoted_on_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_mapping(Inner, {"a\nb": 1})
+    assert "unknown key(s) 'a\\nb'" in str(caught.value) and "\n" not in str(caught.value)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+EXIT_QUARANTINED = 3  # the job ran, but some of its mosaics are quarantined
+
 
 def register(commands: Any) -> None:
     run = commands.add_parser(
@@ -38,7 +40,8 @@ def register(commands: Any) -> None:
     status.set_defaults(run=run_status)
 
 
-def run_job_command(args: argparse.Namespace) -> None:
+def run_job_command(args: argparse.Namespace) -> int | None:
+    """Run or plan the job; exit 3 (`EXIT_QUARANTINED`) when any of its mosaics is quarantined."""
     from rcm.cli._evaluate_commands import print_problems
     from rcm.jobs import load_job, run_job
     from rcm.pipeline.evaluate import EvaluationInputError
@@ -59,7 +62,7 @@ def run_job_command(args: argparse.Namespace) -> None:
         for item in report.planned:
             print(f"{item.state:12} {item.entry.mosaic_id:24} {item.entry.path}")
         print(f"{job.name}: {len(report.planned)} mosaics ({summary}); nothing run (--dry-run)")
-        return
+        return None
     print(
         f"{job.name}: {len(report.done)} done now, {counts['done']} already done, "
         f"{len(report.failed)} failed, in {report.seconds:.1f} s"
@@ -69,6 +72,13 @@ def run_job_command(args: argparse.Namespace) -> None:
     if report.evaluation is not None:
         print(f"evaluation: {report.evaluation / 'report.html'}")
     print(f"log: {job.output / '_job' / 'run.log'}")
+    if report.failed or counts["quarantined"]:
+        print(
+            f"{len(report.failed) + counts['quarantined']} mosaic(s) quarantined: see "
+            f"{job.output / '_job' / 'failures.csv'} (--retry-failed runs them again)"
+        )
+        return EXIT_QUARANTINED
+    return None
 
 
 def run_status(args: argparse.Namespace) -> None:

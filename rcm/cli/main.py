@@ -1,6 +1,9 @@
 """The ``rcm`` command: argument parsing, dispatch, and one-line errors with exit codes.
 
-Exit codes: 0 success, 2 bad usage or input, 1 internal error, 130 interrupted.
+Exit codes: 0 success, 2 bad usage or input (an output that cannot be written
+included: it exists, the disk is full, another run holds a job's lock), 3 a job
+ran but some of its mosaics are quarantined (``rcm run``: see
+OUTPUT/_job/failures.csv), 1 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from rcm.cli import (
 from rcm.errors import InputError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_QUARANTINED = _run_commands.EXIT_QUARANTINED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:  # tifffile logs recoverable oddities; our own messages cover failures
         logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
-        args.run(args)
+        code = args.run(args)  # a command returns None (success) or its exit code
     except InputError as error:
         _report(f"error: {error}", args.debug)
         return EXIT_INPUT
@@ -75,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint="run again with --debug for the traceback",
         )
         return EXIT_INTERNAL
-    return EXIT_OK
+    return EXIT_OK if code is None else int(code)
 
 
 def _report(message: str, debug: bool, hint: str | None = None) -> None:

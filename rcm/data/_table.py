@@ -15,13 +15,15 @@ def read_csv_table(
 ) -> list[dict[str, str]]:
     """The rows of a CSV file as stripped strings; the `columns` must exist and be non-empty.
 
+    A UTF-8 byte-order mark (spreadsheets write one) is not part of the first column's name.
+
     Raises:
         InputError: If the file is unreadable, not CSV, lacks a column, has no rows,
             or a row leaves a required column empty (the line is named).
 
     """
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:

@@ -1,15 +1,34 @@
-"""Outputs appear complete or not at all: write under a hidden temporary name, then rename."""
+"""Outputs appear complete or not at all: write under a hidden temporary name, then rename.
+
+The writer of a partial holds a lock beside it (``.NAME.partial-ID.lock``, see
+`rcm.io._lock`) for as long as it writes, so a later writer of the same output
+removes the partials of writers that are gone (killed) and never those of one
+still writing. The final rename refuses to replace an output that appeared
+meanwhile (unless overwriting): checking and renaming are one step. Writing
+that fails because the disk is full, over quota or read-only is an
+`OutputError` naming the output; the partial is removed.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import os
+import re
 import shutil
+import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rcm.errors import OutputError
+from rcm.io._lock import held_lock, this_process, unless_locked
+
+# Failures of the place written to, whichever file was being written at the time.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+_EXISTS = "already exists (pass --overwrite to replace it)"
 
 
 def check_output(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
@@ -24,7 +43,7 @@ def check_output(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     """
     target = Path(path)
     if target.exists() and not overwrite:
-        raise OutputError(path, "already exists (pass --overwrite to replace it)")
+        raise OutputError(path, _EXISTS)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -34,34 +53,182 @@ def check_output(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     return target
 
 
+def output_failure(
+    path: str | os.PathLike[str], error: OSError, within: Path
+) -> OutputError | None:
+    """The `OutputError` an `OSError` raised while writing `path` means, or None (another fault).
+
+    The one rule: no space, over quota, a file too large or a read-only file system,
+    whatever file it names; any other error that names a file under `within` (the
+    partial being written).
+    """
+    if error.errno in _OUTPUT_ERRNOS:
+        return OutputError(path, f"cannot be written: {error.strerror or error}")
+    named = error.filename
+    if isinstance(named, str | bytes | os.PathLike) and _inside(Path(os.fsdecode(named)), within):
+        return OutputError(path, f"cannot be written: {error.strerror or error}")
+    return None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+@contextmanager
+def output_errors(path: str | os.PathLike[str], within: Path | None = None) -> Iterator[None]:
+    """Raise an `OSError` of the block that `output_failure` names as that `OutputError`."""
+    inside = within or Path(path)
+    try:
+        yield
+    except OutputError as error:  # a nested output's: named by the one the user asked for
+        if error.path is None or not _inside(Path(error.path), inside):
+            raise
+        raise OutputError(path, error.reason) from error
+    except OSError as error:
+        failure = output_failure(path, error, inside)
+        if failure is None:
+            raise
+        raise failure from error
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike[str], *, overwrite: bool) -> Iterator[Path]:
     """Yield a temporary sibling path; on success move it to `path`, on failure delete it.
 
     The temporary name starts with a dot and ends with ``.partial-<id>``, so an
     interrupted run never leaves anything that looks like a finished output.
+    Partials of `path` whose writers are gone are removed first.
+
+    Raises:
+        OutputError: If `path` exists (without `overwrite`), appeared while writing
+            (without `overwrite`), or cannot be written (disk full, read-only).
+
     """
     target = check_output(path, overwrite=overwrite)
+    sweep_partials(target)
     partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:12]}")
+    with output_errors(path, partial), held_lock(_lock_of(partial), this_process()):
+        try:
+            yield partial
+            _publish(partial, target, overwrite=overwrite)
+        except BaseException:
+            _remove(partial)
+            raise
+
+
+def sweep_partials(target: Path) -> list[Path]:
+    """Remove the hidden partials of `target` whose writers are gone; return them.
+
+    A partial is kept while its writer holds its lock, whichever process or machine
+    that is (with locking file systems).
+    """
+    own = re.compile(re.escape(f".{target.name}.partial-") + r"[0-9a-f]{12}(?=(\.lock|\.old)?$)")
     try:
-        yield partial
-        if target.exists():  # overwrite: swap in the new one, then drop the old
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
-            target.rename(old)
-            partial.rename(target)
-            _remove(old)
-        else:
-            partial.rename(target)
+        found = [own.match(entry.name) for entry in os.scandir(target.parent)]
+    except OSError:
+        return []
+    stems = {match.group(0) for match in found if match}
+    removed = []
+    for stem in sorted(stems):
+        partial = target.with_name(stem)
+        with unless_locked(_lock_of(partial)) as free:
+            if free:
+                _remove(partial)
+                _remove(_old_of(partial))
+                removed.append(partial)
+    return removed
+
+
+def _lock_of(partial: Path) -> Path:
+    return partial.with_name(f"{partial.name}.lock")
+
+
+def _old_of(partial: Path) -> Path:
+    return partial.with_name(f"{partial.name}.old")
+
+
+def _publish(partial: Path, target: Path, *, overwrite: bool) -> None:
+    """Rename `partial` to `target`; an output that appeared meanwhile only if overwriting."""
+    try:
+        rename_new(partial, target)
+        return
+    except FileExistsError:
+        if not overwrite:
+            raise OutputError(target, _EXISTS) from None
+    old = _old_of(partial)  # swept with the partial should this process die here
+    target.rename(old)
+    try:
+        rename_new(partial, target)
+    except FileExistsError:
+        with suppress(OSError):
+            rename_new(old, target)
+        raise OutputError(target, "was written by another run at the same time") from None
+    _remove(old)
+
+
+def rename_new(source: Path, target: Path) -> None:
+    """Rename `source` to `target` in one step that fails if `target` exists.
+
+    Even an empty folder at `target` (which a plain POSIX rename of a folder
+    replaces) raises `FileExistsError`. Linux ``renameat2(RENAME_NOREPLACE)`` or
+    macOS ``renamex_np(RENAME_EXCL)`` where the file system supports it; otherwise
+    a hard link for files, and for folders a ``mkdir`` that claims the name before
+    the rename replaces that empty folder.
+    """
+    if _no_replace is not None and _no_replace(os.fsencode(source), os.fsencode(target)):
+        return
+    if not source.is_dir():
+        os.link(source, target)  # FileExistsError if it exists
+        source.unlink()
+        return
+    target.mkdir()  # FileExistsError if it exists
+    try:
+        source.rename(target)
     except BaseException:
-        _remove(partial)
+        with suppress(OSError):
+            target.rmdir()
         raise
 
 
+def _load_no_replace() -> Callable[[bytes, bytes], bool] | None:
+    """The system's no-replace rename as ``call(source, target) -> done``, or None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    except OSError:
+        return None
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        at_cwd, flag = -100, 1  # AT_FDCWD, RENAME_NOREPLACE
+        function = libc.renameat2
+
+        def call(source: bytes, target: bytes) -> int:
+            return int(function(at_cwd, source, at_cwd, target, flag))
+    elif sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        function = libc.renamex_np
+
+        def call(source: bytes, target: bytes) -> int:
+            return int(function(source, target, 0x4))  # RENAME_EXCL
+    else:
+        return None
+
+    def no_replace(source: bytes, target: bytes) -> bool:
+        if call(source, target) == 0:
+            return True
+        code = ctypes.get_errno()
+        if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            return False  # not supported by this file system: the fallback
+        raise OSError(code, os.strerror(code), os.fsdecode(target))
+
+    return no_replace
+
+
+_no_replace = _load_no_replace()
+
+
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -71,13 +238,18 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     The replacement is one ``os.replace``: readers, even in other processes, see
     the old file or the new one, never none or half of one. On failure the
     temporary file is removed and `path` is left as it was.
+
+    Raises:
+        OutputError: If it cannot be written (disk full, read-only, not writable).
+
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        yield partial
-        partial.replace(target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with output_errors(path, partial):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            yield partial
+            partial.replace(target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rcm._version import __version__
+from rcm.io import output_errors
 from rcm.outputs import job_folder
 
 
@@ -37,6 +38,7 @@ def now() -> str:
 def log_line(root: Path, text: str) -> None:
     """Append one timestamped line to the run log."""
     path = job_folder(root) / "run.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        handle.write(f"{now()} {text}\n")
+    with output_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            handle.write(f"{now()} {text}\n")

@@ -1,9 +1,12 @@
 """`run_job`: plan what a job still has to do, run it on Dask distributed, record everything.
 
 One task per mosaic (never one per tile). Results are collected as they finish;
-a failure of one mosaic never stops the others. Each task's outputs are atomic
-and its manifest is written last, so a job killed at any moment is resumed by
-running it again.
+a failure of one mosaic never stops the others, but an output that cannot be
+written (disk full) stops the job: the mosaics left are not at fault. Each
+task's outputs are atomic and its manifest is written last, so a job killed at
+any moment is resumed by running it again. One run at a time per output root:
+a run holds the lock ``OUTPUT/_job/lock`` for its whole life, and a second one
+is refused with the holder's name.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Any
 import dask
 from tqdm import tqdm
 
-from rcm.errors import InputError
-from rcm.jobs._manifest import log_line
+from rcm.errors import InputError, OutputError
+from rcm.io import LockHeld, held_lock, output_errors, this_process
+from rcm.jobs._manifest import log_line, now
 from rcm.jobs._plan import TO_DO, PlannedMosaic, failed_fingerprint, plan_job
 from rcm.jobs._schema import JobSpec
 from rcm.jobs._task import MosaicOutcome, run_mosaic
@@ -43,6 +47,7 @@ class JobReport:
     planned: list[PlannedMosaic]
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    stopped: str | None = None
     evaluation: Path | None = None
     seconds: float = 0.0
 
@@ -70,14 +75,50 @@ def run_job(
     Raises:
         InputError: If the job cannot run, or its evaluate stage finds bad input (the
             mosaics' results are recorded before evaluation starts).
+        OutputError: If another run holds the job's lock, or an output cannot be
+            written (the job stops; what was done is kept).
 
     """
     started = time.perf_counter()
-    report = JobReport(plan_job(job, retry_failed=retry_failed))
     if dry_run:
-        return report
+        return JobReport(plan_job(job, retry_failed=retry_failed))
+    with job_lock(job.output):
+        report = JobReport(plan_job(job, retry_failed=retry_failed))
+        _run_planned(job, report, progress, client)
+        report.seconds = time.perf_counter() - started
+        log_line(
+            job.output,
+            f"finished {job.name} in {report.seconds:.1f} s: {len(report.done)} done, "
+            f"{len(report.failed)} failed",
+        )
+    return report
+
+
+@contextlib.contextmanager
+def job_lock(root: Path) -> Iterator[None]:
+    """Hold the lock of the job writing to `root` for the block.
+
+    Raises:
+        OutputError: Naming `root` and the holder, if another run holds it.
+
+    """
+    path = job_folder(root) / "lock"
+    with output_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(held_lock(path, f"{this_process()}, since {now()}", remove=False))
+    except LockHeld as held:
+        raise OutputError(
+            root, f"another rcm run is working on this job ({held.holder}); wait for it to end"
+        ) from None
+    with stack:
+        yield
+
+
+def _run_planned(job: JobSpec, report: JobReport, progress: bool, client: Any) -> None:
+    """Run what `report` planned, record failures, evaluate (while holding the job's lock)."""
     root = job.output
-    job_folder(root).mkdir(parents=True, exist_ok=True)
     entries = (PlanEntry(p.entry.mosaic_id, str(p.entry.path), p.state) for p in report.planned)
     JobPlan(str(job.source), job.name, tuple(entries)).write(root)
     todo = [item for item in report.planned if item.state in TO_DO]
@@ -96,15 +137,15 @@ def run_job(
         with _client(job, client) as active:
             _submit_and_collect(job, active, todo, report, failures, progress)
     write_failures(root, list(failures.values()))
+    if report.stopped is not None:
+        log_line(root, f"stopped: {report.stopped}")
+        raise OutputError(
+            None,
+            f"{report.stopped}; the job stopped with {len(report.done)} mosaic(s) done now "
+            "(run it again when the output can be written: nothing was quarantined for it)",
+        )
     if job.evaluate is not None:
         report.evaluation = _evaluate(job)
-    report.seconds = time.perf_counter() - started
-    log_line(
-        root,
-        f"finished {job.name} in {report.seconds:.1f} s: {len(report.done)} done, "
-        f"{len(report.failed)} failed",
-    )
-    return report
 
 
 @contextlib.contextmanager
@@ -148,14 +189,23 @@ def _submit_and_collect(
     with tqdm(total=len(futures), unit="mosaic", disable=not progress) as bar:
         for future in as_completed(futures):
             item = futures[future]
-            try:
-                record = future.result()
-            except Exception as error:  # a task that kept failing or killing workers
-                record = MosaicOutcome(
-                    item.entry.mosaic_id, "failed", error=f"{type(error).__name__}: {error}"
-                )
-            _record(job, item, record, report, failures)
+            if not future.cancelled():
+                record = _outcome(future, item)
+                if record.status == "stopped" and report.stopped is None:
+                    report.stopped = record.error  # the output root is at fault: stop
+                    client.cancel([other for other in futures if not other.done()])
+                if record.status != "stopped":
+                    _record(job, item, record, report, failures)
             bar.update()
+
+
+def _outcome(future: Any, item: PlannedMosaic) -> MosaicOutcome:
+    try:
+        return future.result()
+    except Exception as error:  # a task that kept failing or killing workers
+        return MosaicOutcome(
+            item.entry.mosaic_id, "failed", error=f"{type(error).__name__}: {error}"
+        )
 
 
 def _record(

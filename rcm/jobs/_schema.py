@@ -10,7 +10,6 @@ into the `JobSpec` that runs, with the mosaics listed.
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import re
@@ -20,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from rcm.config import custom, from_mapping, normal_path, optional, read_yaml
+from rcm.data import read_csv_table
 from rcm.errors import bad_input
 from rcm.io import Compressor, ZarrWriteOptions
 from rcm.jobs.cluster import ClusterSpec, read_cluster
 from rcm.pipeline.evaluate import EvaluateOptions
 
-_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # the whole id (fullmatch: no "m1\n")
 _ZARR = ZarrWriteOptions()  # the defaults of `rcm convert`
 
 
@@ -229,6 +229,8 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
     data = read_yaml(source)
     with bad_input(source, kinds=(ValueError, TypeError, KeyError)):
         job = from_mapping(JobFile, data, base=source.resolve().parent)
+        if job.output.exists() and not job.output.is_dir():
+            raise ValueError(f"output: {job.output} is an existing file, not a folder")
         return JobSpec(
             name=job.name or source.stem,
             source=source,
@@ -253,18 +255,11 @@ def _mosaics(source: MosaicSource) -> tuple[MosaicEntry, ...]:
     else:
         assert source.manifest is not None  # one of the two, checked on construction
         manifest = source.manifest
-        with _open_manifest(manifest) as handle:
-            reader = csv.DictReader(handle)
-            missing = {"mosaic_id", "path"} - set(reader.fieldnames or ())
-            if missing:
-                raise ValueError(f"{manifest}: missing column(s) {', '.join(sorted(missing))}")
-            for row in reader:
-                entries.append(
-                    MosaicEntry(row["mosaic_id"], _normal(manifest.parent / row["path"]))
-                )
+        for row in read_csv_table(manifest, ("mosaic_id", "path"), "mosaic manifest"):
+            entries.append(MosaicEntry(row["mosaic_id"], _normal(manifest.parent / row["path"])))
     if not entries:
         raise ValueError("no mosaics: the manifest is empty or the glob matches nothing")
-    bad = [entry.mosaic_id for entry in entries if not _ID.match(entry.mosaic_id)]
+    bad = [entry.mosaic_id for entry in entries if not _ID.fullmatch(entry.mosaic_id)]
     if bad:
         raise ValueError(
             f"mosaic id {bad[0]!r} is not usable as a folder name (letters, digits, '.', "
@@ -275,10 +270,3 @@ def _mosaics(source: MosaicSource) -> tuple[MosaicEntry, ...]:
     if twice:
         raise ValueError(f"mosaic id(s) listed twice: {', '.join(twice[:10])}")
     return tuple(entries)
-
-
-def _open_manifest(path: Path) -> Any:
-    try:
-        return path.open(newline="")
-    except OSError as error:
-        raise ValueError(f"cannot read the mosaic manifest {path} ({error})") from error

@@ -3,20 +3,23 @@
 Runs on a worker. The model is loaded once per worker process and kept (a
 module-level cache), not once per mosaic. Bad input (a corrupt or missing
 mosaic) is a result, not an exception: retrying it elsewhere cannot help, so
-the mosaic is quarantined at once. Anything else raises, and Dask retries the
-task (on another worker when this one died) a bounded number of times.
+the mosaic is quarantined at once. An output that cannot be written (disk
+full) is the output root's fault, not the mosaic's: a "stopped" result that
+stops the job. Anything else raises, and Dask retries the task (on another
+worker when this one died) a bounded number of times. Partials of earlier,
+killed attempts are swept by `rcm.io.atomic_output` as each output is written
+(those of a writer still alive are kept).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rcm.errors import InputError
+from rcm.errors import InputError, OutputError
 from rcm.infer import RunOptions
 from rcm.jobs._manifest import fingerprint, now
 from rcm.jobs._schema import ConvertStage, InferStage
@@ -58,10 +61,14 @@ class MosaicTask:
 
 @dataclass(frozen=True)
 class MosaicOutcome:
-    """What one task reports back: done (with its outputs) or failed (with the reason)."""
+    """What one task reports back: done (with its outputs), failed or stopped (with the reason).
+
+    Failed: the mosaic is bad input (quarantined). Stopped: its output could not be
+    written (the job stops; the mosaic is not at fault).
+    """
 
     mosaic_id: str
-    status: Literal["done", "failed"]
+    status: Literal["done", "failed", "stopped"]
     error: str = ""
     outputs: tuple[str, ...] = ()
     seconds: float = 0.0
@@ -73,6 +80,8 @@ def run_mosaic(task: MosaicTask) -> MosaicOutcome:
     started = time.perf_counter()
     try:
         outputs = _process(task)
+    except OutputError as error:
+        return MosaicOutcome(task.mosaic_id, "stopped", error=str(error))
     except InputError as error:
         return MosaicOutcome(task.mosaic_id, "failed", error=str(error))
     return MosaicOutcome(
@@ -89,7 +98,6 @@ def _process(task: MosaicTask) -> list[str]:
     from rcm.pipeline.convert import convert_mosaic
 
     root = Path(task.output_root)
-    _sweep_partials(root, task.mosaic_id)
     identity = FileIdentity.of(task.path)
     mosaic = open_mosaic(task.path, um_per_px=task.um_per_px)
     mosaic_checksum = mosaic.info.checksum
@@ -142,13 +150,6 @@ def _model(path: str, device: str) -> Any:
     if key not in _MODELS:
         _MODELS[key] = load_for_run(path, device)
     return _MODELS[key]
-
-
-def _sweep_partials(root: Path, mosaic_id: str) -> None:
-    """Remove hidden partial outputs a killed attempt at this mosaic left behind."""
-    for name in (f"{mosaic_id}.rcm", f"{mosaic_id}.zarr"):
-        for stale in root.glob(f".{name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
 
 
 def _worker_name() -> str:

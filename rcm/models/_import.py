@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 import torch
-import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from rcm.config import parse_yaml
 from rcm.errors import InputError, bad_input
 from rcm.models._build import build_network
 from rcm.models._detectron2 import read_checkpoint, resolve_config
@@ -41,7 +41,7 @@ def detectron2_meta(
 
     """
     text = resolve_config(config)
-    model = yaml.safe_load(text)["MODEL"]
+    model = parse_yaml(text, config)["MODEL"]  # bounded, as every YAML rcm reads
     expected = model["ROI_HEADS"]["NUM_CLASSES"]
     if expected != len(classes):
         raise InputError(

@@ -41,7 +41,7 @@ class Columns:
     def __init__(self, path: str | os.PathLike[str], kind: str, required: Sequence[str]) -> None:
         self.path, self.kind = path, kind
         try:
-            with Path(path).open(newline="") as handle:
+            with Path(path).open(newline="", encoding="utf-8-sig") as handle:
                 reader = csv.reader(handle)
                 self.header = next(reader, [])
                 self.rows = list(reader)

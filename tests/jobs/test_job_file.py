@@ -140,3 +140,33 @@ def test_bad_evaluate_options_are_refused_when_the_job_file_is_read(
     stages = {"infer": {"model": "m.safetensors"}, "evaluate": {"truth": "t.csv", **evaluate}}
     text = refused(write_job(tmp_path, stages=stages))
     assert "stages.evaluate" in text and message in text
+
+
+def test_a_mosaic_id_with_a_newline_never_names_a_folder(tmp_path: Path) -> None:
+    path = write_job(tmp_path)
+    (tmp_path / "mosaics.csv").write_text('mosaic_id,path\n"m1\n",a.tif\n')
+    assert [m.mosaic_id for m in load_job(path).mosaics] == ["m1"]  # cells are stripped
+    (tmp_path / "m2\n.tif").write_bytes(b"")
+    globbed = write_job(tmp_path, mosaics={"glob": "m2*.tif"})
+    assert "mosaic id 'm2\\n' is not usable as a folder name" in refused(globbed)
+
+
+def test_a_manifest_saved_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
+    path = write_job(tmp_path)
+    (tmp_path / "mosaics.csv").write_bytes(b"\xef\xbb\xbfmosaic_id,path\r\na,a.tif\r\n")
+    assert [m.mosaic_id for m in load_job(path).mosaics] == ["a"]
+
+
+def test_an_output_that_is_an_existing_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "results").write_text("not a folder")
+    reason = refused(write_job(tmp_path))
+    assert reason == f"output: {tmp_path / 'results'} is an existing file, not a folder"
+
+
+def test_an_option_of_the_wrong_type_names_its_key_and_type() -> None:
+    from rcm.models import Task
+    from rcm.pipeline.infer import options_for
+
+    with pytest.raises(InputError) as caught:
+        options_for(Task.CLASSIFIER, {"threshold": "high"}, where="stages.infer.options")
+    assert "stages.infer.options.threshold: must be a number, got 'high'" in str(caught.value)
