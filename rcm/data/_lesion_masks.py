@@ -55,36 +55,50 @@ class LesionShares:
 
 
 def open_lesion_mask(path: str | os.PathLike[str], mosaic_shape: tuple[int, ...]) -> Mosaic:
-    """Open a lesion mask and check that it can be laid over its mosaic.
+    """Open a lesion mask and check that it can be laid over its mosaic (`check_lesion_mask`)."""
+    mask = open_mosaic(path)
+    check_lesion_mask(mask, mosaic_shape)
+    return mask
+
+
+def check_lesion_mask(
+    mask: Mosaic, mosaic_shape: tuple[int, ...], *, labels_only: bool = False
+) -> None:
+    """Refuse a lesion mask that cannot be laid over its mosaic.
+
+    Args:
+        mask: The opened mask.
+        mosaic_shape: Its mosaic's ``(height, width, ...)``.
+        labels_only: Refuse soft (float) masks too (instances need classes).
 
     Raises:
-        InputError: If the mask has channels, holds neither integers nor floats, or
-            its aspect differs from the mosaic's by more than a pixel of rounding.
+        InputError: If the mask has channels, holds neither integers nor floats
+            (only integers with `labels_only`), or its aspect differs from the
+            mosaic's by more than a pixel of rounding.
 
     """
-    mask = open_mosaic(path)
     info = mask.info
-    kind = np.dtype(info.dtype).kind
-    if len(info.shape) != 2 or kind not in "biuf":
+    kinds = "biu" if labels_only else "biuf"
+    if len(info.shape) != 2 or np.dtype(info.dtype).kind not in kinds:
+        wanted = "integer labels" if labels_only else "labels or soft values"
         raise InputError(
-            path,
-            f"a lesion mask must be a single-channel image of labels or soft values, got "
-            f"{info.dtype} with shape {info.shape}",
+            info.path,
+            f"a lesion mask must be a single-channel image of {wanted}, got {info.dtype} "
+            f"with shape {info.shape}",
         )
     height, width = mosaic_shape[:2]
     # One scale for both axes, allowing for the rounding of an odd edge when downsampled.
     scale = (height + width) / (info.height + info.width)
     if abs(height / scale - info.height) > 1 or abs(width / scale - info.width) > 1:
         raise InputError(
-            path,
+            info.path,
             f"lesion mask is {info.width} x {info.height} pixels but its mosaic is "
             f"{width} x {height}: not the shape of its mosaic at any scale",
         )
-    return mask
 
 
 def lesion_shares(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Mosaic,
     mosaic_shape: tuple[int, ...],
     windows: np.ndarray,
     *,
@@ -93,7 +107,7 @@ def lesion_shares(
     """Share of lesion pixels in each ``[y0, x0, y1, x1]`` window and on an overview.
 
     Args:
-        path: The lesion mask.
+        path: The lesion mask (or the mask opened and checked by `check_lesion_mask`).
         mosaic_shape: Its mosaic's ``(height, width, ...)``; windows are in its pixels.
         windows: ``(n, 4)`` windows in mosaic pixels.
         max_edge: Longer edge of the overview at most.
@@ -103,7 +117,7 @@ def lesion_shares(
             or a soft mask holds NaN.
 
     """
-    mask = open_lesion_mask(path, mosaic_shape)
+    mask = path if isinstance(path, Mosaic) else open_lesion_mask(path, mosaic_shape)
     height, width = mask.info.shape[:2]
     soft = np.dtype(mask.info.dtype).kind == "f"
     factor = 1 << max(0, math.ceil(math.log2(max(height, width) / max_edge)))
@@ -116,7 +130,7 @@ def lesion_shares(
     for top in range(0, height, edge):
         for left in range(0, width, edge):
             block = mask.read_region(top, left, min(top + edge, height), min(left + edge, width))
-            values = _lesion_values(block, soft, path)
+            values = _lesion_values(block, soft, mask.info.path)
             rows, cols = top // factor, left // factor
             share = _block_share(values, factor)
             overview[rows : rows + share.shape[0], cols : cols + share.shape[1]] = share
@@ -173,4 +187,10 @@ def _window_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     )
 
 
-__all__ = ["MASK_OVERVIEW_EDGE", "LesionShares", "lesion_shares", "open_lesion_mask"]
+__all__ = [
+    "MASK_OVERVIEW_EDGE",
+    "LesionShares",
+    "check_lesion_mask",
+    "lesion_shares",
+    "open_lesion_mask",
+]

@@ -147,3 +147,22 @@ def test_evaluation_takes_the_same_shares(tmp_path: Path, levels: bool) -> None:
     # The solid block (960 px) and rows 0-7 of the first tile (80 blocks of 2 x 2 at 0.5).
     true = 960 + 320
     assert pooled["dice"] == pytest.approx(2 * true / (HEIGHT * WIDTH + true))
+
+
+def test_windows_count_lesion_pixels_with_the_same_reader(tmp_path: Path) -> None:
+    from rcm.data._window_dataset import WindowDataset
+
+    pattern, shares = lesion_pattern()
+    mask = write_mask(tmp_path / "m.lesions.zarr", pattern, levels=False)
+    item = LabelledMosaic("m", "p", "positive", True, write_mosaic(tmp_path / "m.zarr"), mask)
+    table = WindowDataset(mosaics=[item], window_px=TILE).windows
+    rows = zip(table.windows, table.lesion_px, strict=True)
+    counts = {tuple(int(v) for v in w): int(n) for w, n in rows}
+    for window, share in shares.items():
+        assert counts[window] == round(share * TILE * TILE), window
+    soft = write_ome_zarr(
+        da.from_array(pattern.astype(np.float32), chunks=1024), tmp_path / "s.zarr", um_per_px=0.5
+    )
+    item = LabelledMosaic("m", "p", "positive", True, item.mosaic, soft)
+    with pytest.raises(InputError, match="single-channel image of integer labels"):
+        WindowDataset(mosaics=[item], window_px=TILE)
