@@ -16,6 +16,7 @@ from rcm.data._labelled import (
     LabelledMosaic,
     read_labelled_mosaics,
 )
+from rcm.data._lesion_masks import LesionShares, lesion_shares, open_lesion_mask
 from rcm.data._photos import (
     PhotoBox,
     PhotoColumns,
@@ -71,6 +72,7 @@ __all__ = [
     "NEGATIVE_LABELS",
     "POSITIVE_LABELS",
     "LabelledMosaic",
+    "LesionShares",
     "PhotoBox",
     "PhotoColumns",
     "PhotoDataset",
@@ -89,9 +91,11 @@ __all__ = [
     "format_problems",
     "from_coco",
     "label_tiles",
+    "lesion_shares",
     "listing",
     "load_photo_columns",
     "make_spec",
+    "open_lesion_mask",
     "photo_counts",
     "photo_summary",
     "read_csv_table",

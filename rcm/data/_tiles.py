@@ -1,6 +1,7 @@
 """Tile labels from expert lesion masks, and a dataset that reads the tiles lazily.
 
-A tile's label follows the share of lesion pixels in it: at or above
+A tile's label follows the share of lesion pixels in it (`rcm.data._lesion_masks`,
+the reader evaluation uses too): at or above
 ``positive_at`` it is lesion, below ``negative_below`` it is benign, in between
 it is ambiguous and left out of training (but kept in the table). Unlabelled
 area counts as benign, so a benign mosaic needs no mask. A positive mosaic
@@ -20,13 +21,12 @@ import numpy as np
 import torch
 
 from rcm.data._labelled import LabelledMosaic
-from rcm.errors import InputError
-from rcm.io import Mosaic, atomic_output, open_mosaic, thumbnail
+from rcm.data._lesion_masks import lesion_shares
+from rcm.io import Mosaic, atomic_output, open_mosaic
 from rcm.models import to_unit
-from rcm.tiling import TileGrid, TissueOptions, detect_tissue, tile_px_for, window_fractions
+from rcm.tiling import TileGrid, TissueOptions, detect_tissue, tile_px_for
 
 LESION, BENIGN, AMBIGUOUS = 1, 0, -1
-MASK_OVERVIEW_EDGE = 4096  # as in evaluation: lesion fractions are measured at this scale
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def label_tiles(mosaics: list[LabelledMosaic], rule: TileLabelRule) -> TileLabel
         if item.mask is None:
             lesion = np.zeros(len(windows))
         else:
-            lesion = lesion_fractions(item.mask, mosaic.info.shape[:2], windows)
+            lesion = lesion_shares(item.mask, mosaic.info.shape[:2], windows).windows
         parts.append((index, windows, tissue, lesion))
     if not parts:
         return _empty_table(mosaics, skipped)
@@ -192,30 +192,6 @@ def _tissue_tiles(mosaic: Mosaic, rule: TileLabelRule) -> tuple[np.ndarray, np.n
     )
     keep = fractions >= rule.min_tissue
     return windows[keep], fractions[keep]
-
-
-def lesion_fractions(
-    mask_path: str | os.PathLike[str], mosaic_shape: tuple[int, ...], windows: np.ndarray
-) -> np.ndarray:
-    """Share of lesion pixels (mask value > 0) in each window.
-
-    Raises:
-        InputError: If the mask's shape does not match the mosaic's (at full resolution).
-
-    """
-    mask = open_mosaic(mask_path)
-    if tuple(mask.info.shape[:2]) != tuple(mosaic_shape):
-        raise InputError(
-            mask_path,
-            f"lesion mask is {mask.info.width} x {mask.info.height} pixels but its mosaic is "
-            f"{mosaic_shape[1]} x {mosaic_shape[0]}",
-        )
-    overview = thumbnail(mask, MASK_OVERVIEW_EDGE)
-    if np.issubdtype(np.dtype(mask.info.dtype), np.floating):
-        values = np.clip(overview.pixels, 0.0, 1.0)  # a soft mask: share of raters
-    else:
-        values = (overview.pixels > 0).astype(np.float64)
-    return window_fractions(values, overview.scale, windows)
 
 
 class TileDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
@@ -272,5 +248,4 @@ __all__ = [
     "TileLabelRule",
     "TileLabels",
     "label_tiles",
-    "lesion_fractions",
 ]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from rcm.data._labelled import LabelledMosaic
+from rcm.data._lesion_masks import check_lesion_mask, lesion_shares
 from rcm.data._window_targets import (
     DEFAULT_MIN_AREA,
     WindowTarget,
@@ -28,12 +29,8 @@ from rcm.data._window_targets import (
     window_target,
 )
 from rcm.errors import InputError
-from rcm.io import Mosaic, open_mosaic, thumbnail
-from rcm.tiling import TileGrid, detect_tissue, window_fractions
-
-# Lesion pixels per window are counted on a mask overview of at most this edge
-# (exact for masks that fit; an estimate, good for sampling, on larger ones).
-MASK_OVERVIEW_EDGE = 4096
+from rcm.io import Mosaic, open_mosaic
+from rcm.tiling import TileGrid, detect_tissue
 
 Sample = tuple[np.ndarray, WindowTarget]
 
@@ -47,7 +44,7 @@ class WindowTable:
         windows: ``(n, 4)`` int64 ``[y0, x0, y1, x1]`` in mosaic pixels.
         tissue: ``(n,)`` float64 tissue share of each window.
         lesion_px: ``(n,)`` int64 lesion pixels (mask > 0) in each window, in mosaic
-            pixels; estimated on an overview for masks larger than `MASK_OVERVIEW_EDGE`.
+            pixels (counted on the full-resolution mask, `rcm.data.lesion_shares`).
 
     """
 
@@ -234,29 +231,14 @@ def collate_windows(batch: Sequence[Sample]) -> tuple[np.ndarray, list[WindowTar
 
 
 def check_mask(mask: Mosaic, mosaic_shape: tuple[int, ...]) -> None:
-    """Refuse a lesion mask that cannot be laid over its mosaic.
+    """Refuse a lesion mask that cannot be laid over its mosaic, or holds no integer labels.
 
     Raises:
         InputError: If the mask has channels, is not integers, or its aspect
             differs from the mosaic's by more than a pixel of rounding.
 
     """
-    info = mask.info
-    if len(info.shape) != 2 or not np.issubdtype(np.dtype(info.dtype), np.integer):
-        raise InputError(
-            info.path,
-            f"a lesion mask must be a single-channel integer image, got {info.dtype} "
-            f"with shape {info.shape}",
-        )
-    height, width = mosaic_shape[:2]
-    # One scale for both axes, allowing for the rounding of an odd edge when downsampled.
-    scale = (height + width) / (info.height + info.width)
-    if abs(height / scale - info.height) > 1 or abs(width / scale - info.width) > 1:
-        raise InputError(
-            info.path,
-            f"lesion mask is {info.width} x {info.height} pixels, which is not the shape of "
-            f"its mosaic ({width} x {height}) at any scale",
-        )
+    check_lesion_mask(mask, mosaic_shape, labels_only=True)
 
 
 def read_mask_window(
@@ -291,16 +273,13 @@ def _as_uint8(classes: np.ndarray, mask: Mosaic) -> np.ndarray:
 
 
 def lesion_pixels(mask: Mosaic, mosaic_shape: tuple[int, ...], windows: np.ndarray) -> np.ndarray:
-    """Lesion pixels (mask > 0) in each window, in mosaic pixels (see `MASK_OVERVIEW_EDGE`)."""
-    overview = thumbnail(mask, MASK_OVERVIEW_EDGE)
-    lesion = overview.pixels > 0
-    scale = (mosaic_shape[0] / lesion.shape[0], mosaic_shape[1] / lesion.shape[1])
+    """Lesion pixels (mask > 0) in each window, in mosaic pixels (`lesion_shares`)."""
     areas = (windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1])
-    return np.rint(window_fractions(lesion, scale, windows) * areas).astype(np.int64)
+    shares = lesion_shares(mask, mosaic_shape, windows).windows
+    return np.rint(shares * areas).astype(np.int64)
 
 
 __all__ = [
-    "MASK_OVERVIEW_EDGE",
     "WindowDataset",
     "WindowTable",
     "check_mask",

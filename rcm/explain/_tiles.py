@@ -22,7 +22,9 @@ from rcm.io import Mosaic
 from rcm.models import LoadedModel
 from rcm.outputs import ExplanationTable, MapLayout, TileTable
 
-Crop = tuple[float, np.ndarray, np.ndarray]  # score, tile pixels, map at tile resolution
+# Score, tile pixels (mosaic pixels), map at the model's input size (differs when the
+# mosaic's pixel size is not the model's: the gallery resizes both).
+Crop = tuple[float, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)

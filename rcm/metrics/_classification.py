@@ -10,17 +10,50 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+from sklearn.metrics import confusion_matrix, roc_auc_score
 
 
 @dataclass(frozen=True)
 class RocCurve:
-    """A ROC curve: false and true positive rates per threshold, and its area."""
+    """A ROC curve: rates and the counts behind them per threshold, and its area.
+
+    Thresholds run from +inf (nothing positive) down through every distinct
+    score. A rate at a target is compared from the counts (`sensitivity` and
+    `specificity` are one correctly rounded division of integers each), never as
+    ``1 - fpr``, whose second rounding makes 1 - 4/5 fall short of 0.2.
+
+    Attributes:
+        fpr: False positive rate per threshold.
+        tpr: True positive rate per threshold (equal to `sensitivity`).
+        thresholds: ``score >= threshold`` is positive; the first is +inf.
+        auc: Area under the curve.
+        tp: True positives per threshold (int64).
+        fp: False positives per threshold (int64).
+
+    """
 
     fpr: np.ndarray
     tpr: np.ndarray
     thresholds: np.ndarray
     auc: float
+    tp: np.ndarray
+    fp: np.ndarray
+
+    @property
+    def positives(self) -> int:
+        return int(self.tp[-1])
+
+    @property
+    def negatives(self) -> int:
+        return int(self.fp[-1])
+
+    @property
+    def sensitivity(self) -> np.ndarray:
+        return self.tp / self.positives
+
+    @property
+    def specificity(self) -> np.ndarray:
+        return (self.negatives - self.fp) / self.negatives
 
 
 @dataclass(frozen=True)
@@ -65,7 +98,7 @@ class OperatingPoint:
 
 def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     truth = np.asarray(labels).astype(bool)
-    values = np.asarray(scores, dtype=np.float64)
+    values = _scores(scores)
     if truth.shape != values.shape or truth.ndim != 1:
         raise ValueError("labels and scores must be 1-D and of the same length")
     if truth.all() or not truth.any():
@@ -73,11 +106,35 @@ def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     return truth, values
 
 
+def _scores(scores: np.ndarray) -> np.ndarray:
+    """Scores as float64; NaN is refused (it would count as negative at every threshold)."""
+    values = np.asarray(scores, dtype=np.float64)
+    missing = int(np.count_nonzero(np.isnan(values)))
+    if missing:
+        raise ValueError(f"scores hold NaN ({missing} of {values.size}): every case needs a score")
+    return values
+
+
+def _counts(truth: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thresholds (+inf, then distinct scores, highest first) and tp, fp at each."""
+    order = np.argsort(-values, kind="mergesort")
+    ordered = values[order]
+    last_of_each = np.r_[np.flatnonzero(ordered[1:] != ordered[:-1]), len(ordered) - 1]
+    true_positives = np.cumsum(truth[order], dtype=np.int64)[last_of_each]
+    false_positives = last_of_each + 1 - true_positives
+    return (
+        np.r_[np.inf, ordered[last_of_each]],
+        np.r_[0, true_positives].astype(np.int64),
+        np.r_[0, false_positives].astype(np.int64),
+    )
+
+
 def roc(labels: np.ndarray, scores: np.ndarray) -> RocCurve:
     """The ROC curve of `scores` against binary `labels` (1 = positive)."""
     truth, values = _binary(labels, scores)
-    fpr, tpr, thresholds = roc_curve(truth, values, drop_intermediate=False)
-    return RocCurve(fpr, tpr, thresholds, float(roc_auc_score(truth, values)))
+    thresholds, tp, fp = _counts(truth, values)
+    auc = float(roc_auc_score(truth, values))
+    return RocCurve(fp / fp[-1], tp / tp[-1], thresholds, auc, tp, fp)
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -93,15 +150,8 @@ def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
     input validation, which costs more than the arithmetic when a bootstrap calls it
     thousands of times.
     """
-    truth, values = _binary(labels, scores)
-    order = np.argsort(-values, kind="mergesort")
-    ordered = values[order]
-    last_of_each = np.r_[np.flatnonzero(np.diff(ordered)), len(ordered) - 1]
-    true_positives = np.cumsum(truth[order])[last_of_each]
-    false_positives = last_of_each + 1 - true_positives
-    fpr = np.r_[0.0, false_positives / false_positives[-1]]
-    tpr = np.r_[0.0, true_positives / true_positives[-1]]
-    return fpr, tpr
+    _, tp, fp = _counts(*_binary(labels, scores))
+    return fp / fp[-1], tp / tp[-1]
 
 
 def fast_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -137,7 +187,7 @@ def auroc_one_vs_rest(
 def operating_point(labels: np.ndarray, scores: np.ndarray, threshold: float) -> OperatingPoint:
     """Counts at one threshold (``score >= threshold`` is positive)."""
     truth = np.asarray(labels).astype(bool)
-    called = np.asarray(scores, dtype=np.float64) >= threshold
+    called = _scores(scores) >= threshold
     return OperatingPoint(
         threshold=float(threshold),
         tp=int(np.count_nonzero(called & truth)),
@@ -148,23 +198,29 @@ def operating_point(labels: np.ndarray, scores: np.ndarray, threshold: float) ->
 
 
 def youden_point(labels: np.ndarray, scores: np.ndarray) -> OperatingPoint:
-    """The threshold maximising sensitivity + specificity - 1 (the highest, on ties)."""
+    """The threshold maximising sensitivity + specificity - 1 (the highest, on ties).
+
+    Compared in integers (``tp * negatives - fp * positives``), so ties are exact.
+    """
     curve = roc(labels, scores)
-    best = int(np.argmax(curve.tpr - curve.fpr))
+    best = int(np.argmax(curve.tp * curve.negatives - curve.fp * curve.positives))
     return operating_point(labels, scores, _finite(curve.thresholds[best], scores))
 
 
 def point_at_sensitivity(labels: np.ndarray, scores: np.ndarray, target: float) -> OperatingPoint:
-    """The most specific threshold whose sensitivity is at least `target`."""
+    """The most specific threshold whose sensitivity (from counts) is at least `target`."""
     curve = roc(labels, scores)
-    index = int(np.flatnonzero(curve.tpr >= target)[0])
+    index = int(np.flatnonzero(curve.sensitivity >= target)[0])
     return operating_point(labels, scores, _finite(curve.thresholds[index], scores))
 
 
 def point_at_specificity(labels: np.ndarray, scores: np.ndarray, target: float) -> OperatingPoint:
-    """The most sensitive threshold whose specificity is at least `target`."""
+    """The most sensitive threshold whose specificity (from counts) is at least `target`.
+
+    A specificity equal to the target (1 of 5 negatives for 0.2) meets it.
+    """
     curve = roc(labels, scores)
-    index = int(np.flatnonzero(1 - curve.fpr >= target)[-1])
+    index = int(np.flatnonzero(curve.specificity >= target)[-1])
     return operating_point(labels, scores, _finite(curve.thresholds[index], scores))
 
 

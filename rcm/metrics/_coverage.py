@@ -28,7 +28,22 @@ def coverage_score(values: np.ndarray, fraction: float) -> float:
         raise ValueError(f"coverage fraction must be in (0, 1], got {fraction}")
     if values.size == 0:
         return 0.0
-    needed = math.ceil(fraction * values.size - 1e-9)
+    needed = _needed(fraction, values.size)
     flat = np.nan_to_num(values.ravel(), nan=0.0)
     # The needed-th largest value: np.partition keeps this linear, not a full sort.
     return float(np.partition(flat, flat.size - needed)[flat.size - needed])
+
+
+def _needed(fraction: float, size: int) -> int:
+    """The fewest values k with ``k / size >= fraction``, the very test of `coverage_at`.
+
+    ``ceil(fraction * size)`` can be one off either way after rounding (1/3 + 1e-10
+    of 3 values needs 2; a fraction of 1e-12 needs 1), so it is corrected against
+    the comparison itself.
+    """
+    needed = min(max(math.ceil(fraction * size), 1), size)
+    while needed < size and needed / size < fraction:
+        needed += 1
+    while needed > 1 and (needed - 1) / size >= fraction:
+        needed -= 1
+    return needed

@@ -7,10 +7,13 @@ of DeLong et al. (Biometrics, 1988) from mid-ranks, O(n log n) per model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm, rankdata
+
+_SAME_AUC = 1e-12
 
 
 @dataclass(frozen=True)
@@ -49,15 +52,27 @@ def delong_covariance(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarra
 
 
 def delong_test(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray) -> DelongResult:
-    """Two-sided test that two models scored on the same cases have equal AUROC."""
+    """Two-sided test that two models scored on the same cases have equal AUROC.
+
+    When the difference has no variance (every structural component of the two
+    models differs by the same amount), equal AUROCs give z = 0, p = 1 and
+    unequal ones z = +-inf (the limit of difference / standard error), p = 0.
+    AUROCs are multiples of 1 / (2 m n), so they count as equal within 1e-12
+    (the rounding of the rank sums), far below any real difference.
+    """
     aucs, covariance = delong_covariance(labels, np.stack([scores_a, scores_b]))
     variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
     difference = aucs[0] - aucs[1]
+    if abs(difference) <= _SAME_AUC:
+        difference = 0.0
     if not np.isfinite(variance):
         raise ValueError("DeLong's test needs at least two positive and two negative cases")
     if variance <= 0:
-        z, p = 0.0, 1.0 if difference == 0 else 0.0
+        # No spread left: equal AUROCs do not differ (z 0, p 1); unequal ones differ
+        # beyond any doubt (z, the limit of difference / sd, is +-inf; p 0).
+        z = 0.0 if difference == 0 else math.copysign(math.inf, difference)
+        p = 1.0 if difference == 0 else 0.0
     else:
         z = float(difference / np.sqrt(variance))
         p = float(2 * norm.sf(abs(z)))
-    return DelongResult(float(aucs[0]), float(aucs[1]), covariance, z, p)
+    return DelongResult(float(aucs[0]), float(aucs[1]), covariance, float(z), p)

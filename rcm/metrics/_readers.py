@@ -74,13 +74,14 @@ def _point(
 ) -> ReaderPoint:
     # Best model sensitivity among thresholds at least as specific as the reader, and
     # best specificity among thresholds at least as sensitive.
-    specific_enough = 1 - curve.fpr >= specificity
-    sensitive_enough = curve.tpr >= sensitivity
+    # Rates from counts on both sides (a reader's 1 of 5 equals the model's 1 of 5).
+    specific_enough = curve.specificity >= specificity
+    sensitive_enough = curve.sensitivity >= sensitivity
     return ReaderPoint(
         reader,
         cases,
         sensitivity,
         specificity,
-        float(curve.tpr[specific_enough].max()) if specific_enough.any() else 0.0,
-        float((1 - curve.fpr[sensitive_enough]).max()) if sensitive_enough.any() else 0.0,
+        float(curve.sensitivity[specific_enough].max()) if specific_enough.any() else 0.0,
+        float(curve.specificity[sensitive_enough].max()) if sensitive_enough.any() else 0.0,
     )

@@ -24,7 +24,9 @@ def write_gallery(
 
     Args:
         path: PNG to write.
-        crops: ``(score, tile pixels, map at tile resolution in [0, 1])``, best first.
+        crops: ``(score, tile pixels, map over the tile in [0, 1])``, best first; the
+            tile (as read from the mosaic) and its map (at the model's input size)
+            may differ in size: both are resized to the cell.
         alpha: Opacity of the map over the tile.
 
     """
@@ -35,14 +37,20 @@ def write_gallery(
     if not crops:
         draw.text((8, 8), "no tile reached the cut: nothing to explain", fill=(0, 0, 0))
     for number, (score, tile, tile_map) in enumerate(crops):
-        gray = stretched_gray(tile)
-        base = np.repeat(gray[..., None], 3, axis=-1)
-        colours = lut[np.clip(tile_map * 255, 0, 255).astype(np.uint8)]
+        base = np.repeat(_cell(stretched_gray(tile))[..., None], 3, axis=-1)
+        colours = lut[np.round(np.clip(_cell(tile_map), 0, 1) * 255).astype(np.uint8)]
         over = (1 - alpha) * base + alpha * colours
         left = (number % COLUMNS) * 2 * EDGE
         top = (number // COLUMNS) * (EDGE + 16)
         for offset, image in ((0, base), (EDGE, over)):
-            cell = Image.fromarray(np.round(image * 255).astype(np.uint8)).resize((EDGE, EDGE))
-            canvas.paste(cell, (left + offset, top))
+            canvas.paste(
+                Image.fromarray(np.round(image * 255).astype(np.uint8)), (left + offset, top)
+            )
         draw.text((left + 4, top + EDGE + 2), f"p = {score:.3f}", fill=(0, 0, 0))
     canvas.save(path, format="PNG")
+
+
+def _cell(values: np.ndarray) -> np.ndarray:
+    """`values` (2-D floats) resized to the cell's edge, bilinear: tile and map at any size."""
+    image = Image.fromarray(np.ascontiguousarray(values, np.float32), mode="F")
+    return np.asarray(image.resize((EDGE, EDGE), Image.Resampling.BILINEAR))

@@ -6,14 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from rcm.io import open_mosaic, thumbnail
+from rcm.data import LesionShares, lesion_shares
+from rcm.io import open_mosaic
 from rcm.metrics import Overlap, auroc, bootstrap_ci, fast_auroc, overlap
-from rcm.outputs import TILES, TileTable
+from rcm.outputs import SUMMARY, TILES, MosaicSummary, TileTable
 from rcm.report._cohort import Case
 from rcm.stitch import resize_nearest
-from rcm.tiling import window_fractions
-
-MASK_OVERVIEW_EDGE = 4096
 
 
 def lesion_metrics(
@@ -23,6 +21,7 @@ def lesion_metrics(
 
     The suspicious mask of each output is compared with the expert mask at the
     output map's resolution; pooled numbers add the pixel counts of all mosaics.
+    Lesion shares are those training labels use (`rcm.data.lesion_shares`).
     Tile AUROC covers the outputs of tile classifiers (those with ``tiles.csv``);
     detector and segmenter outputs count in the mask overlap only.
     """
@@ -30,11 +29,12 @@ def lesion_metrics(
     counts_per_case: list[Overlap] = []
     for case in cases:
         assert case.mask is not None
-        lesion, scale = lesion_overview(case)
-        if (case.output / TILES).exists():
-            tiles.add(case, lesion, scale, tile_fraction)
+        windows, probabilities = _classified_tiles(case)
+        shares = _shares(case, windows)
+        tiles.add(case, shares.windows >= tile_fraction, probabilities)
         suspicious = open_mosaic(case.output / "mask.zarr").data.compute() > 0
-        counts_per_case.append(overlap(suspicious, resize_nearest(lesion, suspicious.shape)))
+        truth = resize_nearest(shares.truth(), suspicious.shape)
+        counts_per_case.append(overlap(suspicious, truth))
     return {
         "tile_level": tiles.metrics(tile_fraction, n_resamples, seed),
         "segmentation": _segmentation(cases, counts_per_case, n_resamples, seed),
@@ -49,11 +49,8 @@ class _TileScores:
         self.scores: list[np.ndarray] = []
         self.groups: list[np.ndarray] = []
 
-    def add(
-        self, case: Case, lesion: np.ndarray, scale: tuple[float, float], tile_fraction: float
-    ) -> None:
-        windows, probabilities = _classified_tiles(case)
-        self.labels.append(window_fractions(lesion, scale, windows) >= tile_fraction)
+    def add(self, case: Case, labels: np.ndarray, probabilities: np.ndarray) -> None:
+        self.labels.append(labels)
         self.scores.append(probabilities)
         self.groups.append(np.full(len(probabilities), case.patient_id))
 
@@ -109,19 +106,26 @@ def _segmentation(
 
 
 def lesion_overview(case: Case) -> tuple[np.ndarray, tuple[float, float]]:
-    """Lesion mask: labels (non-zero = lesion) or, for float masks, a probability map.
+    """Lesion truth on an overview, and mosaic pixels per overview pixel.
 
-    A float mask (e.g. the share of raters marking each pixel) makes every
+    Label masks give booleans (share of lesion pixels >= 0.5), float masks (e.g.
+    the share of raters marking each pixel) their mean, which makes every
     overlap metric fuzzy (`rcm.metrics.overlap`).
     """
-    mask = open_mosaic(case.mask)  # type: ignore[arg-type]
-    overview = thumbnail(mask, MASK_OVERVIEW_EDGE)
-    if np.issubdtype(np.dtype(mask.info.dtype), np.floating):
-        return np.clip(overview.pixels, 0.0, 1.0), overview.scale
-    return overview.pixels > 0, overview.scale
+    shares = _shares(case, np.zeros((0, 4), np.int64))
+    return shares.truth(), shares.scale
+
+
+def _shares(case: Case, windows: np.ndarray) -> LesionShares:
+    """The case's mask laid over the mosaic its output was made from."""
+    assert case.mask is not None
+    shape = MosaicSummary.read(case.output / SUMMARY).mosaic.shape
+    return lesion_shares(case.mask, shape, windows)
 
 
 def _classified_tiles(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    """Windows and suspicious probabilities of the tiles the output classified."""
+    """Windows and suspicious probabilities of the tiles the output classified (none: no table)."""
+    if not (case.output / TILES).exists():
+        return np.zeros((0, 4), np.int64), np.zeros(0)
     table = TileTable.read(case.output / TILES)
     return table.windows[table.classified], table.suspicious[table.classified]

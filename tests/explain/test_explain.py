@@ -246,3 +246,63 @@ def test_rcm_evaluate_pools_plausibility_and_faithfulness(
     assert explained["plausibility"]["pooled"]["fuzzy"]["dice"] > 0.1
     assert explained["faithfulness"]["tiles"] >= 2
     assert "<h2>Explanations</h2>" in (report / "report.html").read_text()
+
+
+@pytest.mark.parametrize("mosaic_um_per_px", [2.0, 0.5], ids=["coarser", "finer"])
+def test_every_file_is_valid_when_tiles_are_cut_at_another_size_than_the_models(
+    trained: LoadedModel, tmp_path: Path, mosaic_um_per_px: float
+) -> None:
+    from dataclasses import replace
+
+    import dask.array as da
+    from PIL import Image
+
+    from rcm.io import write_ome_zarr
+    from rcm.render._gallery import COLUMNS, EDGE
+
+    # The model sees 32 px tiles of 1 um/px; the mosaic is the same scene at another pixel size.
+    model = LoadedModel(
+        trained.module, replace(trained.meta, um_per_px=1.0), trained.checksum, trained.path
+    )
+    scene, lesion = lesion_mosaic(tmp_path, [(50, 60), (140, 170), (200, 90)])
+    pixels = open_mosaic(scene).data.compute()
+    zoom = 1.0 / mosaic_um_per_px  # mosaic pixels per model pixel
+    if zoom < 1:
+        step = round(1 / zoom)
+        pixels = pixels.reshape(128, step, 128, step).mean(axis=(1, 3)).astype(np.uint8)
+        lesion = lesion.reshape(128, step, 128, step).mean(axis=(1, 3)) >= 0.5
+    else:
+        step = round(zoom)
+        pixels = np.repeat(np.repeat(pixels, step, 0), step, 1)
+        lesion = np.repeat(np.repeat(lesion, step, 0), step, 1)
+    path = write_ome_zarr(da.from_array(pixels), tmp_path / "m.zarr", um_per_px=mosaic_um_per_px)
+    mosaic = open_mosaic(path)
+    classify_mosaic(mosaic, model, tmp_path / "out")
+    tiles_px = MosaicSummary.read(tmp_path / "out" / "summary.json").tiles
+    assert tiles_px is not None and tiles_px.tile_px == round(TILE * zoom)  # cut at another size
+    result = explain_output(tmp_path / "out", mosaic=mosaic, model=model)
+    assert result.tiles_explained >= 3
+    folder = tmp_path / "out" / "explanation"
+    layout = MosaicSummary.read(tmp_path / "out" / "summary.json").map
+    # Map: the heatmap's layout, in [0, 1], pointing at the lesions.
+    explanation = open_mosaic(folder / "explanation.zarr").data.compute()
+    assert explanation.shape == layout.shape and 0 <= explanation.min() <= explanation.max() <= 1
+    from rcm.stitch import resize_nearest
+
+    truth = resize_nearest(lesion, explanation.shape)
+    found = plausibility(explanation, truth)["fuzzy"]
+    shuffled = np.random.default_rng(2).permutation(explanation.ravel()).reshape(truth.shape)
+    assert found.dice > 2 * plausibility(shuffled, truth)["fuzzy"].dice
+    # Table: one row per explained tile, faithfulness measured for each.
+    table = ExplanationTable.read(folder / "tiles.csv")
+    assert len(table) == result.tiles_explained and not np.isnan(table.top_blocked).any()
+    # Gallery: one cell pair per shown tile (default 16), the overlay over the whole mosaic.
+    shown = min(16, result.tiles_explained)
+    with Image.open(folder / "gallery.png") as gallery:
+        assert gallery.size == (COLUMNS * 2 * EDGE, -(-shown // COLUMNS) * (EDGE + 16))
+    with Image.open(folder / "overlay.png") as overlay:
+        assert overlay.size[0] > 0 and overlay.size[1] > 0
+    # Summary: the output's layout, the tiles explained and the faithfulness found.
+    summary = ExplanationSummary.read(folder / "summary.json")
+    assert summary.map == layout and summary.tiles_explained == result.tiles_explained
+    assert summary.faithfulness == result.faithfulness and result.faithfulness["tiles"] >= 3

@@ -43,3 +43,20 @@ def test_overlay(tmp_path: Path) -> None:
     assert image.shape == (60, 80, 3)
     assert np.all(image[40:, :, 0] == image[40:, :, 1])  # gray where no heat
     assert np.any(image[:30, :, 0] != image[:30, :, 2])  # coloured where heat
+
+
+def test_gallery_shows_a_tile_and_a_map_of_other_sizes(tmp_path: Path) -> None:
+    from rcm.render import write_gallery
+    from rcm.render._gallery import COLUMNS, EDGE
+
+    rng = np.random.default_rng(0)
+    tile = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)  # RGB tile of 128 mosaic px
+    tile_map = np.zeros((64, 64), np.float32)  # the model's 64 px input
+    tile_map[:, 32:] = 1.0
+    write_gallery(tmp_path / "g.png", [(0.9, tile, tile_map), (0.5, tile[:32, :32], tile_map)])
+    with Image.open(tmp_path / "g.png") as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape == (EDGE + 16, COLUMNS * 2 * EDGE, 3)
+    over = pixels[:EDGE, EDGE : 2 * EDGE].astype(int)
+    # The map's right half (1.0) is brighter in the overlay than its left half (0.0).
+    assert over[:, EDGE * 3 // 4].mean() > over[:, EDGE // 4].mean() + 50

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 from rcm.cli.main import main
 from rcm.metrics import auroc
+from rcm.outputs import MosaicSummary
 from rcm.outputs._evaluation import EvaluationDocument
 from tests.report.fake_outputs import write_outputs
 
@@ -301,7 +303,9 @@ def test_fuzzy_masks_from_raters(tmp_path: Path) -> None:
     from rcm.report._lesions import lesion_metrics
 
     out = tmp_path / "m.rcm"
-    out.mkdir()
+    write_outputs(tmp_path, {"m": 0.9})  # its summary names the 100 x 100 mosaic below
+    summary = MosaicSummary.read(out / "summary.json")
+    replace(summary, mosaic=replace(summary.mosaic, shape=(100, 100))).write(out / "summary.json")
     suspicious = np.zeros((100, 100), np.uint8)
     suspicious[:50] = 1
     write_ome_zarr(da.from_array(suspicious), out / "mask.zarr", um_per_px=None)
