@@ -159,8 +159,7 @@ def cases(folder: Path, size: int) -> dict[str, Callable[[], list[tuple[str, lis
             ("convert", ["convert", source, str(folder / "strip.zarr"), *_QUIET]),
             (
                 "infer",
-                ["infer", source, "--weights", str(model), "--out", str(folder / "strip.rcm")]
-                + _QUIET,
+                ["infer", source, "--weights", str(model), "--out", str(folder / "out"), *_QUIET],
             ),
         ]
 

@@ -10,7 +10,7 @@ from rcm.errors import MosaicReadError
 from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size
-from rcm.io._source import RegionSource, as_dask, region_chunks
+from rcm.io._source import RegionSource, as_dask, reading, region_chunks
 
 
 def _openslide() -> Any:
@@ -44,14 +44,12 @@ class OpenSlideSource(RegionSource):
 def open_openslide(path: str, *, checksum: str, max_pixels: int, um_per_px: float | None) -> Mosaic:
     """Open a slide through OpenSlide; see `rcm.io.open_mosaic`."""
     openslide = _openslide()
-    vendor = openslide.OpenSlide.detect_format(path)
-    if vendor is None:
-        raise MosaicReadError(path, "not a slide format OpenSlide recognises")
-    try:
+    with reading(path, "OpenSlide cannot open it"):
+        vendor = openslide.OpenSlide.detect_format(path)
+        if vendor is None:
+            raise MosaicReadError(path, "not a slide format OpenSlide recognises")
         slide = openslide.OpenSlide(path)
-    except openslide.OpenSlideError as error:
-        raise MosaicReadError(path, f"OpenSlide cannot open it ({error})") from error
-    width, height = slide.dimensions
+        width, height = slide.dimensions
     check_dimensions(path, height, width, max_pixels)
     properties = slide.properties
     pixel_size = resolve_pixel_size(
