@@ -30,9 +30,10 @@ MAX_BAND_BYTES = 128 << 20
 
 # The one rule for what a failure while reading a user's file means. The decoder and
 # parser libraries (tifffile, imagecodecs, Pillow, OpenSlide, ElementTree) report bad
-# bytes with these built-in classes or with classes of their own: both are the
-# file's fault (exit 2). TypeError, AttributeError, NameError, AssertionError...
-# are bugs in rcm and keep their traceback (exit 1).
+# bytes with these built-in classes, with classes of their own, or with any error
+# raised while their code runs (tifffile raises TypeError on a tag with too many
+# values): all are the file's fault (exit 2). Any other TypeError, AttributeError,
+# NameError, AssertionError... is a bug in rcm and keeps its traceback (exit 1).
 _DECODE_ERRORS = (
     ValueError,  # includes tifffile.TiffFileError and numpy shape errors
     ArithmeticError,  # ZeroDivisionError, OverflowError from header arithmetic
@@ -49,8 +50,14 @@ _DECODER_PACKAGES = frozenset({"tifffile", "imagecodecs", "PIL", "openslide"})
 
 def is_decode_error(error: BaseException) -> bool:
     """Whether `error`, raised while reading a file, means the file is bad (see above)."""
-    package = type(error).__module__.partition(".")[0]
-    return isinstance(error, _DECODE_ERRORS) or package in _DECODER_PACKAGES
+    if isinstance(error, _DECODE_ERRORS):
+        return True
+    packages = {type(error).__module__}
+    frame = error.__traceback__
+    while frame is not None:  # every frame from the reader down to where it was raised
+        packages.add(str(frame.tb_frame.f_globals.get("__name__", "")))
+        frame = frame.tb_next
+    return any(name.partition(".")[0] in _DECODER_PACKAGES for name in packages)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -20,7 +21,6 @@ from rcm.io._tiff_segments import (
     SegmentRows,
     must_stream,
     segment_grid,
-    stream_chunks,
 )
 
 _RESOLUTION_UNIT_UM = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit: inch, centimeter
@@ -61,7 +61,7 @@ class TiffLevelSource(RegionSource):
         channels = self.shape[2:] if not self.layout.squeeze_samples else ()
         out = np.zeros((rows.stop - rows.start, cols.stop - cols.start, *channels), self.dtype)
         if self.rows is not None:
-            pieces = self._streamed(handle, page, grid, indices, rows)
+            pieces = self._streamed(handle, page, grid, indices, (rows, cols))
         else:
             pieces = _decoded(handle, page, keyframe, indices)
         for plane, top, left, tile in pieces:
@@ -81,15 +81,24 @@ class TiffLevelSource(RegionSource):
         return out
 
     def _streamed(
-        self, handle: Any, page: Any, grid: SegmentGrid, indices: list[int], rows: slice
+        self,
+        handle: Any,
+        page: Any,
+        grid: SegmentGrid,
+        indices: list[int],
+        region: tuple[slice, slice],
     ) -> Iterator[tuple[int, int, int, np.ndarray]]:
         assert self.rows is not None
+        rows, cols = region
+        height = page.shaped[2]
         for index in indices:
             plane, top, left = grid.origin(index)
-            inside = slice(max(rows.start - top, 0), min(rows.stop - top, grid.height))
-            span = (page.dataoffsets[index], page.databytecounts[index])
-            tile = self.rows.read(handle.filehandle, index, span, inside)
-            yield plane, top + inside.start, left, tile
+            held = min(grid.height, height - top) if not page.is_tiled else grid.height
+            inside = slice(max(rows.start - top, 0), min(rows.stop - top, held))
+            across = slice(max(cols.start - left, 0), min(cols.stop - left, grid.width))
+            span = (page.dataoffsets[index], page.databytecounts[index], held)
+            tile = self.rows.read(handle.filehandle, index, span, inside, across)
+            yield plane, top + inside.start, left + across.start, tile
 
 
 def _decoded(
@@ -157,9 +166,9 @@ def _open_levels(
     for index, (level, shape) in enumerate(zip(series.levels, shapes, strict=True)):
         keyframe = level.keyframe
         grid, rows = segment_grid(keyframe), None
-        if must_stream(path, keyframe):
+        if must_stream(path, keyframe):  # read by rows: any region shape costs the same
             rows = SegmentRows(grid, keyframe.compression, keyframe.predictor)
-            chunks = stream_chunks(shape, grid)
+            chunks = region_chunks(shape)
         elif keyframe.is_tiled:
             chunks = region_chunks(shape)
         else:
@@ -214,13 +223,10 @@ def _pixel_size(tiff: tifffile.TiffFile, path: str, override: float | None) -> P
         found = _ome_pixel_size(tiff.ome_metadata, path)
         if found is not None:
             return resolve_pixel_size(*found, "OME metadata", override)
-    page = tiff.pages.first
-    x_res, y_res = page.tags.get("XResolution"), page.tags.get("YResolution")
-    unit_tag = page.tags.get("ResolutionUnit")
-    unit = int(unit_tag.value) if unit_tag is not None else 2
-    if x_res is None:
-        return resolve_pixel_size(None, None, "TIFF resolution tags", override)
-    um_per_unit_length = _RESOLUTION_UNIT_UM.get(unit)
+    tags = tiff.pages.first.tags
+    x_res, y_res = _tag_number(tags, "XResolution"), _tag_number(tags, "YResolution")
+    unit = _tag_number(tags, "ResolutionUnit") if "ResolutionUnit" in tags else 2
+    um_per_unit_length = _RESOLUTION_UNIT_UM.get(int(unit)) if unit is not None else None
     source = "TIFF resolution tags"
     if tiff.is_imagej and tiff.imagej_metadata:
         imagej_unit = um_per_unit(str(tiff.imagej_metadata.get("unit", "")))
@@ -229,18 +235,22 @@ def _pixel_size(tiff: tifffile.TiffFile, path: str, override: float | None) -> P
     if um_per_unit_length is None:
         return resolve_pixel_size(None, None, source, override)
     return resolve_pixel_size(
-        _per_pixel(um_per_unit_length, x_res.value),
-        _per_pixel(um_per_unit_length, y_res.value) if y_res is not None else None,
+        um_per_unit_length / x_res if x_res else None,
+        um_per_unit_length / y_res if y_res else None,
         source,
         override,
     )
 
 
-def _per_pixel(um_per_unit_length: float, resolution: Any) -> float | None:
-    numerator, denominator = resolution if isinstance(resolution, tuple) else (resolution, 1)
-    if not numerator or not denominator:
-        return None
-    return um_per_unit_length * denominator / numerator
+def _tag_number(tags: Any, name: str) -> float | None:
+    """A tag's single number (a rational as its quotient); None when absent or malformed."""
+    tag = tags.get(name)
+    value = tag.value if tag is not None else None
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return value[0] / value[1] if value[1] else None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _ome_pixel_size(xml: str, path: str) -> tuple[float, float | None] | None:

@@ -21,13 +21,15 @@ import numpy as np
 import tifffile
 
 from rcm.errors import MosaicReadError
-from rcm.io._source import DEFAULT_REGION, MAX_BAND_BYTES
 
 # A segment decoding to more than this is streamed (or refused): the 4096 px block
 # of an RGB mosaic is 48 MB, and dask decodes a few segments at once.
 MAX_SEGMENT_BYTES = 64 << 20
 _PIECE = 256 << 10  # compressed bytes read, and decoded bytes produced, at a time
-_MAX_CHECKPOINTS = 32  # per level: at most 32 x (2 pieces + zlib state) kept
+_MAX_CHECKPOINTS = 64  # per level: at most 64 x (2 pieces + zlib state) kept
+# Decoded blocks kept per level: two 4096 px bands of a 30000 px wide mosaic, so the
+# squares dask reads across a band decode its rows once.
+_KEPT_BYTES = 256 << 20
 _STREAMABLE = {1, 8, 32946}  # none, deflate (Adobe), deflate (old)
 _PREDICTORS = {1, 2}  # none, horizontal differencing
 _RECHUNK = (
@@ -78,9 +80,10 @@ def segment_grid(keyframe: Any) -> SegmentGrid:
     if keyframe.is_tiled:
         seg_h, seg_w, kind = keyframe.tilelength, keyframe.tilewidth, "tile"
     else:
-        seg_h, seg_w, kind = min(keyframe.rowsperstrip, height), width, "strip"
-    if seg_h < 1 or seg_w < 1:
+        seg_h, seg_w, kind = keyframe.rowsperstrip, width, "strip"
+    if not isinstance(seg_h, int) or not isinstance(seg_w, int) or seg_h < 1 or seg_w < 1:
         raise ValueError(f"{kind} size is {seg_w} x {seg_h} pixels")
+    seg_h = seg_h if keyframe.is_tiled else min(seg_h, height)
     per_row = -(-width // seg_w)
     per_plane = -(-height // seg_h) * per_row
     if len(keyframe.dataoffsets) < planes * per_plane:
@@ -116,13 +119,6 @@ def must_stream(path: str, keyframe: Any) -> bool:
     return True
 
 
-def stream_chunks(shape: tuple[int, ...], grid: SegmentGrid) -> tuple[int, ...]:
-    """Full-width bands whose segment rows (as wide as a segment) fit `MAX_BAND_BYTES`."""
-    across = -(-shape[1] // grid.width) if grid.width < shape[1] else 1
-    rows = max(1, MAX_BAND_BYTES // (grid.row_bytes * across))
-    return (min(rows, DEFAULT_REGION, shape[0]), *shape[1:])
-
-
 def _not_streamable(keyframe: Any, grid: SegmentGrid) -> str | None:
     if keyframe.compression not in _STREAMABLE:
         return f"{_name(tifffile.COMPRESSION, keyframe.compression)} compression"
@@ -143,61 +139,102 @@ def _name(enum: Any, value: int) -> str:
 
 
 class SegmentRows:
-    """Rows of one level's huge segments, read in bounded pieces (picklable)."""
+    """Rows of one level's huge segments, decoded in blocks of rows (picklable).
+
+    A block is a quarter of `MAX_SEGMENT_BYTES`; the last `_KEPT_BYTES` of blocks
+    are kept, so neighbouring regions (squares across a band, inference tiles)
+    decode their rows once, and deflate checkpoints sit at block starts.
+    """
 
     def __init__(self, grid: SegmentGrid, compression: int, predictor: int) -> None:
         self.grid, self.compression, self.predictor = grid, compression, predictor
+        self.block_rows = max(1, MAX_SEGMENT_BYTES // 4 // grid.row_bytes)
+        self.kept_blocks = max(2, _KEPT_BYTES // (self.block_rows * grid.row_bytes))
         self.__setstate__(self.__getstate__())
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"grid": self.grid, "compression": self.compression, "predictor": self.predictor}
+        state = self.__dict__.copy()
+        for name in ("_blocks", "_checkpoints", "_lock"):
+            state.pop(name, None)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._checkpoints: list[tuple[int, _Inflater]] = []
+        self._blocks: dict[tuple[int, int], np.ndarray] = {}
+        self._checkpoints: dict[tuple[int, int], _Inflater] = {}
         self._lock = threading.Lock()
 
-    def read(self, filehandle: Any, index: int, span: tuple[int, int], rows: slice) -> np.ndarray:
-        """Rows ``rows`` of segment `index` stored at ``span`` (offset, byte count).
+    def read(
+        self, filehandle: Any, index: int, span: tuple[int, int, int], rows: slice, cols: slice
+    ) -> np.ndarray:
+        """Pixels ``[rows, cols]`` (relative to the segment) of segment `index`.
+
+        Args:
+            filehandle: tifffile's file handle (its lock serialises seek + read).
+            index: The segment.
+            span: Its data offset and byte count, and the rows it holds.
+            rows: Rows within the segment.
+            cols: Columns within the segment.
 
         Returns:
-            ``(rows, segment width, samples)`` in native byte order.
+            ``(rows, columns, samples)`` in native byte order.
 
         """
-        offset, count = span
-        grid, wanted = self.grid, rows.stop - rows.start
-        native = grid.dtype.newbyteorder("=")
-        if not offset or not count:  # sparse file: segment never written
-            return np.zeros((wanted, grid.width, grid.samples), native)
-        start, stop = rows.start * grid.row_bytes, rows.stop * grid.row_bytes
+        native = self.grid.dtype.newbyteorder("=")
+        out = np.zeros((rows.stop - rows.start, cols.stop - cols.start, self.grid.samples), native)
+        if not span[0] or not span[1]:  # sparse file: segment never written
+            return out
+        step = self.block_rows
+        for first in range(rows.start // step * step, rows.stop, step):
+            block = self._block(filehandle, index, span, first)
+            low, high = max(rows.start, first), min(rows.stop, first + len(block))
+            out[low - rows.start : high - rows.start] = block[low - first : high - first, cols]
+        return out
+
+    def _block(
+        self, filehandle: Any, index: int, span: tuple[int, int, int], first: int
+    ) -> np.ndarray:
+        offset, count, height = span
+        with self._lock:
+            cached = self._blocks.get((index, first))
+        if cached is not None:
+            return cached
+        grid = self.grid
+        wanted = min(self.block_rows, height - first)
+        start, stop = first * grid.row_bytes, (first + wanted) * grid.row_bytes
         if self.compression == 1:
-            raw = _read_at(filehandle, offset + start, min(stop, count) - min(start, count))
+            raw = _read_at(filehandle, offset + start, max(0, min(stop, count) - start))
         else:
             raw = self._inflate(filehandle, index, (offset, count), start, stop)
         if len(raw) != stop - start:
             raise ValueError(f"segment {index} holds fewer bytes than its rows need")
-        pixels = np.frombuffer(raw, grid.dtype).reshape(wanted, grid.width, grid.samples)
-        pixels = pixels.astype(native)
+        block = np.frombuffer(raw, grid.dtype).reshape(wanted, grid.width, grid.samples)
+        block = block.astype(grid.dtype.newbyteorder("="))
         if self.predictor == 2:  # undo horizontal differencing; integer sums wrap as in TIFF
-            np.cumsum(pixels, axis=1, dtype=native, out=pixels)
-        return pixels
+            np.cumsum(block, axis=1, dtype=block.dtype, out=block)
+        with self._lock:
+            self._blocks[(index, first)] = block
+            for key in list(self._blocks)[: -self.kept_blocks]:
+                del self._blocks[key]
+        return block
 
     def _inflate(
         self, filehandle: Any, index: int, span: tuple[int, int], start: int, stop: int
     ) -> bytes:
         with self._lock:
             behind = [
-                (i, saved)
-                for i, saved in self._checkpoints
-                if i == index and saved.position <= start
+                saved
+                for (i, position), saved in self._checkpoints.items()
+                if i == index and position <= start
             ]
-            best = max(behind, key=lambda item: item[1].position, default=None)
-            inflater = best[1].copy() if best else _Inflater(*span)
+            best = max(behind, key=lambda saved: saved.position, default=None)
+            inflater = best.copy() if best else _Inflater(*span)
         inflater.take(filehandle, start - inflater.position, keep=False)
         data = inflater.take(filehandle, stop - start)
         with self._lock:
-            self._checkpoints.append((index, inflater))
-            del self._checkpoints[:-_MAX_CHECKPOINTS]
+            self._checkpoints[(index, inflater.position)] = inflater
+            for key in list(self._checkpoints)[:-_MAX_CHECKPOINTS]:
+                del self._checkpoints[key]
         return data
 
 

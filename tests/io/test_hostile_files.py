@@ -167,7 +167,7 @@ def test_huge_strip_reads_in_bounded_memory(
     finally:
         tracemalloc.stop()
     np.testing.assert_array_equal(region, image[900:910])
-    assert peak < image.nbytes / 8, peak
+    assert peak < image.nbytes / 4, peak
 
 
 @pytest.mark.usefixtures("small_bound")
