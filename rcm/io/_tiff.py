@@ -166,9 +166,9 @@ def _open_levels(
     for index, (level, shape) in enumerate(zip(series.levels, shapes, strict=True)):
         keyframe = level.keyframe
         grid, rows = segment_grid(keyframe), None
-        if must_stream(path, keyframe):  # read by rows: any region shape costs the same
+        if must_stream(path, keyframe):
             rows = SegmentRows(grid, keyframe.compression, keyframe.predictor)
-            chunks = region_chunks(shape)
+            chunks = (min(rows.band_rows, shape[0]), *shape[1:])
         elif keyframe.is_tiled:
             chunks = region_chunks(shape)
         else:

@@ -81,8 +81,9 @@ def segment_grid(keyframe: Any) -> SegmentGrid:
         seg_h, seg_w, kind = keyframe.tilelength, keyframe.tilewidth, "tile"
     else:
         seg_h, seg_w, kind = keyframe.rowsperstrip, width, "strip"
-    if not isinstance(seg_h, int) or not isinstance(seg_w, int) or seg_h < 1 or seg_w < 1:
-        raise ValueError(f"{kind} size is {seg_w} x {seg_h} pixels")
+    sizes = (planes, height, width, samples, seg_h, seg_w)
+    if not all(isinstance(n, int) and n >= 1 for n in sizes):
+        raise ValueError(f"image of {width} x {height} pixels in {kind}s of {seg_w} x {seg_h}")
     seg_h = seg_h if keyframe.is_tiled else min(seg_h, height)
     per_row = -(-width // seg_w)
     per_plane = -(-height // seg_h) * per_row
@@ -141,16 +142,24 @@ def _name(enum: Any, value: int) -> str:
 class SegmentRows:
     """Rows of one level's huge segments, decoded in blocks of rows (picklable).
 
-    A block is a quarter of `MAX_SEGMENT_BYTES`; the last `_KEPT_BYTES` of blocks
-    are kept, so neighbouring regions (squares across a band, inference tiles)
-    decode their rows once, and deflate checkpoints sit at block starts.
+    A block is at most a quarter of `MAX_SEGMENT_BYTES` (a multiple of 256 rows);
+    dask reads bands of two blocks (`band_rows`), so each row is decoded once,
+    and the last `_KEPT_BYTES` of blocks are kept, so that small reads next to
+    each other (inference tiles) decode their rows once too. Deflate
+    checkpoints sit at block starts.
     """
 
     def __init__(self, grid: SegmentGrid, compression: int, predictor: int) -> None:
         self.grid, self.compression, self.predictor = grid, compression, predictor
-        self.block_rows = max(1, MAX_SEGMENT_BYTES // 4 // grid.row_bytes)
+        rows = MAX_SEGMENT_BYTES // 4 // grid.row_bytes
+        self.block_rows = rows // 256 * 256 or max(1, rows)  # overview factors divide it
         self.kept_blocks = max(2, _KEPT_BYTES // (self.block_rows * grid.row_bytes))
         self.__setstate__(self.__getstate__())
+
+    @property
+    def band_rows(self) -> int:
+        """Rows of the full-width bands dask should read."""
+        return 2 * self.block_rows
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
