@@ -27,9 +27,8 @@ from rcm.errors import MosaicReadError
 MAX_SEGMENT_BYTES = 64 << 20
 _PIECE = 256 << 10  # compressed bytes read, and decoded bytes produced, at a time
 _MAX_CHECKPOINTS = 64  # per level: at most 64 x (2 pieces + zlib state) kept
-# Decoded blocks kept per level: two 4096 px bands of a 30000 px wide mosaic, so the
-# squares dask reads across a band decode its rows once.
-_KEPT_BYTES = 256 << 20
+# Decoded blocks kept per level, for small reads next to each other (inference tiles).
+_KEPT_BYTES = 64 << 20
 _STREAMABLE = {1, 8, 32946}  # none, deflate (Adobe), deflate (old)
 _PREDICTORS = {1, 2}  # none, horizontal differencing
 _RECHUNK = (

@@ -151,7 +151,7 @@ FORMATS = [
     Format("bmp-palette", ".bmp", lambda p: write_bmp(p, GRAY), _bmp_fields),
     Format("png", ".png", lambda p: write_pillow(p, RGB, dpi=(300, 300)), _png_fields),
     Format("jpeg", ".jpg", lambda p: write_pillow(p, RGB, quality=80), _jpeg_fields),
-    Format("svs", ".svs", lambda p: write_svs(p, gradient(300, 280, channels=3)), _tiff_fields),
+    Format("svs", ".svs", lambda p: write_svs(p, gradient(260, 140, channels=3)), _tiff_fields),
 ]
 
 _VALUES = (0, 1, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 40, -1)
@@ -256,10 +256,10 @@ def test_mutated_files_read_or_are_refused(
 def test_the_command_line_contract_on_mutants(tmp_path: Path) -> None:
     """Real `rcm convert` processes: exit 0 or 2, one error line naming the file, nothing left."""
     runs = []
-    for index, spec in enumerate(FORMATS[::2]):
+    for index, spec in enumerate(FORMATS[::3]):
         pristine = spec.write(tmp_path / f"pristine{index}{spec.suffix}").read_bytes()
         rng = np.random.default_rng(index)
-        for variant in range(2):
+        for variant in range(1):
             path = tmp_path / f"mutant{index}-{variant}{spec.suffix}"
             path.write_bytes(mutate(pristine, spec.fields(pristine), rng))
             output = tmp_path / f"out{index}-{variant}" / "store.zarr"

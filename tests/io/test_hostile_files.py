@@ -179,3 +179,14 @@ def test_huge_segment_of_another_codec_is_refused(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(path) in err, err
     assert "tiled TIFF" in err and "LZW" in err, err
+
+
+def test_slide_with_an_absurd_tile_is_refused_before_openslide(tmp_path: Path) -> None:
+    """OpenSlide would allocate the tile the header claims and abort the process."""
+    from tests.io.writers import write_svs
+
+    path = _patch_tag(
+        write_svs(tmp_path / "a.svs", gradient(64, 80, channels=3)), "TileWidth", 2**31 - 1
+    )
+    with pytest.raises(MosaicReadError, match="too large to decode"):
+        open_mosaic(path)
