@@ -29,7 +29,7 @@ DEFAULT_REGION = 4096
 MAX_BAND_BYTES = 128 << 20
 
 # The one rule for what a failure while reading a user's file means. The decoder and
-# parser libraries (tifffile, imagecodecs, Pillow, OpenSlide, ElementTree) report bad
+# parser libraries (tifffile, imagecodecs, Pillow, OpenSlide, zarr, ElementTree) report bad
 # bytes with these built-in classes, with classes of their own, or with any error
 # raised while their code runs (tifffile raises TypeError on a tag with too many
 # values): all are the file's fault (exit 2). Any other TypeError, AttributeError,
@@ -45,7 +45,7 @@ _DECODE_ERRORS = (
     struct.error,
     zlib.error,
 )
-_DECODER_PACKAGES = frozenset({"tifffile", "imagecodecs", "PIL", "openslide"})
+_DECODER_PACKAGES = frozenset({"tifffile", "imagecodecs", "PIL", "openslide", "zarr", "numcodecs"})
 
 
 def is_decode_error(error: BaseException) -> bool:
