@@ -153,6 +153,9 @@ def open_tiff(path: str, *, checksum: str, max_pixels: int, um_per_px: float | N
 def _open_levels(
     tiff: tifffile.TiffFile, path: str, checksum: str, max_pixels: int, um_per_px: float | None
 ) -> Mosaic:
+    first = tiff.pages.first  # before tifffile's series arithmetic divides by its size
+    if first.imagewidth == 0 or first.imagelength == 0:
+        check_dimensions(path, first.imagelength, first.imagewidth, max_pixels)
     if not tiff.series or not tiff.series[0].levels:
         raise MosaicReadError(path, "TIFF file contains no image")
     series = tiff.series[0]

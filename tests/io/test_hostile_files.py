@@ -54,7 +54,7 @@ def _bmp_huge_palette(tmp: Path) -> Path:
 
 
 HEADERS: list[tuple[str, Callable[[Path], Path], str]] = [
-    ("tiff-width-0", _zero_width_tiff, ""),
+    ("tiff-width-0", _zero_width_tiff, "zero size"),
     ("tiff-rowsperstrip-0", _zero_rows_per_strip, ""),
     ("ome-physical-size-abc", _ome_bad_physical_size, "PhysicalSizeX"),
     ("bmp-colors-used-2^32-1", _bmp_huge_palette, "palette colours"),
