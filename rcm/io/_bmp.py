@@ -19,7 +19,7 @@ from rcm.errors import MosaicReadError
 from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size
-from rcm.io._source import RegionSource, as_dask, region_chunks
+from rcm.io._source import RegionSource, as_dask, reading, region_chunks
 
 _BI_RGB, _BI_BITFIELDS = 0, 3
 _COMPRESSION_NAMES = {1: "RLE8", 2: "RLE4", 4: "JPEG", 5: "PNG", 6: "ALPHABITFIELDS"}
@@ -55,6 +55,11 @@ def read_bmp_header(path: str) -> BmpHeader:
         x_ppm, y_ppm, colors_used = struct.unpack_from("<iiI", head, 38)
         palette = None
         if bits == 8:
+            if colors_used > 256:
+                raise MosaicReadError(
+                    path,
+                    f"BMP header declares {colors_used:,} palette colours (8-bit: 256 at most)",
+                )
             handle.seek(14 + dib_size)
             count = colors_used or 256
             raw = handle.read(4 * count)
@@ -124,7 +129,8 @@ class BmpSource(RegionSource):
 
 def open_bmp(path: str, *, checksum: str, max_pixels: int, um_per_px: float | None) -> Mosaic:
     """Open an uncompressed BMP lazily; see `rcm.io.open_mosaic`."""
-    header = read_bmp_header(path)
+    with reading(path, "malformed BMP header"):
+        header = read_bmp_header(path)
     check_dimensions(path, header.height, header.width, max_pixels)
     end = header.pixel_offset + header.row_stride * header.height
     if end > os.path.getsize(path):

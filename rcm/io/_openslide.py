@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
+import tifffile
 
 from rcm.errors import MosaicReadError
-from rcm.io._formats import check_dimensions
+from rcm.io._formats import check_dimensions, content_family
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size
-from rcm.io._source import RegionSource, as_dask, region_chunks
+from rcm.io._source import RegionSource, as_dask, reading, region_chunks
+from rcm.io._tiff_segments import MAX_SEGMENT_BYTES, segment_grid
 
 
 def _openslide() -> Any:
@@ -44,14 +47,14 @@ class OpenSlideSource(RegionSource):
 def open_openslide(path: str, *, checksum: str, max_pixels: int, um_per_px: float | None) -> Mosaic:
     """Open a slide through OpenSlide; see `rcm.io.open_mosaic`."""
     openslide = _openslide()
-    vendor = openslide.OpenSlide.detect_format(path)
-    if vendor is None:
-        raise MosaicReadError(path, "not a slide format OpenSlide recognises")
-    try:
+    with reading(path, "malformed TIFF structure"):
+        _check_tiff_container(path)
+    with reading(path, "OpenSlide cannot open it"):
+        vendor = openslide.OpenSlide.detect_format(path)
+        if vendor is None:
+            raise MosaicReadError(path, "not a slide format OpenSlide recognises")
         slide = openslide.OpenSlide(path)
-    except openslide.OpenSlideError as error:
-        raise MosaicReadError(path, f"OpenSlide cannot open it ({error})") from error
-    width, height = slide.dimensions
+        width, height = slide.dimensions
     check_dimensions(path, height, width, max_pixels)
     properties = slide.properties
     pixel_size = resolve_pixel_size(
@@ -82,6 +85,31 @@ def open_openslide(path: str, *, checksum: str, max_pixels: int, um_per_px: floa
         notes=pixel_size.notes,
     )
     return Mosaic(info=info, levels=levels, sources=tuple(sources))
+
+
+def _check_tiff_container(path: str) -> None:
+    """Refuse TIFF-based slides (SVS, NDPI, SCN, BIF...) that OpenSlide would crash on.
+
+    OpenSlide allocates a tile as the header says and aborts the process when it
+    cannot (a tile width of 2^31 in a 300 px slide), and reads past the end of
+    the file; tifffile's view of the same header is checked first.
+    """
+    with open(path, "rb") as handle:
+        if content_family(handle.read(4)) != "tiff":
+            return  # MRXS, VMS...: not TIFF containers
+    size = os.path.getsize(path)
+    with tifffile.TiffFile(path) as tiff:
+        for page in tiff.pages:
+            grid = segment_grid(page)
+            if grid.height * grid.width * 4 > MAX_SEGMENT_BYTES:
+                raise MosaicReadError(
+                    path, f"a tile of {grid.width} x {grid.height} pixels is too large to decode"
+                )
+            ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)]
+            if ends and max(ends) > size:
+                raise MosaicReadError(
+                    path, f"file is truncated: tiles run to byte {max(ends):,} of {size:,}"
+                )
 
 
 def _float(value: str | None) -> float | None:

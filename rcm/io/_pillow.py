@@ -15,11 +15,10 @@ import imagecodecs
 import numpy as np
 from PIL import Image
 
-from rcm.errors import MosaicReadError
 from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size
-from rcm.io._source import RegionSource, as_dask, region_chunks
+from rcm.io._source import RegionSource, as_dask, reading, region_chunks
 
 # Decoded whole, so memory is pixels x channels x bytes: 268 MP is 16k x 16k.
 MAX_DECODED_PIXELS = 1 << 28
@@ -71,21 +70,15 @@ def open_pillow(
 ) -> Mosaic:
     """Open a PNG or JPEG; see `rcm.io.open_mosaic`."""
     budget = MAX_DECODED_PIXELS if max_pixels is None else max_pixels
-    try:
-        image = _open_image(path)
-    except Exception as error:  # Pillow raises several types for corrupt headers
-        raise MosaicReadError(
-            path, f"not a readable {path.rsplit('.', 1)[-1].upper()} file ({error})"
-        ) from error
-    with image:
-        width, height = image.size
-        image_format = (image.format or "").lower()
-        mode, dpi = image.mode, image.info.get("dpi")
-    check_dimensions(path, height, width, budget, " for formats decoded whole")
-    sixteen_bit_color = image_format == "png" and _png_bit_depth(path) == (16, True)
+    with reading(path, f"not a readable {path.rsplit('.', 1)[-1].upper()} file"):
+        with _open_image(path) as image:
+            width, height = image.size
+            image_format = (image.format or "").lower()
+            mode, dpi = image.mode, image.info.get("dpi")
+        check_dimensions(path, height, width, budget, " for formats decoded whole")
+        sixteen_bit_color = image_format == "png" and _png_bit_depth(path) == (16, True)
+        um, um_y = _dpi_um(dpi)
     shape, dtype = _shape_and_dtype(mode, height, width, sixteen_bit_color)
-    um = 25400.0 / float(dpi[0]) if dpi and dpi[0] else None
-    um_y = 25400.0 / float(dpi[1]) if dpi and len(dpi) > 1 and dpi[1] else None
     pixel_size = resolve_pixel_size(um, um_y, f"{image_format.upper()} resolution", um_per_px)
     source = PillowSource(path, shape, np.dtype(dtype), sixteen_bit_color)
     info = MosaicInfo(
@@ -102,6 +95,12 @@ def open_pillow(
     name = f"rcm-{image_format}-{checksum[7:23]}"
     level = as_dask(source, name, region_chunks(shape))
     return Mosaic(info=info, levels=(level,), sources=(source,))
+
+
+def _dpi_um(dpi: Any) -> tuple[float | None, float | None]:
+    """Microns per pixel (x, y) from Pillow's ``dpi`` info, None where absent or 0."""
+    x, y = (*(dpi or ()), None, None)[:2]
+    return (25400.0 / float(x) if x else None), (25400.0 / float(y) if y else None)
 
 
 def _shape_and_dtype(

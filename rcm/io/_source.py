@@ -9,8 +9,12 @@ the file and the region, so a corrupt tile is reported, never a bare codec error
 
 from __future__ import annotations
 
+import struct
 import threading
+import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dask.array as da
@@ -23,6 +27,51 @@ from rcm.errors import MosaicReadError
 DEFAULT_REGION = 4096
 # Upper bound on one band when a source can only be read in full-width rows.
 MAX_BAND_BYTES = 128 << 20
+
+# The one rule for what a failure while reading a user's file means. The decoder and
+# parser libraries (tifffile, imagecodecs, Pillow, OpenSlide, zarr, ElementTree) report bad
+# bytes with these built-in classes, with classes of their own, or with any error
+# raised while their code runs (tifffile raises TypeError on a tag with too many
+# values): all are the file's fault (exit 2). Any other TypeError, AttributeError,
+# NameError, AssertionError... is a bug in rcm and keeps its traceback (exit 1).
+_DECODE_ERRORS = (
+    ValueError,  # includes tifffile.TiffFileError and numpy shape errors
+    ArithmeticError,  # ZeroDivisionError, OverflowError from header arithmetic
+    LookupError,  # KeyError, IndexError from missing or out-of-range tags
+    MemoryError,  # an allocation sized by a corrupt header
+    OSError,  # short reads, unreadable files, PIL.UnidentifiedImageError
+    EOFError,
+    SyntaxError,  # xml.etree.ElementTree.ParseError (OME-XML)
+    struct.error,
+    zlib.error,
+)
+_DECODER_PACKAGES = frozenset({"tifffile", "imagecodecs", "PIL", "openslide", "zarr", "numcodecs"})
+
+
+def is_decode_error(error: BaseException) -> bool:
+    """Whether `error`, raised while reading a file, means the file is bad (see above)."""
+    if isinstance(error, _DECODE_ERRORS):
+        return True
+    packages = {type(error).__module__}
+    frame = error.__traceback__
+    while frame is not None:  # every frame from the reader down to where it was raised
+        packages.add(str(frame.tb_frame.f_globals.get("__name__", "")))
+        frame = frame.tb_next
+    return any(name.partition(".")[0] in _DECODER_PACKAGES for name in packages)
+
+
+@contextmanager
+def reading(path: str, what: str) -> Iterator[None]:
+    """Re-raise decode errors inside the block as `MosaicReadError`: ``"<what> (<error>)"``."""
+    try:
+        yield
+    except MosaicReadError:
+        raise
+    except Exception as error:
+        if not is_decode_error(error):
+            raise
+        detail = " ".join(str(error).split())[:300]  # the CLI's message stays one line
+        raise MosaicReadError(path, f"{what} ({type(error).__name__}: {detail})") from error
 
 
 class RegionSource(ABC):
@@ -61,16 +110,9 @@ class RegionSource(ABC):
     def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
         rows, cols = (k.indices(n) for k, n in zip(key[:2], self.shape[:2], strict=True))
         row_slice, col_slice = slice(rows[0], rows[1]), slice(cols[0], cols[1])
-        try:
+        where = f"rows {rows[0]}-{rows[1]}, columns {cols[0]}-{cols[1]}"
+        with reading(self.path, f"cannot decode pixels in {where}"):
             region = self._read(self.handle(), row_slice, col_slice)
-        except MosaicReadError:
-            raise
-        except Exception as error:
-            raise MosaicReadError(
-                self.path,
-                f"cannot decode pixels in rows {rows[0]}-{rows[1]}, columns {cols[0]}-{cols[1]}"
-                f" ({type(error).__name__}: {error})",
-            ) from error
         if len(key) > 2:
             region = region[(slice(None), slice(None), *key[2:])]
         return region

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,13 @@ from rcm.errors import MosaicReadError
 from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import PixelSize, resolve_pixel_size, um_per_unit
-from rcm.io._source import RegionSource, as_dask, band_chunks, region_chunks
+from rcm.io._source import RegionSource, as_dask, band_chunks, reading, region_chunks
+from rcm.io._tiff_segments import (
+    SegmentGrid,
+    SegmentRows,
+    must_stream,
+    segment_grid,
+)
 
 _RESOLUTION_UNIT_UM = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit: inch, centimeter
 
@@ -24,7 +32,8 @@ class TiffLevelSource(RegionSource):
     Regions are assembled from the file's tiles or strips with tifffile's own
     segment reader and decoder. tifffile's zarr store does the same but routes
     every tile through zarr's async machinery, which made whole-mosaic reads 40%
-    slower than ``tifffile.imread``.
+    slower than ``tifffile.imread``. Segments too large to decode whole are read
+    by rows (`rcm.io._tiff_segments`).
     """
 
     def __init__(
@@ -34,12 +43,12 @@ class TiffLevelSource(RegionSource):
         layout: _Layout,
         shape: tuple[int, ...],
         dtype: np.dtype[Any],
-        handle: Any = None,
+        rows: SegmentRows | None = None,
     ) -> None:
         super().__init__()
         self.path, self.level, self.layout = path, level, layout
         self.shape, self.dtype = shape, dtype
-        self._handle = handle
+        self.rows = rows
 
     def _open(self) -> Any:
         return _shared_tiff(self.path)
@@ -47,32 +56,15 @@ class TiffLevelSource(RegionSource):
     def _read(self, handle: Any, rows: slice, cols: slice) -> np.ndarray:
         level = handle.series[0].levels[self.level]
         page, keyframe = level.pages[0], level.keyframe
-        separate, _, height, width, _ = keyframe.shaped
-        seg_h = keyframe.tilelength if keyframe.is_tiled else keyframe.rowsperstrip or height
-        seg_w = keyframe.tilewidth if keyframe.is_tiled else width
-        per_row, per_plane = -(-width // seg_w), -(-height // seg_h) * -(-width // seg_w)
-        tile_rows = range(rows.start // seg_h, -(-rows.stop // seg_h))
-        tile_cols = range(cols.start // seg_w, -(-cols.stop // seg_w))
-        indices = [
-            plane * per_plane + ty * per_row + tx
-            for plane in range(separate)
-            for ty in tile_rows
-            for tx in tile_cols
-        ]
+        grid = segment_grid(keyframe)
+        indices = grid.indices(keyframe.shaped[0], rows, cols)
         channels = self.shape[2:] if not self.layout.squeeze_samples else ()
         out = np.zeros((rows.stop - rows.start, cols.stop - cols.start, *channels), self.dtype)
-        offsets = [page.dataoffsets[i] for i in indices]
-        counts = [page.databytecounts[i] for i in indices]
-        decode_args = {}
-        if keyframe.compression in (6, 7, 34892, 33007):  # JPEG variants share tables
-            decode_args = {"jpegtables": keyframe.jpegtables, "jpegheader": keyframe.jpegheader}
-        for data, index in handle.filehandle.read_segments(
-            offsets, counts, indices, lock=handle.filehandle.lock
-        ):
-            segment, (plane, _, top, left, _), _ = keyframe.decode(data, index, **decode_args)
-            if segment is None:  # sparse file: tile never written
-                continue
-            tile = segment.reshape(segment.shape[-3:])  # (rows, columns, samples)
+        if self.rows is not None:
+            pieces = self._streamed(handle, page, grid, indices, (rows, cols))
+        else:
+            pieces = _decoded(handle, page, keyframe, indices)
+        for plane, top, left, tile in pieces:
             y0, y1 = max(top, rows.start), min(top + tile.shape[0], rows.stop)
             x0, x1 = max(left, cols.start), min(left + tile.shape[1], cols.stop)
             piece = tile[y0 - top : y1 - top, x0 - left : x1 - left]
@@ -87,6 +79,43 @@ class TiffLevelSource(RegionSource):
             else:
                 out[target] = piece
         return out
+
+    def _streamed(
+        self,
+        handle: Any,
+        page: Any,
+        grid: SegmentGrid,
+        indices: list[int],
+        region: tuple[slice, slice],
+    ) -> Iterator[tuple[int, int, int, np.ndarray]]:
+        assert self.rows is not None
+        rows, cols = region
+        height = page.shaped[2]
+        for index in indices:
+            plane, top, left = grid.origin(index)
+            held = min(grid.height, height - top) if not page.is_tiled else grid.height
+            inside = slice(max(rows.start - top, 0), min(rows.stop - top, held))
+            across = slice(max(cols.start - left, 0), min(cols.stop - left, grid.width))
+            span = (page.dataoffsets[index], page.databytecounts[index], held)
+            tile = self.rows.read(handle.filehandle, index, span, inside, across)
+            yield plane, top + inside.start, left + across.start, tile
+
+
+def _decoded(
+    handle: Any, page: Any, keyframe: Any, indices: list[int]
+) -> Iterator[tuple[int, int, int, np.ndarray]]:
+    """(plane, top, left, rows x columns x samples) of each segment, decoded whole."""
+    offsets = [page.dataoffsets[i] for i in indices]
+    counts = [page.databytecounts[i] for i in indices]
+    decode_args = {}
+    if keyframe.compression in (6, 7, 34892, 33007):  # JPEG variants share tables
+        decode_args = {"jpegtables": keyframe.jpegtables, "jpegheader": keyframe.jpegheader}
+    for data, index in handle.filehandle.read_segments(
+        offsets, counts, indices, lock=handle.filehandle.lock
+    ):
+        segment, (plane, _, top, left, _), _ = keyframe.decode(data, index, **decode_args)
+        if segment is not None:  # None: sparse file, tile never written
+            yield plane, top, left, segment.reshape(segment.shape[-3:])
 
 
 class _Layout:
@@ -115,10 +144,18 @@ class _Layout:
 
 def open_tiff(path: str, *, checksum: str, max_pixels: int, um_per_px: float | None) -> Mosaic:
     """Open a TIFF-family file lazily; see `rcm.io.open_mosaic`."""
-    try:
+    with reading(path, "not a readable TIFF file"):
         tiff = _shared_tiff(path)
-    except Exception as error:  # tifffile raises many types for malformed headers
-        raise MosaicReadError(path, f"not a readable TIFF file ({error})") from error
+    with reading(path, "malformed TIFF header"):
+        return _open_levels(tiff, path, checksum, max_pixels, um_per_px)
+
+
+def _open_levels(
+    tiff: tifffile.TiffFile, path: str, checksum: str, max_pixels: int, um_per_px: float | None
+) -> Mosaic:
+    first = tiff.pages.first  # before tifffile's series arithmetic divides by its size
+    if first.imagewidth == 0 or first.imagelength == 0:
+        check_dimensions(path, first.imagelength, first.imagewidth, max_pixels)
     if not tiff.series or not tiff.series[0].levels:
         raise MosaicReadError(path, "TIFF file contains no image")
     series = tiff.series[0]
@@ -127,22 +164,22 @@ def open_tiff(path: str, *, checksum: str, max_pixels: int, um_per_px: float | N
     check_dimensions(path, shapes[0][0], shapes[0][1], max_pixels)
     _check_not_truncated(path, series)
     dtype = np.dtype(series.dtype)
-    first_page = series.levels[0].keyframe
     pixel_size = _pixel_size(tiff, path, um_per_px)
-    sources = [
-        TiffLevelSource(path, index, layout, shape, dtype) for index, shape in enumerate(shapes)
-    ]
-    for source in sources:  # reuse the handle already open (each process opens its own)
-        source._handle = tiff
-    if first_page.is_tiled:
-        chunking = [region_chunks(shape) for shape in shapes]
-    else:
-        rows = max(1, int(first_page.rowsperstrip or 1))
-        chunking = [band_chunks(shape, dtype.itemsize, rows) for shape in shapes]
-    levels = tuple(
-        as_dask(source, f"rcm-tiff-{checksum[7:23]}-L{index}", chunks)
-        for index, (source, chunks) in enumerate(zip(sources, chunking, strict=True))
-    )
+    sources, levels = [], []
+    for index, (level, shape) in enumerate(zip(series.levels, shapes, strict=True)):
+        keyframe = level.keyframe
+        grid, rows = segment_grid(keyframe), None
+        if must_stream(path, keyframe):
+            rows = SegmentRows(grid, keyframe.compression, keyframe.predictor)
+            chunks = (min(rows.band_rows, shape[0]), *shape[1:])
+        elif keyframe.is_tiled:
+            chunks = region_chunks(shape)
+        else:
+            chunks = band_chunks(shape, dtype.itemsize, grid.height)
+        source = TiffLevelSource(path, index, layout, shape, dtype, rows)
+        source._handle = tiff  # reuse the handle already open (each process opens its own)
+        sources.append(source)
+        levels.append(as_dask(source, f"rcm-tiff-{checksum[7:23]}-L{index}", chunks))
     info = MosaicInfo(
         path=path,
         format="ome-tiff" if tiff.is_ome else "tiff",
@@ -154,7 +191,7 @@ def open_tiff(path: str, *, checksum: str, max_pixels: int, um_per_px: float | N
         checksum=checksum,
         notes=pixel_size.notes,
     )
-    return Mosaic(info=info, levels=levels, sources=tuple(sources))
+    return Mosaic(info=info, levels=tuple(levels), sources=tuple(sources))
 
 
 def _shared_tiff(path: str) -> tifffile.TiffFile:
@@ -183,17 +220,16 @@ def _check_not_truncated(path: str, series: Any) -> None:
 
 
 def _pixel_size(tiff: tifffile.TiffFile, path: str, override: float | None) -> PixelSize:
+    if override is not None:  # what the file says does not matter (nor can it fail)
+        return resolve_pixel_size(None, None, "user", override)
     if tiff.is_ome and tiff.ome_metadata:
-        found = _ome_pixel_size(tiff.ome_metadata)
+        found = _ome_pixel_size(tiff.ome_metadata, path)
         if found is not None:
             return resolve_pixel_size(*found, "OME metadata", override)
-    page = tiff.pages.first
-    x_res, y_res = page.tags.get("XResolution"), page.tags.get("YResolution")
-    unit_tag = page.tags.get("ResolutionUnit")
-    unit = int(unit_tag.value) if unit_tag is not None else 2
-    if x_res is None:
-        return resolve_pixel_size(None, None, "TIFF resolution tags", override)
-    um_per_unit_length = _RESOLUTION_UNIT_UM.get(unit)
+    tags = tiff.pages.first.tags
+    x_res, y_res = _tag_number(tags, "XResolution"), _tag_number(tags, "YResolution")
+    unit = _tag_number(tags, "ResolutionUnit") if "ResolutionUnit" in tags else 2
+    um_per_unit_length = _RESOLUTION_UNIT_UM.get(int(unit)) if unit is not None else None
     source = "TIFF resolution tags"
     if tiff.is_imagej and tiff.imagej_metadata:
         imagej_unit = um_per_unit(str(tiff.imagej_metadata.get("unit", "")))
@@ -202,21 +238,25 @@ def _pixel_size(tiff: tifffile.TiffFile, path: str, override: float | None) -> P
     if um_per_unit_length is None:
         return resolve_pixel_size(None, None, source, override)
     return resolve_pixel_size(
-        _per_pixel(um_per_unit_length, x_res.value),
-        _per_pixel(um_per_unit_length, y_res.value) if y_res is not None else None,
+        um_per_unit_length / x_res if x_res else None,
+        um_per_unit_length / y_res if y_res else None,
         source,
         override,
     )
 
 
-def _per_pixel(um_per_unit_length: float, resolution: Any) -> float | None:
-    numerator, denominator = resolution if isinstance(resolution, tuple) else (resolution, 1)
-    if not numerator or not denominator:
-        return None
-    return um_per_unit_length * denominator / numerator
+def _tag_number(tags: Any, name: str) -> float | None:
+    """A tag's single number (a rational as its quotient); None when absent or malformed."""
+    tag = tags.get(name)
+    value = tag.value if tag is not None else None
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return value[0] / value[1] if value[1] else None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
 
 
-def _ome_pixel_size(xml: str) -> tuple[float, float | None] | None:
+def _ome_pixel_size(xml: str, path: str) -> tuple[float, float | None] | None:
     try:
         pixels = ET.fromstring(xml).find(".//{*}Image/{*}Pixels")
     except ET.ParseError:
@@ -224,6 +264,21 @@ def _ome_pixel_size(xml: str) -> tuple[float, float | None] | None:
     if pixels is None or "PhysicalSizeX" not in pixels.attrib:
         return None
     scale = um_per_unit(pixels.attrib.get("PhysicalSizeXUnit", "µm")) or 1.0
-    x = float(pixels.attrib["PhysicalSizeX"]) * scale
-    y = pixels.attrib.get("PhysicalSizeY")
-    return x, float(y) * scale if y is not None else None
+    x = _ome_number(pixels.attrib, "PhysicalSizeX", path) * scale
+    y = (
+        _ome_number(pixels.attrib, "PhysicalSizeY", path)
+        if "PhysicalSizeY" in pixels.attrib
+        else None
+    )
+    return x, y * scale if y is not None else None
+
+
+def _ome_number(attributes: dict[str, str], name: str, path: str) -> float:
+    try:
+        return float(attributes[name])
+    except ValueError:
+        raise MosaicReadError(
+            path,
+            f"OME metadata gives {name}={attributes[name]!r}, not a number "
+            "(pass --um-per-px to give the pixel size)",
+        ) from None
