@@ -1,0 +1,163 @@
+"""What a zarr store must be before rcm reads its pixels: files inside it, bounded, complete.
+
+A store is a directory that zarr reads file by file, trusting what it finds.
+`list_store` walks it once, without following links, and refuses what would
+make zarr read outside the store or without bound (symbolic links, devices,
+FIFOs, oversized metadata). `check_level` then holds one image level against
+that listing: a chunk grid that means too many reads, chunks too large to
+decode in bounded memory, chunk files larger than their encoded size can be,
+and chunks missing from the grid (which zarr would read silently as the fill
+value), all without reading a chunk's bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import stat
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rcm.errors import MosaicReadError
+
+# A level may hold this many chunks, or one per MIN_CHUNK_PIXELS values if more:
+# fewer pixels per chunk would mean over 65,536 reads per 4096 px block.
+SMALL_GRID = 4096
+MIN_CHUNK_PIXELS = 256
+# One chunk is decoded whole to read any part of it.
+MAX_CHUNK_BYTES = 256 << 20
+# zarr.json, .zarray, .zattrs, .zgroup, .zmetadata are parsed whole.
+MAX_METADATA_BYTES = 16 << 20
+METADATA_NAMES = frozenset({"zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"})
+# Missing keys named in a message.
+NAMED_MISSING = 3
+
+
+@dataclass(frozen=True)
+class StoreListing:
+    """The regular files of a store: relative POSIX path -> size in bytes."""
+
+    sizes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class LevelCheck:
+    """What `check_level` found: chunk files the grid needs and how many are absent."""
+
+    expected: int
+    missing: int
+    first_missing: tuple[str, ...]
+
+
+def list_store(path: str) -> StoreListing:
+    """Walk the store once; refuse links, special files and oversized metadata.
+
+    Raises:
+        MosaicReadError: Naming the store and the first offending entry.
+
+    """
+    sizes: dict[str, int] = {}
+    pending = [""]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(os.path.join(path, folder) if folder else path))
+        except OSError as error:
+            raise MosaicReadError(path, f"cannot list {folder or 'the store'}: {error}") from error
+        for entry in entries:
+            relative = f"{folder}/{entry.name}" if folder else entry.name
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISLNK(mode):
+                raise MosaicReadError(
+                    path,
+                    f"{relative} is a symbolic link; rcm reads only regular files inside a "
+                    "zarr store (copy the linked file into the store)",
+                )
+            if stat.S_ISDIR(mode):
+                pending.append(relative)
+            elif not stat.S_ISREG(mode):
+                raise MosaicReadError(path, f"{relative} is not a regular file or folder")
+            else:
+                sizes[relative] = entry.stat(follow_symlinks=False).st_size
+                _check_metadata_size(path, relative, sizes[relative])
+    return StoreListing(sizes)
+
+
+def _check_metadata_size(path: str, relative: str, size: int) -> None:
+    if relative.rsplit("/", 1)[-1] in METADATA_NAMES and size > MAX_METADATA_BYTES:
+        raise MosaicReadError(
+            path, f"{relative} holds {size:,} bytes, more than zarr metadata can need"
+        )
+
+
+def check_level(path: str, listing: StoreListing, array_path: str, array: Any) -> LevelCheck:
+    """Check one level's chunk grid and chunk files against the listing.
+
+    Args:
+        path: The store (named in errors).
+        listing: `list_store` of the store.
+        array_path: The level's path inside the store (``"0"``).
+        array: The level, opened with zarr.
+
+    Raises:
+        MosaicReadError: For a grid of too small or too large chunks, or a chunk
+            file larger than its encoded size can be.
+
+    """
+    where = f"array {array_path}"
+    dtype = np.dtype(array.dtype)
+    if dtype.kind not in "biuf":
+        raise MosaicReadError(path, f"{where} holds {dtype} values, not numbers")
+    shape, chunks = tuple(array.shape), tuple(array.chunks)
+    block = tuple(array.shards or chunks)
+    if len(chunks) != len(shape) or min(chunks, default=0) <= 0 or min(block, default=0) <= 0:
+        raise MosaicReadError(path, f"{where} has chunks {list(chunks)} for shape {list(shape)}")
+    _check_chunk_size(path, where, shape, chunks, dtype.itemsize)
+    inner = math.prod(b // c for b, c in zip(block, chunks, strict=True))
+    chunk_bytes = math.prod(chunks) * dtype.itemsize
+    # Any codec's worst case (zstd, blosc, lz4, zlib add well under this), plus the shard index.
+    bound = inner * (2 * chunk_bytes + 4096) + 16 * inner + 4096
+    prefix = f"{array_path}/" if array_path else ""
+    for name, size in listing.sizes.items():
+        if name.startswith(prefix) and name.rsplit("/", 1)[-1] not in METADATA_NAMES:
+            if size > bound:
+                raise MosaicReadError(
+                    path,
+                    f"{name} holds {size:,} bytes, more than a chunk of {where} can "
+                    f"({bound:,} bytes at most)",
+                )
+    grid = [range(math.ceil(n / b)) for n, b in zip(shape, block, strict=True)]
+    missing: list[str] = []
+    expected = 0
+    for coords in itertools.product(*grid):
+        expected += 1
+        key = prefix + array.metadata.encode_chunk_key(coords)
+        if key not in listing.sizes:
+            missing.append(key)
+    return LevelCheck(expected, len(missing), tuple(missing[:NAMED_MISSING]))
+
+
+def _check_chunk_size(
+    path: str, where: str, shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int
+) -> None:
+    """Refuse chunks so small that a block means a flood of reads, or too big to decode."""
+    count = math.prod(math.ceil(n / c) for n, c in zip(shape, chunks, strict=True))
+    if count > max(SMALL_GRID, math.prod(shape) // MIN_CHUNK_PIXELS):
+        rows, cols = (min(c, n) for c, n in zip(chunks[-2:], shape[-2:], strict=True))
+        raise MosaicReadError(
+            path,
+            f"{where} is stored in {count:,} chunks of {rows} x {cols} px, far too many reads; "
+            f"rechunk it to at least {MIN_CHUNK_PIXELS} px per chunk (e.g. 512 x 512, with "
+            "zarr or the rechunker package) and try again",
+        )
+    chunk_bytes = math.prod(chunks) * itemsize
+    if chunk_bytes > MAX_CHUNK_BYTES:
+        raise MosaicReadError(
+            path,
+            f"{where} is stored in chunks of {list(chunks)} ({chunk_bytes / 2**20:,.0f} MiB "
+            f"each), over the {MAX_CHUNK_BYTES >> 20} MiB one read may decode; rechunk it "
+            "(e.g. 1024 x 1024) and try again",
+        )
