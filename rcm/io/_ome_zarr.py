@@ -19,7 +19,7 @@ from typing import Any, Literal
 import dask.array as da
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec, ZstdCodec
+from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
 from rcm._dask import local_compute
 from rcm._version import __version__
@@ -173,13 +173,15 @@ def _create_level(
     )
 
 
-def _codec(options: ZarrWriteOptions) -> Any:
+def _codec(options: ZarrWriteOptions) -> list[Any]:
+    """The chunk's codecs; a CRC32C last, so a flipped bit is an error, never other pixels."""
     if options.compressor == "none":
-        return None
+        return [Crc32cCodec()]
     if options.compressor == "zstd":
-        return ZstdCodec(level=options.compression_level)
+        return [ZstdCodec(level=options.compression_level), Crc32cCodec()]
     cname: Any = options.compressor.removeprefix("blosc-")
-    return BloscCodec(cname=cname, clevel=options.compression_level, shuffle="bitshuffle")
+    blosc = BloscCodec(cname=cname, clevel=options.compression_level, shuffle="bitshuffle")
+    return [blosc, Crc32cCodec()]
 
 
 def _ngff_metadata(

@@ -21,7 +21,7 @@ from rcm.io._formats import check_dimensions
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size, um_per_unit
 from rcm.io._source import DEFAULT_REGION, RegionSource, as_dask
-from rcm.io._zarr_store import LevelCheck, StoreListing, check_level, list_store
+from rcm.io._zarr_store import LevelCheck, check_level, list_store
 
 # NGFF versions whose multiscales carry named axes.
 NGFF_VERSIONS = ("0.3", "0.4", "0.5")
@@ -87,7 +87,9 @@ def open_ome_zarr(
         array_path, array = _level_array(path, group, dataset)
         stored = tuple(int(n) for n in array.shape)
         if len(stored) != len(axes):
-            raise MosaicReadError(path, f"array {array_path} has shape {list(stored)} for axes {axes}")
+            raise MosaicReadError(
+                path, f"array {array_path} has shape {list(stored)} for axes {axes}"
+            )
         shape = (*stored[1:], stored[0]) if channel_first else stored
         if channel_first and shape[2] == 1:
             raise MosaicReadError(path, "single-channel images must be stored as (y, x)")
@@ -165,7 +167,9 @@ def _level_array(path: str, group: Any, dataset: Any) -> tuple[str, Any]:
         array = group[array_path]
         _ = (array.shape, array.chunks, array.shards, array.dtype, array.fill_value)
     except Exception as error:  # zarr and numcodecs raise many types for bad metadata
-        raise MosaicReadError(path, f"array {array_path} cannot be opened ({_reason(error)})") from error
+        raise MosaicReadError(
+            path, f"array {array_path} cannot be opened ({_reason(error)})"
+        ) from error
     if not isinstance(array, zarr.Array):
         raise MosaicReadError(path, f"{array_path} is a group, not an array")
     if any(n < 0 for n in array.shape):
@@ -191,11 +195,17 @@ def _missing_chunks(
     allow: bool,
 ) -> list[str]:
     """Refuse (or, when allowed, note) chunk files that the grid needs and the store lacks."""
-    if not found.missing:
+    if not found.missing and not found.empty_in_shards:
         return []
     fill = getattr(array.fill_value, "item", lambda: array.fill_value)()
-    keys = ", ".join(found.first_missing) + (", ..." if found.missing > len(found.first_missing) else "")
-    counts = f"{found.missing} of {found.expected} chunk files of array {array_path} are missing ({keys})"
+    if found.missing:
+        more = ", ..." if found.missing > len(found.first_missing) else ""
+        counts = (
+            f"{found.missing} of {found.expected} chunk files of array {array_path} are "
+            f"missing ({', '.join(found.first_missing)}{more})"
+        )
+    else:
+        counts = f"{found.empty_in_shards} chunks in the shards of array {array_path} are missing"
     if recorded is not None:
         raise MosaicReadError(path, f"damaged store: rcm wrote every chunk, but {counts}")
     if not allow:
@@ -215,7 +225,8 @@ def _chunks(array: Any, source: ZarrLevelSource) -> tuple[int, ...]:
     """
     chunks = array.chunks[1:] if source.channel_first else array.chunks
     spatial = [
-        min(max(c, DEFAULT_REGION // c * c), n) for c, n in zip(chunks[:2], source.shape, strict=False)
+        min(max(c, DEFAULT_REGION // c * c), n)
+        for c, n in zip(chunks[:2], source.shape, strict=False)
     ]
     return (*spatial, *source.shape[2:])
 

@@ -17,9 +17,12 @@ import math
 import os
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec, ShardingCodecIndexLocation
+from zarr.codecs.bytes import Endian
 
 from rcm.errors import MosaicReadError
 
@@ -32,6 +35,8 @@ MAX_CHUNK_BYTES = 256 << 20
 # zarr.json, .zarray, .zattrs, .zgroup, .zmetadata are parsed whole.
 MAX_METADATA_BYTES = 16 << 20
 METADATA_NAMES = frozenset({"zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"})
+# A shard index entry (offset, length) of a chunk that was never written.
+NEVER_WRITTEN = 2**64 - 1
 # Missing keys named in a message.
 NAMED_MISSING = 3
 
@@ -50,6 +55,8 @@ class LevelCheck:
     expected: int
     missing: int
     first_missing: tuple[str, ...]
+    # Chunks that the index of a shard present marks as never written.
+    empty_in_shards: int = 0
 
 
 def list_store(path: str) -> StoreListing:
@@ -64,7 +71,7 @@ def list_store(path: str) -> StoreListing:
     while pending:
         folder = pending.pop()
         try:
-            entries = list(os.scandir(os.path.join(path, folder) if folder else path))
+            entries = list(os.scandir(Path(path, folder)))
         except OSError as error:
             raise MosaicReadError(path, f"cannot list {folder or 'the store'}: {error}") from error
         for entry in entries:
@@ -122,22 +129,58 @@ def check_level(path: str, listing: StoreListing, array_path: str, array: Any) -
     bound = inner * (2 * chunk_bytes + 4096) + 16 * inner + 4096
     prefix = f"{array_path}/" if array_path else ""
     for name, size in listing.sizes.items():
-        if name.startswith(prefix) and name.rsplit("/", 1)[-1] not in METADATA_NAMES:
-            if size > bound:
-                raise MosaicReadError(
-                    path,
-                    f"{name} holds {size:,} bytes, more than a chunk of {where} can "
-                    f"({bound:,} bytes at most)",
-                )
+        chunk = name.startswith(prefix) and name.rsplit("/", 1)[-1] not in METADATA_NAMES
+        if chunk and size > bound:
+            raise MosaicReadError(
+                path,
+                f"{name} holds {size:,} bytes, more than a chunk of {where} can "
+                f"({bound:,} bytes at most)",
+            )
     grid = [range(math.ceil(n / b)) for n, b in zip(shape, block, strict=True)]
     missing: list[str] = []
-    expected = 0
+    present: list[tuple[tuple[int, ...], str]] = []
     for coords in itertools.product(*grid):
-        expected += 1
         key = prefix + array.metadata.encode_chunk_key(coords)
-        if key not in listing.sizes:
+        if key in listing.sizes:
+            present.append((coords, key))
+        else:
             missing.append(key)
-    return LevelCheck(expected, len(missing), tuple(missing[:NAMED_MISSING]))
+    empty = _empty_in_shards(path, array, present) if array.shards else 0
+    expected = len(missing) + len(present)
+    return LevelCheck(expected, len(missing), tuple(missing[:NAMED_MISSING]), empty)
+
+
+def _empty_in_shards(path: str, array: Any, shards: list[tuple[tuple[int, ...], str]]) -> int:
+    """Chunks inside the array marked never written in the indexes of the shards present.
+
+    Reads each shard's index only (16 bytes per chunk), for the usual index
+    layout (plain integers, optionally with a CRC32C); other layouts are not
+    inspected. Chunks of an edge shard that lie outside the array are never written.
+    """
+    codec = next((c for c in array.metadata.codecs if isinstance(c, ShardingCodec)), None)
+    if codec is None:
+        return 0
+    kinds = [type(c) for c in codec.index_codecs]
+    if kinds not in ([BytesCodec], [BytesCodec, Crc32cCodec]):
+        return 0
+    per_shard = tuple(s // c for s, c in zip(array.shards, codec.chunk_shape, strict=True))
+    count = math.prod(per_shard)
+    size = 16 * count + 4 * (len(kinds) - 1)
+    order = ">" if codec.index_codecs[0].endian == Endian.big else "<"
+    at_end = codec.index_location == ShardingCodecIndexLocation.end
+    starts = np.indices(per_shard).reshape(len(per_shard), -1).T * np.array(codec.chunk_shape)
+    empty = 0
+    for coords, key in shards:
+        with Path(path, key).open("rb") as handle:
+            if at_end:
+                handle.seek(max(0, os.fstat(handle.fileno()).st_size - size))
+            raw = handle.read(size)
+        if len(raw) < size:  # a shorter file fails when zarr decodes it
+            continue
+        index = np.frombuffer(raw[: 16 * count], f"{order}u8").reshape(count, 2)
+        inside = (starts + np.array(coords) * np.array(array.shards) < array.shape).all(axis=1)
+        empty += int(np.count_nonzero((index == NEVER_WRITTEN).all(axis=1) & inside))
+    return empty
 
 
 def _check_chunk_size(
