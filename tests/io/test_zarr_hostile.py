@@ -381,3 +381,33 @@ def test_missing_check_lists_the_store_once_for_a_large_grid(tmp_path: Path) -> 
         MosaicReadError, match=r"1 of 576 chunk files of array 0 are missing \(0/c/23/23\)"
     ):
         open_mosaic(store)
+
+
+@pytest.mark.slow  # builds and runs a model
+def test_infer_refuses_missing_chunks_unless_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from rcm.models import ModelMeta, build_network, save_model
+
+    meta = ModelMeta(
+        architecture="test_efficientnet",
+        classes=("benign", "suspicious"),
+        positive=("suspicious",),
+        tile_px=64,
+        um_per_px=0.5,
+    )
+    torch.manual_seed(0)
+    weights = save_model(tmp_path / "tiny.safetensors", build_network(meta), meta)
+    store, reason = foreign_half_written(tmp_path)
+    out = tmp_path / "result"
+    command = ["infer", str(store), "--weights", str(weights), "--out", str(out), "--no-progress"]
+    assert main([*command, "--um-per-px", "0.5"]) == 2
+    assert reason in capsys.readouterr().err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "foreign.zarr",
+        "tiny.safetensors",
+    ]
+    assert main([*command, "--um-per-px", "0.5", "--allow-missing-chunks"]) == 0
+    assert (out / "summary.json").is_file()
