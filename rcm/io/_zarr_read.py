@@ -91,10 +91,18 @@ def open_ome_zarr(
                 path, f"array {array_path} has shape {list(stored)} for axes {axes}"
             )
         shape = (*stored[1:], stored[0]) if channel_first else stored
-        if channel_first and shape[2] == 1:
-            raise MosaicReadError(path, "single-channel images must be stored as (y, x)")
+        if channel_first and shape[2] not in (3, 4):
+            raise MosaicReadError(
+                path,
+                f"array {array_path} has {shape[2]} channels: rcm reads (c, y, x) images of 3 "
+                "or 4 channels (single-channel images must be stored as (y, x))",
+            )
         if index == 0:
             check_dimensions(path, shape[0], shape[1], max_pixels)
+        elif not _smaller(shape, sources[-1][0].shape):
+            raise MosaicReadError(
+                path, f"array {array_path} ({list(stored)}) is not smaller than the level before it"
+            )
         found = check_level(path, listing, array_path, array)
         notes += _missing_chunks(path, array_path, array, found, recorded, allow_missing_chunks)
         source = ZarrLevelSource(path, array_path, shape, np.dtype(array.dtype), channel_first)
@@ -163,6 +171,8 @@ def _level_array(path: str, group: Any, dataset: Any) -> tuple[str, Any]:
     array_path = dataset.get("path") if isinstance(dataset, dict) else None
     if not isinstance(array_path, str) or not array_path:
         raise MosaicReadError(path, f"OME-Zarr dataset {dataset!r} has no array path")
+    if array_path.startswith("/") or {"", ".", ".."} & set(array_path.split("/")):
+        raise MosaicReadError(path, f"OME-Zarr dataset path {array_path!r} leaves the store")
     try:
         array = group[array_path]
         _ = (array.shape, array.chunks, array.shards, array.dtype, array.fill_value)
@@ -175,6 +185,11 @@ def _level_array(path: str, group: Any, dataset: Any) -> tuple[str, Any]:
     if any(n < 0 for n in array.shape):
         raise MosaicReadError(path, f"array {array_path} has a negative shape {list(array.shape)}")
     return array_path, array
+
+
+def _smaller(shape: tuple[int, ...], before: tuple[int, ...]) -> bool:
+    """A pyramid level: no larger than the level before, the same channels."""
+    return shape[0] <= before[0] and shape[1] <= before[1] and shape[2:] == before[2:]
 
 
 def _recorded_chunk_files(attrs: dict[str, Any], levels: int) -> list[int] | None:

@@ -116,8 +116,10 @@ def check_level(path: str, listing: StoreListing, array_path: str, array: Any) -
     """
     where = f"array {array_path}"
     dtype = np.dtype(array.dtype)
-    if dtype.kind not in "biuf":
-        raise MosaicReadError(path, f"{where} holds {dtype} values, not numbers")
+    if dtype.kind not in "iuf":
+        raise MosaicReadError(
+            path, f"{where} holds {dtype} values, not integers or floating-point numbers"
+        )
     shape, chunks = tuple(array.shape), tuple(array.chunks)
     block = tuple(array.shards or chunks)
     if len(chunks) != len(shape) or min(chunks, default=0) <= 0 or min(block, default=0) <= 0:
@@ -137,17 +139,19 @@ def check_level(path: str, listing: StoreListing, array_path: str, array: Any) -
                 f"({bound:,} bytes at most)",
             )
     grid = [range(math.ceil(n / b)) for n, b in zip(shape, block, strict=True)]
-    missing: list[str] = []
-    present: list[tuple[tuple[int, ...], str]] = []
+    missing: list[str] = []  # the first few
+    absent = 0
+    present: list[tuple[tuple[int, ...], str]] = []  # files that exist: as many as listed
     for coords in itertools.product(*grid):
         key = prefix + array.metadata.encode_chunk_key(coords)
         if key in listing.sizes:
             present.append((coords, key))
         else:
-            missing.append(key)
+            absent += 1
+            if len(missing) < NAMED_MISSING:
+                missing.append(key)
     empty = _empty_in_shards(path, array, present) if array.shards else 0
-    expected = len(missing) + len(present)
-    return LevelCheck(expected, len(missing), tuple(missing[:NAMED_MISSING]), empty)
+    return LevelCheck(absent + len(present), absent, tuple(missing), empty)
 
 
 def _empty_in_shards(path: str, array: Any, shards: list[tuple[tuple[int, ...], str]]) -> int:
