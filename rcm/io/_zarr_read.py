@@ -82,27 +82,12 @@ def open_ome_zarr(
     if not isinstance(datasets, list) or not datasets:
         raise MosaicReadError(path, "OME-Zarr multiscales lists no datasets")
     recorded = _recorded_chunk_files(attrs, len(datasets))
-    sources, notes = [], []
-    for index, dataset in enumerate(datasets):
+    sources: list[tuple[ZarrLevelSource, tuple[int, ...]]] = []
+    notes: list[str] = []
+    for dataset in datasets:
         array_path, array = _level_array(path, group, dataset)
-        stored = tuple(int(n) for n in array.shape)
-        if len(stored) != len(axes):
-            raise MosaicReadError(
-                path, f"array {array_path} has shape {list(stored)} for axes {axes}"
-            )
-        shape = (*stored[1:], stored[0]) if channel_first else stored
-        if channel_first and shape[2] not in (3, 4):
-            raise MosaicReadError(
-                path,
-                f"array {array_path} has {shape[2]} channels: rcm reads (c, y, x) images of 3 "
-                "or 4 channels (single-channel images must be stored as (y, x))",
-            )
-        if index == 0:
-            check_dimensions(path, shape[0], shape[1], max_pixels)
-        elif not _smaller(shape, sources[-1][0].shape):
-            raise MosaicReadError(
-                path, f"array {array_path} ({list(stored)}) is not smaller than the level before it"
-            )
+        before = sources[-1][0].shape if sources else None
+        shape = _level_shape(path, array_path, array, axes, before, max_pixels)
         found = check_level(path, listing, array_path, array)
         notes += _missing_chunks(path, array_path, array, found, recorded, allow_missing_chunks)
         source = ZarrLevelSource(path, array_path, shape, np.dtype(array.dtype), channel_first)
@@ -185,6 +170,35 @@ def _level_array(path: str, group: Any, dataset: Any) -> tuple[str, Any]:
     if any(n < 0 for n in array.shape):
         raise MosaicReadError(path, f"array {array_path} has a negative shape {list(array.shape)}")
     return array_path, array
+
+
+def _level_shape(
+    path: str,
+    array_path: str,
+    array: Any,
+    axes: list[str],
+    before: tuple[int, ...] | None,
+    max_pixels: int,
+) -> tuple[int, ...]:
+    """The level's shape, channels last: within the budget, no larger than `before`."""
+    stored = tuple(int(n) for n in array.shape)
+    if len(stored) != len(axes):
+        raise MosaicReadError(path, f"array {array_path} has shape {list(stored)} for axes {axes}")
+    channel_first = axes[0] == "c"
+    shape = (*stored[1:], stored[0]) if channel_first else stored
+    if channel_first and shape[2] not in (3, 4):
+        raise MosaicReadError(
+            path,
+            f"array {array_path} has {shape[2]} channels: rcm reads (c, y, x) images of 3 "
+            "or 4 channels (single-channel images must be stored as (y, x))",
+        )
+    if before is None:
+        check_dimensions(path, shape[0], shape[1], max_pixels)
+    elif not _smaller(shape, before):
+        raise MosaicReadError(
+            path, f"array {array_path} ({list(stored)}) is not smaller than the level before it"
+        )
+    return shape
 
 
 def _smaller(shape: tuple[int, ...], before: tuple[int, ...]) -> bool:

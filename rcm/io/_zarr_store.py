@@ -170,7 +170,8 @@ def _empty_in_shards(path: str, array: Any, shards: list[tuple[tuple[int, ...], 
     per_shard = tuple(s // c for s, c in zip(array.shards, codec.chunk_shape, strict=True))
     count = math.prod(per_shard)
     size = 16 * count + 4 * (len(kinds) - 1)
-    order = ">" if codec.index_codecs[0].endian == Endian.big else "<"
+    endian = getattr(codec.index_codecs[0], "endian", None)
+    order = ">" if endian == Endian.big else "<"
     at_end = codec.index_location == ShardingCodecIndexLocation.end
     starts = np.indices(per_shard).reshape(len(per_shard), -1).T * np.array(codec.chunk_shape)
     empty = 0
