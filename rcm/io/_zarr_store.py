@@ -123,7 +123,10 @@ def check_level(path: str, listing: StoreListing, array_path: str, array: Any) -
     shape, chunks = tuple(array.shape), tuple(array.chunks)
     block = tuple(array.shards or chunks)
     if len(chunks) != len(shape) or min(chunks, default=0) <= 0 or min(block, default=0) <= 0:
-        raise MosaicReadError(path, f"{where} has chunks {list(chunks)} for shape {list(shape)}")
+        shards = f" in shards of {list(block)}" if array.shards else ""
+        raise MosaicReadError(
+            path, f"{where} has chunks of {list(chunks)}{shards} for shape {list(shape)}"
+        )
     _check_chunk_size(path, where, shape, chunks, dtype.itemsize)
     inner = math.prod(b // c for b, c in zip(block, chunks, strict=True))
     chunk_bytes = math.prod(chunks) * dtype.itemsize

@@ -240,7 +240,6 @@ def test_mutated_stores_convert_or_are_refused(tmp_path: Path) -> None:
                 outcomes.get(f"{mutation.__name__} {outcome}", 0) + 1
             )
             cases += 1
-    print(outcomes, file=sys.__stderr__)
     assert cases >= 500
     # Every kind of damage is caught at least sometimes; harmless changes still convert.
     assert all(outcomes.get(f"{m.__name__} refused") for m in MUTATIONS), outcomes

@@ -204,14 +204,14 @@ def no_axes(tmp: Path) -> tuple[Path, str]:
 def negative_shape(tmp: Path) -> tuple[Path, str]:
     store = rcm_store(tmp)
     edit_json(store / "0" / "zarr.json", lambda d: d.update(shape=[-150, 130]))
-    return store, "array 0"
+    return store, "array 0 cannot be opened (ValueError: Expected all values to be non-negative"
 
 
 def zero_chunk(tmp: Path) -> tuple[Path, str]:
     store = rcm_store(tmp)
     grid = {"name": "regular", "configuration": {"chunk_shape": [0, 0]}}
     edit_json(store / "0" / "zarr.json", lambda d: d.update(chunk_grid=grid))
-    return store, "array 0"
+    return store, "array 0 has chunks of [32, 32] in shards of [0, 0] for shape [150, 130]"
 
 
 def unknown_codec(tmp: Path) -> tuple[Path, str]:
