@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from rcm.cli._explain_commands import EXPLAIN_KINDS, add_explain_options, explain_options, report
 from rcm.cli._flags import add_option_flags, cli_fields, given, refuse_foreign
-from rcm.cli._io_commands import add_pixel_options
+from rcm.cli._io_commands import add_pixel_options, pixel_options
 from rcm.errors import InputError
 from rcm.infer import ClassifyOptions, RunOptions, WindowOptions
 from rcm.io import open_mosaic
@@ -87,7 +87,7 @@ def run_infer(args: argparse.Namespace) -> None:
     elif given(args, cli_fields(EXPLAIN_KINDS[0][1])):
         raise InputError(None, "explanation options need --explain")
     explaining = explain_options(args) if args.explain else None
-    mosaic = open_mosaic(args.mosaic, um_per_px=args.um_per_px, max_pixels=args.max_pixels)
+    mosaic = open_mosaic(args.mosaic, **pixel_options(args))
     model = load_for_run(model_ref.path, options.device)
     output = Path(args.out) if args.out else Path(f"{Path(args.mosaic).name.split('.')[0]}.rcm")
     outcome = infer_mosaic(

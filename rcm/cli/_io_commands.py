@@ -75,6 +75,21 @@ def add_pixel_options(parser: argparse.ArgumentParser) -> None:
         help="refuse images declaring more pixels than this "
         "(default 4.3e9; 2.7e8 for PNG/JPEG, which are decoded whole)",
     )
+    parser.add_argument(
+        "--allow-missing-chunks",
+        action="store_true",
+        help="read chunks missing from a foreign zarr store as its fill value "
+        "(default: refuse the store)",
+    )
+
+
+def pixel_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`open_mosaic`'s keyword arguments from the flags of `add_pixel_options`."""
+    return {
+        "um_per_px": args.um_per_px,
+        "max_pixels": args.max_pixels,
+        "allow_missing_chunks": args.allow_missing_chunks,
+    }
 
 
 def run_convert(args: argparse.Namespace) -> None:
@@ -86,7 +101,7 @@ def run_convert(args: argparse.Namespace) -> None:
         workers=args.workers,
     )
     check_output(args.output, overwrite=args.overwrite)
-    mosaic = open_mosaic(args.input, um_per_px=args.um_per_px, max_pixels=args.max_pixels)
+    mosaic = open_mosaic(args.input, **pixel_options(args))
     for note in mosaic.info.notes:
         print(f"rcm: warning: {args.input}: {note}", file=sys.stderr)
     convert_mosaic(
@@ -96,7 +111,7 @@ def run_convert(args: argparse.Namespace) -> None:
 
 
 def run_info(args: argparse.Namespace) -> None:
-    info = open_mosaic(args.path, um_per_px=args.um_per_px, max_pixels=args.max_pixels).info
+    info = open_mosaic(args.path, **pixel_options(args)).info
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,13 @@ def file_checksum(path: str | os.PathLike[str]) -> str:
     """Return ``"sha256:<hex>"`` of a file's bytes, or of every file under a directory.
 
     Directory entries are hashed in sorted relative-path order, each preceded by its
-    path, so a renamed chunk changes the checksum.
+    path, so a renamed chunk changes the checksum. Inside a directory only regular
+    files count: links and special files are never followed (zarr stores holding
+    them are refused by their reader).
     """
     root = Path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    files = sorted(_regular_files(root)) if root.is_dir() else [root]
     for file in files:
         if root.is_dir():
             digest.update(file.relative_to(root).as_posix().encode() + b"\0")
@@ -129,3 +132,14 @@ def file_checksum(path: str | os.PathLike[str]) -> str:
             while block := handle.read(_HASH_BLOCK):
                 digest.update(block)
     return f"sha256:{digest.hexdigest()}"
+
+
+def _regular_files(root: Path) -> list[Path]:
+    """Regular files under `root`, without following links to files or folders."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            file = Path(folder, name)
+            if stat.S_ISREG(file.lstat().st_mode):
+                found.append(file)
+    return found

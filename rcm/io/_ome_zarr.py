@@ -10,6 +10,7 @@ task, which is what makes parallel writes to a sharded array safe.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Literal
 import dask.array as da
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec, ZstdCodec
+from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
 from rcm._dask import local_compute
 from rcm._version import __version__
@@ -115,10 +116,12 @@ def write_ome_zarr(
         description = f"writing {Path(path).name}"
         with local_compute(description, progress=progress, workers=options.workers):
             da.store(sources, targets, lock=False, compute=True)
+        # Written after the last chunk: a reader that finds fewer files knows chunks were lost.
+        written = [_chunk_files(target) for target in targets]
         group.attrs.update(
             {
                 "ome": _ngff_metadata(name, shapes, um_per_px, data.dtype, options.labels),
-                "rcm": {"version": __version__, **(attributes or {})},
+                "rcm": {"version": __version__, **(attributes or {}), "chunk_files": written},
             }
         )
     return Path(path)
@@ -130,6 +133,12 @@ def _halved_chunks(chunks: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...]
         tuple((n + 1) // 2 for n in chunks[1]),
         *chunks[2:],
     )
+
+
+def _chunk_files(array: Any) -> int:
+    """Files of one level: every chunk (or shard) of its grid, written whole by one task."""
+    block = array.shards or array.chunks
+    return math.prod(-(-n // b) for n, b in zip(array.shape, block, strict=True))
 
 
 def _channels_first(level: da.Array) -> da.Array:
@@ -164,13 +173,15 @@ def _create_level(
     )
 
 
-def _codec(options: ZarrWriteOptions) -> Any:
+def _codec(options: ZarrWriteOptions) -> list[Any]:
+    """The chunk's codecs; a CRC32C last, so a flipped bit is an error, never other pixels."""
     if options.compressor == "none":
-        return None
+        return [Crc32cCodec()]
     if options.compressor == "zstd":
-        return ZstdCodec(level=options.compression_level)
+        return [ZstdCodec(level=options.compression_level), Crc32cCodec()]
     cname: Any = options.compressor.removeprefix("blosc-")
-    return BloscCodec(cname=cname, clevel=options.compression_level, shuffle="bitshuffle")
+    blosc = BloscCodec(cname=cname, clevel=options.compression_level, shuffle="bitshuffle")
+    return [blosc, Crc32cCodec()]
 
 
 def _ngff_metadata(

@@ -31,6 +31,7 @@ def open_mosaic(
     *,
     um_per_px: float | None = None,
     max_pixels: int | None = None,
+    allow_missing_chunks: bool = False,
 ) -> Mosaic:
     """Open a mosaic lazily, whatever its format.
 
@@ -43,6 +44,8 @@ def open_mosaic(
         max_pixels: Refuse images declaring more pixels than this. Defaults to
             `DEFAULT_MAX_PIXELS` for formats read by region and to
             `rcm.io.MAX_DECODED_PIXELS` for PNG/JPEG, which are decoded whole.
+        allow_missing_chunks: Read chunks missing from a foreign zarr store as its
+            fill value (noted in `MosaicInfo.notes`) instead of refusing the store.
 
     Returns:
         The mosaic with one dask array per resolution level.
@@ -61,4 +64,7 @@ def open_mosaic(
     if family in ("png", "jpeg"):
         return open_pillow(path, checksum=checksum, max_pixels=max_pixels, um_per_px=um_per_px)
     budget = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    return _OPENERS[family](path, checksum=checksum, max_pixels=budget, um_per_px=um_per_px)
+    extra = {"allow_missing_chunks": allow_missing_chunks} if family == "zarr" else {}
+    return _OPENERS[family](
+        path, checksum=checksum, max_pixels=budget, um_per_px=um_per_px, **extra
+    )
