@@ -12,6 +12,8 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
+from rcm.errors import MosaicReadError
+
 _HASH_BLOCK = 8 << 20
 
 
@@ -112,6 +114,25 @@ class Mosaic:
             inside = self.levels[level][rows, cols].compute(scheduler="sync")
         out[top - y0 : bottom - y0, left - x0 : right - x0] = inside
         return out
+
+
+# Pixels models can take (rcm.models.to_unit scales integers by their type's maximum):
+# not bool (1-bit bilevel images), complex or other kinds.
+PIXEL_KINDS = "iuf"
+
+
+def check_pixel_type(path: str | os.PathLike[str], dtype: Any, where: str = "the image") -> None:
+    """Refuse pixel types other than integers and floating-point numbers.
+
+    Raises:
+        MosaicReadError: Naming `path`, `where` (e.g. ``"array 0"``) and the type.
+
+    """
+    kind = np.dtype(dtype)
+    if kind.kind not in PIXEL_KINDS:
+        raise MosaicReadError(
+            path, f"{where} holds {kind} values, not integers or floating-point numbers"
+        )
 
 
 def file_checksum(path: str | os.PathLike[str]) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from rcm.errors import MosaicReadError
 from rcm.io._bmp import open_bmp
 from rcm.io._formats import detect_family
-from rcm.io._mosaic import Mosaic, file_checksum
+from rcm.io._mosaic import Mosaic, check_pixel_type, file_checksum
 from rcm.io._openslide import open_openslide
 from rcm.io._pillow import open_pillow
 from rcm.io._tiff import open_tiff
@@ -52,7 +52,8 @@ def open_mosaic(
 
     Raises:
         MosaicReadError: If the file is missing, unreadable, of the wrong or an
-            unsupported format, truncated, empty, or over the pixel budget.
+            unsupported format, truncated, empty, over the pixel budget, or holds
+            pixels that are not integers or floating-point numbers (1-bit images).
 
     """
     path = os.fspath(path)
@@ -62,9 +63,12 @@ def open_mosaic(
     except OSError as error:
         raise MosaicReadError(path, f"cannot read: {error.strerror or error}") from error
     if family in ("png", "jpeg"):
-        return open_pillow(path, checksum=checksum, max_pixels=max_pixels, um_per_px=um_per_px)
-    budget = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    extra = {"allow_missing_chunks": allow_missing_chunks} if family == "zarr" else {}
-    return _OPENERS[family](
-        path, checksum=checksum, max_pixels=budget, um_per_px=um_per_px, **extra
-    )
+        mosaic = open_pillow(path, checksum=checksum, max_pixels=max_pixels, um_per_px=um_per_px)
+    else:
+        budget = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+        extra = {"allow_missing_chunks": allow_missing_chunks} if family == "zarr" else {}
+        mosaic = _OPENERS[family](
+            path, checksum=checksum, max_pixels=budget, um_per_px=um_per_px, **extra
+        )
+    check_pixel_type(path, mosaic.info.dtype)  # every format: the pixel types models take
+    return mosaic

@@ -25,6 +25,7 @@ from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec, ShardingCodecInd
 from zarr.codecs.bytes import Endian
 
 from rcm.errors import MosaicReadError
+from rcm.io._mosaic import check_pixel_type
 
 # A level may hold this many chunks, or one per MIN_CHUNK_PIXELS values if more:
 # fewer pixels per chunk would mean over 65,536 reads per 4096 px block.
@@ -115,11 +116,7 @@ def check_level(path: str, listing: StoreListing, array_path: str, array: Any) -
 
     """
     where = f"array {array_path}"
-    dtype = np.dtype(array.dtype)
-    if dtype.kind not in "iuf":
-        raise MosaicReadError(
-            path, f"{where} holds {dtype} values, not integers or floating-point numbers"
-        )
+    check_pixel_type(path, array.dtype, where)
     shape, chunks = tuple(array.shape), tuple(array.chunks)
     block = tuple(array.shards or chunks)
     if len(chunks) != len(shape) or min(chunks, default=0) <= 0 or min(block, default=0) <= 0:

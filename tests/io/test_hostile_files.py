@@ -53,11 +53,18 @@ def _bmp_huge_palette(tmp: Path) -> Path:
     return path
 
 
+def _bilevel_tiff(tmp: Path) -> Path:
+    path = tmp / "bilevel.tif"
+    tifffile.imwrite(path, IMAGE > IMAGE.mean())  # 1 bit per pixel: read as bool
+    return path
+
+
 HEADERS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("tiff-width-0", _zero_width_tiff, "zero size"),
     ("tiff-rowsperstrip-0", _zero_rows_per_strip, ""),
     ("ome-physical-size-abc", _ome_bad_physical_size, "PhysicalSizeX"),
     ("bmp-colors-used-2^32-1", _bmp_huge_palette, "palette colours"),
+    ("tiff-1-bit", _bilevel_tiff, "holds bool values"),
 ]
 
 
