@@ -28,6 +28,7 @@ from rcm.models import (
 )
 from tests.io.writers import write_tiff
 
+NUMBERS = r"\d+(, \d+)*"
 META = ModelMeta(
     architecture="test_efficientnet",
     classes=("benign", "lesion"),
@@ -79,7 +80,7 @@ def test_non_finite_classifier_outputs_fail_the_mosaic(
     options = ClassifyOptions(batch_size=4)
     with pytest.raises(
         InputError,
-        match=f"non-finite outputs \\({kind}\\) on tiles \\d+(, \\d+)* \\(numbered as in tiles.csv\\)$",
+        match=f"non-finite outputs \\({kind}\\) on tiles {NUMBERS} \\(numbered as in tiles.csv\\)$",
     ) as info:
         classify_mosaic(mosaic, _classifier(value), tmp_path / "out", options=options)
     assert info.value.path == "constant.safetensors" and "\n" not in str(info.value)
