@@ -67,10 +67,9 @@ def _read(
     target = Path(path)
     if not target.is_file():
         raise InputError(path, "model file not found")
-    if target.suffix.lower() in _TORCH_SUFFIXES:
-        blob = load_torch(target)
     with bad_input(path, kinds=_UNUSABLE, what="not a usable model file"):
         if target.suffix.lower() in _TORCH_SUFFIXES:
+            blob = load_torch(target)  # its own one-line InputError
             if not isinstance(blob, dict) or "rcm" not in blob or "state_dict" not in blob:
                 raise ValueError("a .pt model file must hold {'rcm': <json>, 'state_dict': {...}}")
             return ModelMeta.from_json(blob["rcm"]), dict(blob["state_dict"]) if weights else {}
