@@ -6,22 +6,28 @@ Preprocessing happens on the device: tiles travel as their stored integers
 mosaic's pixel size differs from training, and normalised. On a GPU the model
 runs in bf16 autocast with channels-last memory; an out-of-memory error halves
 the batch and carries on.
+
+Every model output is checked finite (`check_finite`): a NaN probability would
+otherwise read as "not suspicious", a wrong answer given silently.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
 import torch
 
+from rcm.errors import InputError
 from rcm.infer._reader import TileBatch
-from rcm.models import LoadedModel, normalise, to_unit
+from rcm.models import LoadedModel, WindowDetections, normalise, to_unit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Outputs named in a non-finite output error at most, then "and N more".
+_NAMED = 5
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -93,12 +99,70 @@ class Predictor:
 
     @torch.inference_mode()
     def __call__(self, batches: Iterable[TileBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(indices, probabilities)`` per batch, probabilities float32 ``(n, classes)``."""
+        """Yield ``(indices, probabilities)`` per batch, probabilities float32 ``(n, classes)``.
+
+        Raises:
+            InputError: If the model's logits hold NaN or infinity (see `check_finite`).
+
+        """
         for batch in batches:
             inputs = prepare(batch.pixels, self.model, self.device, self.source_tile_px)
-            yield batch.indices, np.concatenate(self.parts(inputs, self._forward))
+            parts = self.parts(inputs, self._forward)
+            # Logits, not probabilities: a -inf logit still gives a finite softmax.
+            check_finite(self.model, batch.indices, np.concatenate([p[1] for p in parts]), "tile")
+            yield batch.indices, np.concatenate([p[0] for p in parts])
 
-    def _forward(self, inputs: torch.Tensor) -> np.ndarray:
+    def _forward(self, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         with self.parts.autocast():
-            logits = self.model.module(inputs)
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+            logits = self.model.module(inputs).float()
+        return torch.softmax(logits, dim=1).cpu().numpy(), logits.cpu().numpy()
+
+
+def check_finite(
+    model: LoadedModel,
+    indices: np.ndarray,
+    outputs: np.ndarray | Sequence[WindowDetections],
+    noun: str,
+) -> None:
+    """Refuse a batch whose outputs hold NaN or infinity, naming the model file.
+
+    Args:
+        model: The model that produced them.
+        indices: Grid index of each output's tile or window.
+        outputs: One output per index: rows of an array (a classifier's logits, a
+            segmenter's map-scale probabilities) or a detector's detections (boxes,
+            scores, masks).
+        noun: ``tile`` or ``window``, for the message (numbered as in its table).
+
+    Raises:
+        InputError: Naming the model file, NaN and/or Inf, and the first outputs.
+
+    """
+    if isinstance(outputs, np.ndarray) and np.isfinite(outputs).all():
+        return
+    found = [_non_finite(output) for output in outputs]
+    bad = [int(index) for index, kinds in zip(indices, found, strict=True) if kinds]
+    if not bad:
+        return
+    kinds = " and ".join(kind for kind in ("NaN", "Inf") if any(kind in k for k in found))
+    listed = ", ".join(str(index) for index in bad[:_NAMED])
+    more = f" and {len(bad) - _NAMED} more" if len(bad) > _NAMED else ""
+    raise InputError(
+        model.path,
+        f"model produced non-finite outputs ({kinds}) on {noun}s {listed}{more} "
+        f"(numbered as in {noun}s.csv)",
+    )
+
+
+def _non_finite(output: np.ndarray | WindowDetections) -> set[str]:
+    """What is not finite in one output: ``{"NaN"}``, ``{"Inf"}``, both or neither."""
+    if isinstance(output, WindowDetections):
+        parts = [output.boxes, output.scores, output.masks]
+        tensors = [part.float() for part in parts if part is not None]
+        return {
+            kind
+            for kind, test in (("NaN", torch.isnan), ("Inf", torch.isinf))
+            if any(bool(test(tensor).any()) for tensor in tensors)
+        }
+    values = np.asarray(output)
+    return {kind for kind, test in (("NaN", np.isnan), ("Inf", np.isinf)) if test(values).any()}

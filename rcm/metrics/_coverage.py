@@ -14,8 +14,16 @@ import math
 import numpy as np
 
 
+def _refuse_nan(values: np.ndarray) -> None:
+    # NaN here is a model's bad output or an unclassified pixel: the caller says which
+    # (rcm.infer counts unclassified tissue as 0); never silently "not suspicious".
+    if np.isnan(values).any():
+        raise ValueError("coverage of values holding NaN: replace unclassified values first")
+
+
 def coverage_at(values: np.ndarray, threshold: float) -> float:
-    """Share of `values` (probabilities on tissue; NaN counts as 0) at or above `threshold`."""
+    """Share of `values` (probabilities on tissue, no NaN) at or above `threshold`."""
+    _refuse_nan(values)
     if values.size == 0:
         return 0.0
     exact = np.nan_to_num(values.astype(np.float64), nan=0.0)  # compare at full precision
@@ -24,6 +32,7 @@ def coverage_at(values: np.ndarray, threshold: float) -> float:
 
 def coverage_score(values: np.ndarray, fraction: float) -> float:
     """The largest t with ``coverage_at(values, t) >= fraction`` (0 when there are no values)."""
+    _refuse_nan(values)
     if not 0 < fraction <= 1:
         raise ValueError(f"coverage fraction must be in (0, 1], got {fraction}")
     if values.size == 0:

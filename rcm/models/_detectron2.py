@@ -27,6 +27,7 @@ from rcm.models._families import (
     settings_of,
 )
 from rcm.models._task import Task
+from rcm.models._weights import load_torch
 
 INSTALL_HINT = (
     "Detectron2 is not installed; it is not on PyPI: build it from source with "
@@ -150,7 +151,7 @@ def read_checkpoint(
             with target.open("rb") as handle:
                 blob = pickle.load(handle, encoding="latin1")
         else:
-            blob = torch.load(target, map_location="cpu", weights_only=True)
+            blob = load_torch(target)
     weights = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(weights, dict) or not weights:
         raise InputError(path, "no model weights in the checkpoint")

@@ -21,6 +21,7 @@ from rcm.models._detectron2 import read_checkpoint, resolve_config
 from rcm.models._meta import ModelMeta
 from rcm.models._modelfile import check_fits
 from rcm.models._task import Task
+from rcm.models._weights import load_torch
 
 
 def detectron2_meta(
@@ -103,7 +104,7 @@ def _state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     with bad_input(path, kinds=unreadable, what="cannot read checkpoint"):
         if target.suffix.lower() == ".safetensors":
             return load_file(str(target))
-        blob = torch.load(target, map_location="cpu", weights_only=True)
+    blob = load_torch(target)
     for key in ("state_dict", "model"):
         if isinstance(blob, dict) and isinstance(blob.get(key), dict):
             blob = blob[key]

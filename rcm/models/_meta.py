@@ -1,18 +1,26 @@
 """ModelMeta: what a model file says about its network, as plain checked data.
 
 The JSON form is the ``rcm`` entry of a model file's header (`FORMAT`); this
-module writes and reads it and imports no deep-learning library.
+module writes and reads it and imports no deep-learning library. Every field is
+checked for type and range when a description is built or read, so a damaged or
+hand-edited header is refused with the field's name before anything runs.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from rcm.models._task import Task
 
 FORMAT = "rcm-model/1"
+# Smallest and largest input edge a model may take: below 8 px no network sees
+# structure and tiles of a mosaic number in the millions; above, one window's
+# batch no longer fits any device.
+TILE_PX_RANGE = (8, 8192)
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,8 @@ class ModelMeta:
             (no background); segmenters list every pixel class, background first.
         positive: Classes whose probabilities add up to the "suspicious" score.
         in_chans: Input channels (1 for grayscale RCM).
-        tile_px: Input edge in pixels (the window edge for detectors and segmenters).
+        tile_px: Input edge in pixels (the window edge for detectors and segmenters),
+            from 8 to 8192.
         um_per_px: Pixel size the model was trained at; None when unknown.
         mean: Per-channel mean subtracted from inputs scaled to [0, 1].
         std: Per-channel standard deviation inputs are divided by.
@@ -36,6 +45,10 @@ class ModelMeta:
         settings: Architecture settings needed to rebuild the network (a detector's
             backbone, a segmenter's encoder, a Detectron2 config as YAML text).
         provenance: Free-form facts about training (data, split, config, versions).
+
+    Raises:
+        ValueError: On construction, naming the first field of the wrong type or
+            out of range (a bool is not a number, lists of names are not text).
 
     """
 
@@ -52,21 +65,43 @@ class ModelMeta:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "task", Task.parse(self.task))
+        low, high = TILE_PX_RANGE
+        checked = {
+            "architecture": _name("architecture", self.architecture),
+            "classes": _names("classes", self.classes),
+            "positive": _names("positive", self.positive),
+            "in_chans": _integer("in_chans", self.in_chans, (1, 3), "1 or 3"),
+            "tile_px": _integer(
+                "tile_px", self.tile_px, range(low, high + 1), f"an integer from {low} to {high}"
+            ),
+            "um_per_px": None
+            if self.um_per_px is None
+            else _number("um_per_px", self.um_per_px, "a finite positive number", positive=True),
+            "mean": _numbers("mean", self.mean, "finite numbers", positive=False),
+            "std": _numbers("std", self.std, "finite positive numbers", positive=True),
+            "task": Task.parse(self.task),
+            "settings": _mapping("settings", self.settings),
+            "provenance": _mapping("provenance", self.provenance),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+        self._check_together()
+
+    def _check_together(self) -> None:
         least = 1 if self.task is Task.DETECTOR else 2
         if len(self.classes) < least or len(set(self.classes)) != len(self.classes):
             raise ValueError(
-                f"a {self.task} needs {least} or more distinct classes, got {self.classes}"
+                f"a {self.task} needs {least} or more distinct classes, got {_shown(self.classes)}"
             )
-        unknown = set(self.positive) - set(self.classes)
-        if not self.positive or unknown:
-            raise ValueError(f"positive classes must be among {self.classes}, got {self.positive}")
-        if self.in_chans not in (1, 3):
-            raise ValueError(f"in_chans must be 1 or 3, got {self.in_chans}")
+        if len(set(self.positive)) != len(self.positive):
+            raise ValueError(f"positive classes must be distinct, got {_shown(self.positive)}")
+        if not self.positive or set(self.positive) - set(self.classes):
+            among, got = _shown(self.classes), _shown(self.positive)
+            raise ValueError(f"positive classes must be among {among}, got {got}")
         if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
-            raise ValueError("mean and std need one value per input channel")
-        if self.tile_px <= 0:
-            raise ValueError(f"tile_px must be positive, got {self.tile_px}")
+            raise ValueError(
+                f"mean and std need one value per input channel (in_chans {self.in_chans})"
+            )
 
     @property
     def positive_indices(self) -> tuple[int, ...]:
@@ -83,12 +118,73 @@ class ModelMeta:
         """Read `to_json` output back.
 
         Raises:
-            ValueError: If the text is not an `FORMAT` description or breaks a rule.
+            ValueError: If the text is not an `FORMAT` description, lacks a field,
+                has one it does not know, or breaks a rule (the message names the field).
 
         """
-        data = json.loads(text)
-        if data.pop("format", None) != FORMAT:
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            data = None
+        if not isinstance(data, dict) or data.pop("format", None) != FORMAT:
             raise ValueError(f"not an {FORMAT} model description")
-        for key in ("classes", "positive", "mean", "std"):
-            data[key] = tuple(data[key])
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]} in the model description")
+        missing = [name for name in ("architecture", "classes", "positive") if name not in data]
+        if missing:
+            raise ValueError(f"the model description lacks the field {missing[0]}")
         return cls(**data)
+
+
+def _shown(value: Any) -> str:
+    """`value` as it reads in a model file's JSON (true, NaN, "0.5"), cut short."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty name, got {_shown(value)}")
+    return value
+
+
+def _names(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name} must be a list of names, got {_shown(value)}")
+    if not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValueError(f"{name} must be non-empty names, got {_shown(value)}")
+    return tuple(value)
+
+
+def _integer(name: str, value: Any, allowed: range | tuple[int, ...], expected: str) -> int:
+    # bool is an int in Python; `true` in a header is not a count.
+    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+        raise ValueError(f"{name} must be {expected}, got {_shown(value)}")
+    return value
+
+
+def _number(name: str, value: Any, expected: str, *, positive: bool) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"{name} must be {expected}, got {_shown(value)}")
+    return float(value)
+
+
+def _numbers(name: str, value: Any, expected: str, *, positive: bool) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name} must be a list of numbers, got {_shown(value)}")
+    try:
+        return tuple(_number(name, item, expected, positive=positive) for item in value)
+    except ValueError:
+        raise ValueError(f"{name} must be {expected}, got {_shown(value)}") from None
+
+
+def _mapping(name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise ValueError(f"{name} must be a mapping of names to values, got {_shown(value)}")
+    return dict(value)

@@ -14,7 +14,6 @@ This module writes and reads the file; building the network is
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import torch
@@ -25,20 +24,13 @@ from torch import nn
 from rcm.errors import InputError, bad_input
 from rcm.io import atomic_output
 from rcm.models._meta import FORMAT, ModelMeta
+from rcm.models._weights import check_finite, load_torch
 
 __all__ = ["FORMAT", "ModelMeta", "check_fits", "read_meta", "read_model_file", "save_model"]
 
 _TORCH_SUFFIXES = (".pt", ".pth")
-# What reading a damaged or foreign file raises (JSON, dataclass, safetensors, torch.load).
-_UNUSABLE = (
-    ValueError,
-    TypeError,
-    KeyError,
-    SafetensorError,
-    RuntimeError,
-    OSError,
-    pickle.UnpicklingError,
-)
+# What reading a damaged or foreign file raises (JSON, metadata, safetensors).
+_UNUSABLE = (ValueError, TypeError, KeyError, SafetensorError, RuntimeError, OSError)
 
 
 def save_model(
@@ -77,7 +69,7 @@ def _read(
         raise InputError(path, "model file not found")
     with bad_input(path, kinds=_UNUSABLE, what="not a usable model file"):
         if target.suffix.lower() in _TORCH_SUFFIXES:
-            blob = torch.load(target, map_location="cpu", weights_only=True)
+            blob = load_torch(target)  # its own one-line InputError
             if not isinstance(blob, dict) or "rcm" not in blob or "state_dict" not in blob:
                 raise ValueError("a .pt model file must hold {'rcm': <json>, 'state_dict': {...}}")
             return ModelMeta.from_json(blob["rcm"]), dict(blob["state_dict"]) if weights else {}
@@ -94,10 +86,11 @@ def _read(
 def check_fits(
     path: str | os.PathLike[str], module: nn.Module, state: dict[str, torch.Tensor], meta: ModelMeta
 ) -> None:
-    """Check that the weights `state` read from `path` fit `module` exactly.
+    """Check that the weights `state` read from `path` fit `module` exactly and are finite.
 
     Raises:
-        InputError: Naming how many weights are missing, unexpected or of another shape.
+        InputError: Naming how many weights are missing, unexpected or of another
+            shape, or the first weight holding NaN or infinity.
 
     """
     expected = module.state_dict()
@@ -109,6 +102,7 @@ def check_fits(
         if state[key].shape != expected[key].shape
     ]
     if not (missing or unexpected or mismatched):
+        check_finite(path, state)
         return
     problems = []
     if missing:

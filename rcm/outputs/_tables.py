@@ -7,6 +7,7 @@ CSV files have no place for a version: the folder's ``summary.json``
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,28 @@ from rcm.outputs._csv import Columns, write_rows
 TILES = "tiles.csv"
 WINDOWS = "windows.csv"
 GRID_COLUMNS = ("row", "col", "y0", "x0", "y1", "x1", "tissue")
+SUSPICIOUS_COLUMN = "p_suspicious"
+# Class names whose p_<class> column would be, or would look like, an escaped
+# p_suspicious: they take one more "class_" (so the rule reads back unambiguously).
+_ESCAPED = re.compile(r"(class_)*suspicious")
+
+
+def class_column(name: str) -> str:
+    """The ``tiles.csv`` column of class `name`: ``p_<name>``, never ``p_suspicious``.
+
+    ``p_suspicious`` is the summed score of the positive classes, so a class named
+    ``suspicious`` gets ``p_class_suspicious`` (and ``class_suspicious``
+    ``p_class_class_suspicious``...).
+    """
+    return f"p_class_{name}" if _ESCAPED.fullmatch(name) else f"p_{name}"
+
+
+def column_class(column: str) -> str:
+    """The class of a `class_column` name (0.1.0 files may hold ``p_suspicious`` twice)."""
+    name = column.removeprefix("p_")
+    return (
+        name.removeprefix("class_") if _ESCAPED.fullmatch(name) and name != "suspicious" else name
+    )
 
 
 def _check_grid(windows: np.ndarray, positions: np.ndarray, tissue: np.ndarray) -> int:
@@ -42,7 +65,9 @@ class TileTable:
     """Every tile of a classifier's grid: where it is, its tissue, its probabilities.
 
     Row ``i`` is grid tile ``i`` (row-major). Tiles not classified (too little
-    tissue) have NaN probabilities, written as empty cells.
+    tissue) have NaN probabilities, written as empty cells; a classified tile's
+    values are all finite (a NaN among them would read as "not classified").
+    Columns: ``p_<class>`` per class (`class_column`), then ``p_suspicious``.
 
     Attributes:
         windows: ``(N, 4)`` int64 ``y0, x0, y1, x1`` in mosaic pixels.
@@ -70,6 +95,14 @@ class TileTable:
                 f"probabilities ({count}, {len(self.classes)}) and suspicious ({count},) "
                 f"expected, got {self.probabilities.shape} and {self.suspicious.shape}"
             )
+        scores = np.column_stack([self.probabilities, self.suspicious])
+        empty, finite = np.isnan(scores).all(axis=1), np.isfinite(scores).all(axis=1)
+        wrong = np.flatnonzero(~(empty | finite))
+        if len(wrong):
+            raise ValueError(
+                f"tile {wrong[0]}: probabilities must all be finite (classified) or all empty "
+                f"(not classified), got {scores[wrong[0]].tolist()}"
+            )
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -81,7 +114,8 @@ class TileTable:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write ``tiles.csv`` (7 significant digits, tissue to 4 decimals)."""
-        header = ["tile", *GRID_COLUMNS, *(f"p_{name}" for name in self.classes), "p_suspicious"]
+        classes = (class_column(name) for name in self.classes)
+        header = ["tile", *GRID_COLUMNS, *classes, SUSPICIOUS_COLUMN]
         write_rows(path, header, (self._row(index) for index in range(len(self))))
 
     def _row(self, index: int) -> list:
@@ -96,27 +130,31 @@ class TileTable:
         """Read ``tiles.csv``.
 
         Raises:
-            OutputFormatError: If a column is missing or a cell is not a number.
+            OutputFormatError: If a column is missing, a cell is not a number, or a
+                classified tile's values are not all finite.
 
         """
-        columns = Columns(path, TILES, ("tile", *GRID_COLUMNS, "p_suspicious"))
+        columns = Columns(path, TILES, ("tile", *GRID_COLUMNS, SUSPICIOUS_COLUMN))
         header = columns.header
         first = len(GRID_COLUMNS) + 1
-        if header[:first] != ["tile", *GRID_COLUMNS] or header[-1] != "p_suspicious":
+        if header[:first] != ["tile", *GRID_COLUMNS] or header[-1] != SUSPICIOUS_COLUMN:
             raise columns.error(
                 f"columns must be tile, {', '.join(GRID_COLUMNS)}, p_..., p_suspicious"
             )
-        classes = tuple(name.removeprefix("p_") for name in header[first:-1])
+        classes = tuple(column_class(name) for name in header[first:-1])
         columns.require_sequence("tile")
         scores = columns.numbers(*range(first, len(header)))
-        return cls(
-            windows=columns.integers("y0", "x0", "y1", "x1"),
-            positions=columns.integers("row", "col"),
-            tissue=columns.numbers("tissue")[:, 0],
-            classes=classes,
-            probabilities=scores[:, :-1],
-            suspicious=scores[:, -1],
-        )
+        try:
+            return cls(
+                windows=columns.integers("y0", "x0", "y1", "x1"),
+                positions=columns.integers("row", "col"),
+                tissue=columns.numbers("tissue")[:, 0],
+                classes=classes,
+                probabilities=scores[:, :-1],
+                suspicious=scores[:, -1],
+            )
+        except ValueError as error:
+            raise columns.error(str(error)) from error
 
 
 @dataclass(frozen=True, eq=False)

@@ -106,7 +106,7 @@ def test_plain_torch_file_loads_without_code(tmp_path: Path) -> None:
             return (print, ("code ran",))
 
     torch.save({"rcm": META.to_json(), "state_dict": module.state_dict(), "x": Evil()}, path)
-    with pytest.raises(InputError, match="not a usable model file"):
+    with pytest.raises(InputError, match="holds pickled Python objects"):
         load_model(path)
 
 
