@@ -10,9 +10,10 @@ import timm
 import torch
 
 from rcm._version import __version__
+from rcm.errors import InputError
 from rcm.io import Mosaic
 from rcm.metrics import coverage_at, coverage_score
-from rcm.models import LoadedModel
+from rcm.models import TILE_PX_RANGE, LoadedModel
 from rcm.outputs import Decision, MapLayout, ModelRecord, MosaicRecord, MosaicSummary, Verdict
 
 
@@ -27,11 +28,26 @@ class ScoringOptions(Protocol):
 
 
 def tile_edge(model: LoadedModel, mosaic: Mosaic) -> tuple[int, list[str]]:
-    """Tile edge in mosaic pixels covering what a training tile covered, and notes."""
+    """Tile edge in mosaic pixels covering what a training tile covered, and notes.
+
+    Raises:
+        InputError: If that edge is outside `TILE_PX_RANGE` (pixel sizes far apart).
+
+    """
     meta, info = model.meta, mosaic.info
     notes = list(info.notes)
     if meta.um_per_px and info.um_per_px:
-        return max(1, round(meta.tile_px * meta.um_per_px / info.um_per_px)), notes
+        edge = round(meta.tile_px * meta.um_per_px / info.um_per_px)
+        low, high = TILE_PX_RANGE
+        # 2 px tiles number in the millions; 32000 px ones fit no device.
+        if not low <= edge <= high:
+            raise InputError(
+                info.path,
+                f"pixels of {info.um_per_px:g} um against the model's {meta.um_per_px:g} um "
+                f"would cut tiles of {edge} px (from {low} to {high} px can be run): "
+                "pass --um-per-px if the mosaic's pixel size is wrong",
+            )
+        return edge, notes
     notes.append(
         "pixel size of the mosaic or the model unknown: tiles are cut at the "
         "model's tile size in pixels, without rescaling"

@@ -117,6 +117,7 @@ def check_level(path: str, listing: StoreListing, array_path: str, array: Any) -
     """
     where = f"array {array_path}"
     check_pixel_type(path, array.dtype, where)
+    dtype = np.dtype(array.dtype)
     shape, chunks = tuple(array.shape), tuple(array.chunks)
     block = tuple(array.shards or chunks)
     if len(chunks) != len(shape) or min(chunks, default=0) <= 0 or min(block, default=0) <= 0:

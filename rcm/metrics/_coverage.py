@@ -26,7 +26,7 @@ def coverage_at(values: np.ndarray, threshold: float) -> float:
     _refuse_nan(values)
     if values.size == 0:
         return 0.0
-    exact = np.nan_to_num(values.astype(np.float64), nan=0.0)  # compare at full precision
+    exact = values.astype(np.float64)  # compare at full precision
     return float(np.count_nonzero(exact >= threshold) / values.size)
 
 
@@ -38,7 +38,7 @@ def coverage_score(values: np.ndarray, fraction: float) -> float:
     if values.size == 0:
         return 0.0
     needed = _needed(fraction, values.size)
-    flat = np.nan_to_num(values.ravel(), nan=0.0)
+    flat = values.ravel()
     # The needed-th largest value: np.partition keeps this linear, not a full sort.
     return float(np.partition(flat, flat.size - needed)[flat.size - needed])
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from rcm.models._import import detectron2_meta, import_weights
     from rcm.models._inputs import normalise, to_model_input, to_unit
     from rcm.models._load import LoadedModel, load_model
-    from rcm.models._meta import ModelMeta
+    from rcm.models._meta import TILE_PX_RANGE, ModelMeta
     from rcm.models._modelfile import check_fits, read_meta, read_model_file, save_model
     from rcm.models._registry import (
         CLASSIFIERS,
@@ -47,6 +47,7 @@ _PLAIN = {
     "Task": "_task",
     "WINDOW_TASKS": "_task",
     "ModelMeta": "_meta",
+    "TILE_PX_RANGE": "_meta",
 }
 _HOME = {
     **_PLAIN,
@@ -92,6 +93,7 @@ __all__ = [
     "ModelStore",
     "StoreEntry",
     "TASKS",
+    "TILE_PX_RANGE",
     "Task",
     "WINDOW_MODELS",
     "WINDOW_MULTIPLE",

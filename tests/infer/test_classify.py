@@ -215,6 +215,24 @@ def test_tiles_follow_the_pixel_size(mosaic_path: Path, model_path: Path, tmp_pa
     assert summary["tiles"]["tile_px"] == 128  # 64 px at 0.5 um = 128 px at 0.25 um
 
 
+@pytest.mark.parametrize(("um_per_px", "edge"), [("20", "2 px"), ("0.001", "32000 px")])
+def test_tiles_too_small_or_too_large_for_the_pixel_size_are_refused(
+    mosaic_path: Path,
+    model_path: Path,
+    tmp_path: Path,
+    um_per_px: str,
+    edge: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A pixel size far from the model's would cut 2 px tiles (or 32000 px ones): refused."""
+    out = tmp_path / "out"
+    arguments = ["infer", str(mosaic_path), "--weights", str(model_path), "--out", str(out)]
+    assert main([*arguments, "--um-per-px", um_per_px, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert str(mosaic_path) in err and edge in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

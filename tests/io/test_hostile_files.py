@@ -55,7 +55,7 @@ def _bmp_huge_palette(tmp: Path) -> Path:
 
 def _bilevel_tiff(tmp: Path) -> Path:
     path = tmp / "bilevel.tif"
-    tifffile.imwrite(path, IMAGE > IMAGE.mean())  # 1 bit per pixel: read as bool
+    tifffile.imwrite(path, IMAGE >= 128)  # 1 bit per pixel: read as bool
     return path
 
 
