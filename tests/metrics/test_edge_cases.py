@@ -122,9 +122,8 @@ def _fractions() -> st.SearchStrategy[float]:
     return st.floats(0, 1, exclude_min=True) | near
 
 
-maps = arrays(
-    np.float32, st.integers(1, 60), elements=st.floats(0, 1, width=32) | st.just(float("nan"))
-)
+# Probabilities on tissue: coverage refuses NaN (a model's bad output), tested with rcm.infer.
+maps = arrays(np.float32, st.integers(1, 60), elements=st.floats(0, 1, width=32))
 
 
 @settings(max_examples=300, deadline=None)
