@@ -116,13 +116,13 @@ class Mosaic:
         return out
 
 
-# Pixels models can take (rcm.models.to_unit scales integers by their type's maximum):
-# not bool (1-bit bilevel images), complex or other kinds.
-PIXEL_KINDS = "iuf"
+# Pixels models can take (rcm.models.to_unit: bool as 0 and 1, integers scaled by
+# their type's maximum, floats as they are); not complex numbers, text or objects.
+PIXEL_KINDS = "biuf"
 
 
 def check_pixel_type(path: str | os.PathLike[str], dtype: Any, where: str = "the image") -> None:
-    """Refuse pixel types other than integers and floating-point numbers.
+    """Refuse pixel types other than bool, integers and floating-point numbers.
 
     Raises:
         MosaicReadError: Naming `path`, `where` (e.g. ``"array 0"``) and the type.
@@ -131,7 +131,7 @@ def check_pixel_type(path: str | os.PathLike[str], dtype: Any, where: str = "the
     kind = np.dtype(dtype)
     if kind.kind not in PIXEL_KINDS:
         raise MosaicReadError(
-            path, f"{where} holds {kind} values, not integers or floating-point numbers"
+            path, f"{where} holds {kind} values, not bool, integers or floating-point numbers"
         )
 
 

@@ -53,7 +53,7 @@ def open_mosaic(
     Raises:
         MosaicReadError: If the file is missing, unreadable, of the wrong or an
             unsupported format, truncated, empty, over the pixel budget, or holds
-            pixels that are not integers or floating-point numbers (1-bit images).
+            pixels that are not bool, integers or floating-point numbers.
 
     """
     path = os.fspath(path)

@@ -241,7 +241,8 @@ def _missing_chunks(
         raise MosaicReadError(
             path,
             f"{counts}; zarr would read them as the fill value {fill!r}: pass "
-            "--allow-missing-chunks if the store's writer skipped empty chunks on purpose",
+            "--allow-missing-chunks (allow_missing_chunks: true in a job file) if the "
+            "store's writer skipped empty chunks on purpose",
         )
     return [f"{counts}, read as the fill value {fill!r}"]
 

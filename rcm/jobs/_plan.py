@@ -57,6 +57,7 @@ def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]
             infer=job.infer,
             convert=job.convert,
             um_per_px=job.um_per_px,
+            allow_missing_chunks=job.allow_missing_chunks,
         )
         state = _state(job, entry, task_of, failures.get(entry.mosaic_id), retry_failed)
         plan.append(PlannedMosaic(entry, state, task_of))

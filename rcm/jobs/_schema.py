@@ -194,6 +194,7 @@ class JobFile:
     cluster: ClusterSpec = field(default_factory=ClusterSpec, metadata=custom(_cluster))
     retries: int = 2
     um_per_px: float | None = None
+    allow_missing_chunks: bool = False
 
     def __post_init__(self) -> None:
         if self.retries < 0:
@@ -216,6 +217,7 @@ class JobSpec:
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     retries: int = 2
     um_per_px: float | None = None
+    allow_missing_chunks: bool = False
 
 
 def load_job(path: str | os.PathLike[str]) -> JobSpec:
@@ -242,6 +244,7 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
             cluster=job.cluster,
             retries=job.retries,
             um_per_px=job.um_per_px,
+            allow_missing_chunks=job.allow_missing_chunks,
         )
 
 

@@ -41,6 +41,8 @@ class MosaicTask:
     infer: InferStage
     convert: ConvertStage | None = None
     um_per_px: float | None = None
+    # Reading option, not part of the fingerprint: it changes nothing a store holds.
+    allow_missing_chunks: bool = False
 
     @property
     def config(self) -> dict[str, Any]:
@@ -99,7 +101,9 @@ def _process(task: MosaicTask) -> list[str]:
 
     root = Path(task.output_root)
     identity = FileIdentity.of(task.path)
-    mosaic = open_mosaic(task.path, um_per_px=task.um_per_px)
+    mosaic = open_mosaic(
+        task.path, um_per_px=task.um_per_px, allow_missing_chunks=task.allow_missing_chunks
+    )
     mosaic_checksum = mosaic.info.checksum
     outputs = [task.output.name]
     if task.convert is not None:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rcm.config import parse_yaml, read_yaml
 from rcm.errors import BackendMissingError, InputError, bad_input
 from rcm.models._families import (
     WindowDetections,
@@ -64,6 +65,7 @@ def resolve_config(path: str | os.PathLike[str]) -> str:
         raise InputError(path, "Detectron2 config not found")
     if Path(path).suffix.lower() not in (".yaml", ".yml"):
         raise InputError(path, "only YAML Detectron2 configs are supported (not LazyConfig .py)")
+    _check_config_chain(Path(path))
     d2 = _detectron2()
     cfg = d2.config.get_cfg()
     # yacs raises KeyError/AssertionError/YAMLError for bad configs
@@ -74,11 +76,35 @@ def resolve_config(path: str | os.PathLike[str]) -> str:
     return text
 
 
+def _check_config_chain(path: Path) -> None:
+    """Read `path` and every ``_BASE_`` file it names with rcm's bounded, safe YAML reader.
+
+    yacs loads them with an unbounded loader that falls back to one that runs
+    Python tags; reading them first refuses alias bombs and code before it does.
+    """
+    seen: set[Path] = set()
+    pending = [path]
+    while pending:
+        current = pending.pop()
+        if current.resolve() in seen:
+            raise InputError(current, "Detectron2 config includes itself through _BASE_")
+        seen.add(current.resolve())
+        data = read_yaml(current)
+        base = data.get("_BASE_") if isinstance(data, dict) else None
+        for name in [base] if isinstance(base, str) else []:
+            # Detectron2's rule: relative to the including file unless absolute or a URL.
+            if name.startswith(("http://", "https://")):
+                raise InputError(current, f"_BASE_ {name!r} is a URL: rcm reads local files only")
+            named = Path(name).expanduser()
+            pending.append(named if named.is_absolute() else current.parent / named)
+
+
 def build_detectron2(*, num_classes: int, in_chans: int, window_px: int, config: str) -> nn.Module:
     """The network a resolved Detectron2 config describes, randomly initialised, on CPU."""
     del window_px  # Detectron2 models run on the window as given (no test-time resize here)
     d2 = _detectron2()
     cfg = d2.config.get_cfg()
+    parse_yaml(config, None)  # bounded and safe first: the text comes from a model file
     cfg.merge_from_other_cfg(d2.config.CfgNode.load_cfg(config))
     if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN":
         raise ValueError(

@@ -27,7 +27,8 @@ def to_unit(batch: torch.Tensor, in_chans: int, size: int | None = None) -> torc
     """Stored tiles ``(n, h, w[, c])`` to float ``(n, in_chans, size, size)`` in [0, 1].
 
     Args:
-        batch: Stored pixels (integers are scaled by their type's maximum).
+        batch: Stored pixels (integers are scaled by their type's maximum, bool is 0
+            or 1, floats are kept).
         in_chans: Channels the model takes (1 or 3).
         size: Edge to resize to (antialiased bilinear, as when a mosaic's pixel size
             differs from training); None keeps the tiles' size.
@@ -38,7 +39,7 @@ def to_unit(batch: torch.Tensor, in_chans: int, size: int | None = None) -> torc
     """
     if in_chans not in (1, 3):
         raise ValueError(f"models take 1 or 3 channels, got {in_chans}")
-    if batch.dtype.is_floating_point:
+    if batch.dtype.is_floating_point or batch.dtype == torch.bool:  # bool: 1-bit images, 0 or 1
         x = batch.float()
     else:
         x = batch.float() / float(torch.iinfo(batch.dtype).max)

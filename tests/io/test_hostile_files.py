@@ -53,9 +53,9 @@ def _bmp_huge_palette(tmp: Path) -> Path:
     return path
 
 
-def _bilevel_tiff(tmp: Path) -> Path:
-    path = tmp / "bilevel.tif"
-    tifffile.imwrite(path, IMAGE >= 128)  # 1 bit per pixel: read as bool
+def _complex_tiff(tmp: Path) -> Path:
+    path = tmp / "complex.tif"
+    tifffile.imwrite(path, IMAGE.astype(np.complex64))  # SampleFormat 6: no model takes it
     return path
 
 
@@ -64,7 +64,7 @@ HEADERS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("tiff-rowsperstrip-0", _zero_rows_per_strip, ""),
     ("ome-physical-size-abc", _ome_bad_physical_size, "PhysicalSizeX"),
     ("bmp-colors-used-2^32-1", _bmp_huge_palette, "palette colours"),
-    ("tiff-1-bit", _bilevel_tiff, "holds bool values"),
+    ("tiff-complex", _complex_tiff, "holds complex64 values"),
 ]
 
 
@@ -197,3 +197,13 @@ def test_slide_with_an_absurd_tile_is_refused_before_openslide(tmp_path: Path) -
     )
     with pytest.raises(MosaicReadError, match="too large to decode"):
         open_mosaic(path)
+
+
+def test_a_one_bit_tiff_converts_and_reads_back_as_bool(tmp_path: Path) -> None:
+    """Bilevel images (lesion masks saved as 1-bit TIFF) are pixels like any other."""
+    source = tmp_path / "bilevel.tif"
+    tifffile.imwrite(source, IMAGE >= 128)
+    assert main(["convert", str(source), str(tmp_path / "m.zarr"), "--no-progress"]) == 0
+    converted = open_mosaic(tmp_path / "m.zarr")
+    assert converted.info.dtype == "bool"
+    np.testing.assert_array_equal(converted.data.compute(), IMAGE >= 128)

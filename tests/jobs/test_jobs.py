@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from rcm.cli.main import main
-from rcm.jobs import job_status, load_job, plan_job, run_job
+from rcm.jobs import job_status, load_job, plan_job, run_job, run_mosaic
 from tests.jobs.conftest import MOSAICS
 
 
@@ -189,3 +189,36 @@ def test_the_shipped_example_jobs_validate(tmp_path: Path) -> None:
     )
     script = slurm_job_script(jobs["segment-and-evaluate"].cluster)
     assert "#SBATCH -p gpu" in script and "--gres=gpu:1" in script
+
+
+def test_a_store_missing_chunks_fails_unless_the_job_accepts_fill_values(
+    cohort: Path, tmp_path: Path
+) -> None:
+    """zarr reads an absent chunk as its fill value: a job refuses that unless told to accept it."""
+    import zarr
+
+    store = tmp_path / "sparse.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=3)
+    array = group.create_array("0", shape=(320, 300), chunks=(64, 64), dtype="uint8", fill_value=0)
+    array[:128, :] = 90  # the lower rows' chunks are never written
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [{"axes": axes, "datasets": [{"path": "0"}]}],
+    }
+    manifest = tmp_path / "sparse.csv"
+    manifest.write_text(f"mosaic_id,path\nsparse,{store}\n")
+
+    refused = load_job(write_job(tmp_path, cohort, mosaics={"manifest": str(manifest)}))
+    [planned] = plan_job(refused)
+    outcome = run_mosaic(planned.task)
+    assert outcome.status == "failed" and "chunk files of array 0 are missing" in outcome.error
+    assert "allow_missing_chunks" in outcome.error
+
+    accepted = load_job(
+        write_job(tmp_path, cohort, mosaics={"manifest": str(manifest)}, allow_missing_chunks=True)
+    )
+    [planned] = plan_job(accepted)
+    assert run_mosaic(planned.task).status == "done"
+    summary = json.loads((accepted.output / "sparse.rcm" / "summary.json").read_text())
+    assert any("fill value" in note for note in summary["notes"]), summary["notes"]

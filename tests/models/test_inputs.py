@@ -18,6 +18,13 @@ def test_integers_are_scaled_by_their_type_maximum() -> None:
     torch.testing.assert_close(unit[0, 0], torch.tensor([[0.0, 1.0], [0.2, 0.4]]))
 
 
+def test_bool_pixels_are_zero_and_one() -> None:
+    bits = np.array([[[False, True], [True, False]]])
+    torch.testing.assert_close(
+        to_unit(torch.from_numpy(bits), 1)[0, 0], torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    )
+
+
 def test_gray_is_replicated_for_rgb_models() -> None:
     tiles = torch.arange(24, dtype=torch.uint8).reshape(2, 3, 4)
     out = to_unit(tiles, 3)

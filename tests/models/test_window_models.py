@@ -127,6 +127,36 @@ def test_detectron2_missing_gives_an_install_hint(tmp_path: Path) -> None:
         resolve_config(config)
 
 
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (BOMB, "aliases are expanded"),
+        ("MODEL: !!python/object/apply:os.system [echo hi]\n", "not valid YAML"),
+    ],
+    ids=["alias-bomb", "python-tag"],
+)
+def test_detectron2_configs_are_read_bounded_and_safe_first(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    """Every file of a config's _BASE_ chain passes rcm's YAML reader before yacs sees it."""
+    from rcm.models._detectron2 import resolve_config
+
+    (tmp_path / "base.yaml").write_text(text)
+    config = tmp_path / "config.yaml"
+    config.write_text('_BASE_: "base.yaml"\nMODEL:\n  MASK_ON: True\n')
+    with pytest.raises(InputError, match=rf"base\.yaml: cannot read: .*{reason}"):
+        resolve_config(config)
+    with pytest.raises(InputError, match=rf"base\.yaml: cannot read: .*{reason}"):
+        resolve_config(tmp_path / "base.yaml")
+
+
 D2_BASE = """
 MODEL:
   META_ARCHITECTURE: "GeneralizedRCNN"
