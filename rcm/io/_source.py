@@ -37,35 +37,26 @@ MAX_BAND_BYTES = 128 << 20
 # - a class defined by a decoder package (tifffile, imagecodecs, PIL, openslide, zarr,
 #   numcodecs), or a codec's error (zlib.error, struct.error, ElementTree's ParseError),
 #   is the file's fault wherever it was raised;
-# - a built-in class (ValueError, TypeError...) is the file's fault only when raised
-#   inside a decoder package or the stdlib's zlib/struct/xml: tifffile raises TypeError
-#   on a tag with too many values, but the same ValueError from rcm's own region copy is
-#   a bug. Frames of numpy and other stdlib modules are helpers, so it is their caller
-#   that decides. rcm's own checks on file data raise `MosaicReadError` themselves;
+# - any other error (ValueError, TypeError, RuntimeError, SystemError...) is the file's
+#   fault only when raised inside a decoder package or the stdlib's zlib/struct/xml:
+#   tifffile raises TypeError on a tag with too many values, numcodecs RuntimeError or
+#   SystemError on a corrupt chunk, but a ValueError from rcm's own region copy is a bug.
+#   Frames of numpy, of other stdlib modules and of compiled code (Cython's have no
+#   module name) are helpers: their caller decides. rcm's own checks on file data raise
+#   `MosaicReadError` themselves;
 # - an OSError carrying an errno is the OS failing to read the file (EIO, a vanished
 #   file) when it names no file or the input itself, wherever the read was made.
 _DECODER_PACKAGES = frozenset(
     {"tifffile", "imagecodecs", "PIL", "openslide", "zarr", "numcodecs", "zlib", "struct", "xml"}
 )
 _CODEC_ERRORS = (zlib.error, struct.error, ElementTree.ParseError)
-_BUILT_IN_ERRORS = (
-    ValueError,
-    LookupError,
-    ArithmeticError,
-    OSError,
-    EOFError,
-    MemoryError,
-    TypeError,
-)
-_HELPERS = frozenset({"numpy"}) | (sys.stdlib_module_names - _DECODER_PACKAGES)
+_HELPERS = frozenset({"numpy", ""}) | (sys.stdlib_module_names - _DECODER_PACKAGES)
 
 
 def is_decode_error(error: BaseException, path: str | None = None) -> bool:
     """Whether `error`, raised while reading the file at `path`, is its fault (see above)."""
     if isinstance(error, _CODEC_ERRORS) or _package(type(error).__module__) in _DECODER_PACKAGES:
         return True
-    if not isinstance(error, _BUILT_IN_ERRORS):
-        return False
     if isinstance(error, OSError) and error.errno is not None and _names_input(error, path):
         return True
     return _raised_in(error) in _DECODER_PACKAGES
@@ -89,7 +80,7 @@ def _raised_in(error: BaseException) -> str:
     frames = []
     trace = error.__traceback__
     while trace is not None:
-        frames.append(_package(str(trace.tb_frame.f_globals.get("__name__", ""))))
+        frames.append(_package(str(trace.tb_frame.f_globals.get("__name__") or "")))
         trace = trace.tb_next
     return next((name for name in reversed(frames) if name not in _HELPERS), "")
 

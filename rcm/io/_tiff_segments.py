@@ -86,8 +86,9 @@ def segment_grid(path: str, keyframe: Any) -> SegmentGrid:
 
     """
     planes, _, height, width, samples = keyframe.shaped
-    if keyframe.is_tiled:
-        seg_h, seg_w, kind = keyframe.tilelength, keyframe.tilewidth, "tile"
+    tile_width = keyframe.tilewidth  # tifffile's is_tiled fails on a tag of the wrong type
+    if not isinstance(tile_width, int) or tile_width > 0:
+        seg_h, seg_w, kind = keyframe.tilelength, tile_width, "tile"
     else:
         seg_h, seg_w, kind = keyframe.rowsperstrip, width, "strip"
     sizes = (planes, height, width, samples, seg_h, seg_w)
@@ -97,13 +98,14 @@ def segment_grid(path: str, keyframe: Any) -> SegmentGrid:
             f"malformed TIFF header: image of {width} x {height} pixels in {kind}s of "
             f"{seg_w} x {seg_h}",
         )
-    seg_h = seg_h if keyframe.is_tiled else min(seg_h, height)
+    seg_h = seg_h if kind == "tile" else min(seg_h, height)
     per_row = -(-width // seg_w)
     per_plane = -(-height // seg_h) * per_row
-    if len(keyframe.dataoffsets) < planes * per_plane:
+    listed = min(len(keyframe.dataoffsets), len(keyframe.databytecounts))
+    if listed < planes * per_plane:
         raise MosaicReadError(
             path,
-            f"malformed TIFF header: it lists {len(keyframe.dataoffsets)} {kind}s where the "
+            f"malformed TIFF header: it lists {listed} {kind} offsets or sizes where the "
             f"image needs {planes * per_plane}",
         )
     dtype = np.dtype(keyframe.dtype).newbyteorder(keyframe.parent.byteorder)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numcodecs
 import numpy as np
 import pytest
 import tifffile
@@ -121,3 +122,4 @@ def test_the_rule_looks_at_where_a_built_in_error_was_raised() -> None:
     # Raised inside a decoder, including numpy helpers it calls.
     assert is_decode_error(_raised(tifffile.TiffFile, __file__))
     assert is_decode_error(_raised(tifffile.product, ((1, 2), 3)))
+    assert is_decode_error(_raised(numcodecs.Zstd().decode, b"not zstd"))  # RuntimeError
