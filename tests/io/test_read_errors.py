@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +124,17 @@ def test_the_rule_looks_at_where_a_built_in_error_was_raised() -> None:
     assert is_decode_error(_raised(tifffile.TiffFile, __file__))
     assert is_decode_error(_raised(tifffile.product, ((1, 2), 3)))
     assert is_decode_error(_raised(numcodecs.Zstd().decode, b"not zstd"))  # RuntimeError
+
+
+def test_a_header_listing_too_few_strip_sizes_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_tiff(tmp_path / "a.tif", IMAGE, rowsperstrip=32)
+    with tifffile.TiffFile(source) as tif:
+        entry = tif.pages.first.tags["StripByteCounts"].offset  # the IFD entry itself
+    data = bytearray(source.read_bytes())
+    struct.pack_into("<I", data, entry + 4, 1)  # count 1 of 3; the value now inline
+    source.write_bytes(bytes(data))
+    code, err = _convert(source, tmp_path, capsys)
+    assert code == 2, err
+    assert f"{source}: malformed TIFF header: it lists 1 strip" in err
