@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,7 @@ from rcm.io._formats import check_dimensions, content_family
 from rcm.io._mosaic import Mosaic, MosaicInfo
 from rcm.io._pixelsize import resolve_pixel_size
 from rcm.io._source import RegionSource, as_dask, reading, region_chunks
-from rcm.io._tiff_segments import MAX_SEGMENT_BYTES, segment_grid
+from rcm.io._tiff_segments import check_not_truncated, segment_grid
 
 
 def _openslide() -> Any:
@@ -97,19 +96,14 @@ def _check_tiff_container(path: str) -> None:
     with open(path, "rb") as handle:
         if content_family(handle.read(4)) != "tiff":
             return  # MRXS, VMS...: not TIFF containers
-    size = os.path.getsize(path)
     with tifffile.TiffFile(path) as tiff:
         for page in tiff.pages:
-            grid = segment_grid(page)
-            if grid.height * grid.width * 4 > MAX_SEGMENT_BYTES:
+            grid = segment_grid(path, page)
+            if grid.too_large(pixel_bytes=4):  # OpenSlide decodes a tile whole, to RGBA
                 raise MosaicReadError(
                     path, f"a tile of {grid.width} x {grid.height} pixels is too large to decode"
                 )
-            ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)]
-            if ends and max(ends) > size:
-                raise MosaicReadError(
-                    path, f"file is truncated: tiles run to byte {max(ends):,} of {size:,}"
-                )
+        check_not_truncated(path, tiff.pages)
 
 
 def _float(value: str | None) -> float | None:

@@ -9,13 +9,17 @@ the file and the region, so a corrupt tile is reported, never a bare codec error
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
 import threading
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import dask.array as da
 import numpy as np
@@ -28,36 +32,57 @@ DEFAULT_REGION = 4096
 # Upper bound on one band when a source can only be read in full-width rows.
 MAX_BAND_BYTES = 128 << 20
 
-# The one rule for what a failure while reading a user's file means. The decoder and
-# parser libraries (tifffile, imagecodecs, Pillow, OpenSlide, zarr, ElementTree) report bad
-# bytes with these built-in classes, with classes of their own, or with any error
-# raised while their code runs (tifffile raises TypeError on a tag with too many
-# values): all are the file's fault (exit 2). Any other TypeError, AttributeError,
-# NameError, AssertionError... is a bug in rcm and keeps its traceback (exit 1).
-_DECODE_ERRORS = (
-    ValueError,  # includes tifffile.TiffFileError and numpy shape errors
-    ArithmeticError,  # ZeroDivisionError, OverflowError from header arithmetic
-    LookupError,  # KeyError, IndexError from missing or out-of-range tags
-    MemoryError,  # an allocation sized by a corrupt header
-    OSError,  # short reads, unreadable files, PIL.UnidentifiedImageError
-    EOFError,
-    SyntaxError,  # xml.etree.ElementTree.ParseError (OME-XML)
-    struct.error,
-    zlib.error,
+# The one rule for what a failure while reading a user's file means (exit 2, the file's
+# fault, or exit 1, a bug in rcm):
+# - a class defined by a decoder package (tifffile, imagecodecs, PIL, openslide, zarr,
+#   numcodecs), or a codec's error (zlib.error, struct.error, ElementTree's ParseError),
+#   is the file's fault wherever it was raised;
+# - any other error (ValueError, TypeError, RuntimeError, SystemError...) is the file's
+#   fault only when raised inside a decoder package or the stdlib's zlib/struct/xml:
+#   tifffile raises TypeError on a tag with too many values, numcodecs RuntimeError or
+#   SystemError on a corrupt chunk, but a ValueError from rcm's own region copy is a bug.
+#   Frames of numpy, of other stdlib modules and of compiled code (Cython's have no
+#   module name) are helpers: their caller decides. rcm's own checks on file data raise
+#   `MosaicReadError` themselves;
+# - an OSError carrying an errno is the OS failing to read the file (EIO, a vanished
+#   file) when it names no file or the input itself, wherever the read was made.
+_DECODER_PACKAGES = frozenset(
+    {"tifffile", "imagecodecs", "PIL", "openslide", "zarr", "numcodecs", "zlib", "struct", "xml"}
 )
-_DECODER_PACKAGES = frozenset({"tifffile", "imagecodecs", "PIL", "openslide", "zarr", "numcodecs"})
+_CODEC_ERRORS = (zlib.error, struct.error, ElementTree.ParseError)
+_HELPERS = frozenset({"numpy", ""}) | (sys.stdlib_module_names - _DECODER_PACKAGES)
 
 
-def is_decode_error(error: BaseException) -> bool:
-    """Whether `error`, raised while reading a file, means the file is bad (see above)."""
-    if isinstance(error, _DECODE_ERRORS):
+def is_decode_error(error: BaseException, path: str | None = None) -> bool:
+    """Whether `error`, raised while reading the file at `path`, is its fault (see above)."""
+    if isinstance(error, _CODEC_ERRORS) or _package(type(error).__module__) in _DECODER_PACKAGES:
         return True
-    packages = {type(error).__module__}
-    frame = error.__traceback__
-    while frame is not None:  # every frame from the reader down to where it was raised
-        packages.add(str(frame.tb_frame.f_globals.get("__name__", "")))
-        frame = frame.tb_next
-    return any(name.partition(".")[0] in _DECODER_PACKAGES for name in packages)
+    if isinstance(error, OSError) and error.errno is not None and _names_input(error, path):
+        return True
+    return _raised_in(error) in _DECODER_PACKAGES
+
+
+def _package(module: str) -> str:
+    return module.partition(".")[0]
+
+
+def _names_input(error: OSError, path: str | None) -> bool:
+    if error.filename is None:
+        return True  # a read on a handle rcm or a decoder opened on the input
+    if path is None:
+        return False
+    named, given = Path(os.fsdecode(error.filename)).absolute(), Path(path).absolute()
+    return named == given or given in named.parents  # a zarr store's chunk files
+
+
+def _raised_in(error: BaseException) -> str:
+    """The package of the innermost frame of `error` that is not a numpy/stdlib helper."""
+    frames = []
+    trace = error.__traceback__
+    while trace is not None:
+        frames.append(_package(str(trace.tb_frame.f_globals.get("__name__") or "")))
+        trace = trace.tb_next
+    return next((name for name in reversed(frames) if name not in _HELPERS), "")
 
 
 @contextmanager
@@ -68,7 +93,7 @@ def reading(path: str, what: str) -> Iterator[None]:
     except MosaicReadError:
         raise
     except Exception as error:
-        if not is_decode_error(error):
+        if not is_decode_error(error, path):
             raise
         detail = " ".join(str(error).split())[:300]  # the CLI's message stays one line
         raise MosaicReadError(path, f"{what} ({type(error).__name__}: {detail})") from error

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from rcm.io._source import RegionSource, as_dask, band_chunks, reading, region_c
 from rcm.io._tiff_segments import (
     SegmentGrid,
     SegmentRows,
+    check_not_truncated,
     must_stream,
     segment_grid,
 )
@@ -56,7 +56,7 @@ class TiffLevelSource(RegionSource):
     def _read(self, handle: Any, rows: slice, cols: slice) -> np.ndarray:
         level = handle.series[0].levels[self.level]
         page, keyframe = level.pages[0], level.keyframe
-        grid = segment_grid(keyframe)
+        grid = segment_grid(self.path, keyframe)
         indices = grid.indices(keyframe.shaped[0], rows, cols)
         channels = self.shape[2:] if not self.layout.squeeze_samples else ()
         out = np.zeros((rows.stop - rows.start, cols.stop - cols.start, *channels), self.dtype)
@@ -162,15 +162,15 @@ def _open_levels(
     layout = _Layout(series.axes, series.shape, path)
     shapes = tuple(layout.mosaic_shape(level.shape) for level in series.levels)
     check_dimensions(path, shapes[0][0], shapes[0][1], max_pixels)
-    _check_not_truncated(path, series)
+    check_not_truncated(path, (page for level in series.levels for page in level.pages))
     dtype = np.dtype(series.dtype)
     pixel_size = _pixel_size(tiff, path, um_per_px)
     sources, levels = [], []
     for index, (level, shape) in enumerate(zip(series.levels, shapes, strict=True)):
         keyframe = level.keyframe
-        grid, rows = segment_grid(keyframe), None
+        grid, rows = segment_grid(path, keyframe), None
         if must_stream(path, keyframe):
-            rows = SegmentRows(grid, keyframe.compression, keyframe.predictor)
+            rows = SegmentRows(path, grid, keyframe.compression, keyframe.predictor)
             chunks = (min(rows.band_rows, shape[0]), *shape[1:])
         elif keyframe.is_tiled:
             chunks = region_chunks(shape)
@@ -199,24 +199,6 @@ def _shared_tiff(path: str) -> tifffile.TiffFile:
     tiff = tifffile.TiffFile(path)
     tiff.filehandle.set_lock(True)
     return tiff
-
-
-def _check_not_truncated(path: str, series: Any) -> None:
-    """Fail now, not mid-conversion, when pixel data runs past the end of the file."""
-    file_size = os.path.getsize(path)
-    for level in series.levels:
-        for page in level.pages:
-            if page is None or not page.dataoffsets:
-                continue
-            offsets = np.asarray(page.dataoffsets, dtype=np.int64)
-            counts = np.asarray(page.databytecounts, dtype=np.int64)
-            end = int((offsets + counts).max())
-            if end > file_size:
-                raise MosaicReadError(
-                    path,
-                    f"file is truncated: pixel data runs to byte {end:,} but the file "
-                    f"has {file_size:,} bytes",
-                )
 
 
 def _pixel_size(tiff: tifffile.TiffFile, path: str, override: float | None) -> PixelSize:

@@ -12,8 +12,10 @@ decoded in pieces and such files are refused with a way out.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +54,14 @@ class SegmentGrid:
     def row_bytes(self) -> int:
         return self.width * self.samples * self.dtype.itemsize
 
+    def decoded_bytes(self, pixel_bytes: int | None = None) -> int:
+        """Bytes one segment decodes to (`pixel_bytes` per pixel where a decoder widens it)."""
+        return self.height * (self.width * pixel_bytes if pixel_bytes else self.row_bytes)
+
+    def too_large(self, pixel_bytes: int | None = None) -> bool:
+        """Whether one segment decodes to more than `MAX_SEGMENT_BYTES`."""
+        return self.decoded_bytes(pixel_bytes) > MAX_SEGMENT_BYTES
+
     def origin(self, index: int) -> tuple[int, int, int]:
         """(plane, top, left) of segment `index`."""
         plane, rest = divmod(index, self.per_plane)
@@ -68,28 +78,35 @@ class SegmentGrid:
         ]
 
 
-def segment_grid(keyframe: Any) -> SegmentGrid:
-    """The segment grid of a tifffile keyframe.
+def segment_grid(path: str, keyframe: Any) -> SegmentGrid:
+    """The segment grid of a tifffile keyframe of the file at `path`.
 
     Raises:
-        ValueError: If the header's segment size is 0 or it lists too few segments.
+        MosaicReadError: If the header's segment size is 0 or it lists too few segments.
 
     """
     planes, _, height, width, samples = keyframe.shaped
-    if keyframe.is_tiled:
-        seg_h, seg_w, kind = keyframe.tilelength, keyframe.tilewidth, "tile"
+    tile_width = keyframe.tilewidth  # tifffile's is_tiled fails on a tag of the wrong type
+    if not isinstance(tile_width, int) or tile_width > 0:
+        seg_h, seg_w, kind = keyframe.tilelength, tile_width, "tile"
     else:
         seg_h, seg_w, kind = keyframe.rowsperstrip, width, "strip"
     sizes = (planes, height, width, samples, seg_h, seg_w)
     if not all(isinstance(n, int) and n >= 1 for n in sizes):
-        raise ValueError(f"image of {width} x {height} pixels in {kind}s of {seg_w} x {seg_h}")
-    seg_h = seg_h if keyframe.is_tiled else min(seg_h, height)
+        raise MosaicReadError(
+            path,
+            f"malformed TIFF header: image of {width} x {height} pixels in {kind}s of "
+            f"{seg_w} x {seg_h}",
+        )
+    seg_h = seg_h if kind == "tile" else min(seg_h, height)
     per_row = -(-width // seg_w)
     per_plane = -(-height // seg_h) * per_row
-    if len(keyframe.dataoffsets) < planes * per_plane:
-        raise ValueError(
-            f"the header lists {len(keyframe.dataoffsets)} {kind}s where the image needs "
-            f"{planes * per_plane}"
+    listed = min(len(keyframe.dataoffsets), len(keyframe.databytecounts))
+    if listed < planes * per_plane:
+        raise MosaicReadError(
+            path,
+            f"malformed TIFF header: it lists {listed} {kind} offsets or sizes where the "
+            f"image needs {planes * per_plane}",
         )
     dtype = np.dtype(keyframe.dtype).newbyteorder(keyframe.parent.byteorder)
     return SegmentGrid(seg_h, seg_w, samples, per_row, per_plane, dtype)
@@ -103,10 +120,10 @@ def must_stream(path: str, keyframe: Any) -> bool:
             sample size cannot be decoded in pieces.
 
     """
-    grid = segment_grid(keyframe)
-    size = grid.height * grid.row_bytes
-    if size <= MAX_SEGMENT_BYTES:
+    grid = segment_grid(path, keyframe)
+    if not grid.too_large():
         return False
+    size = grid.decoded_bytes()
     reason = _not_streamable(keyframe, grid)
     if reason:
         kind = "tile" if keyframe.is_tiled else "strip"
@@ -117,6 +134,21 @@ def must_stream(path: str, keyframe: Any) -> bool:
             f"cannot be decoded in pieces: {_RECHUNK}",
         )
     return True
+
+
+def check_not_truncated(path: str, pages: Iterable[Any]) -> None:
+    """Fail now, not mid-conversion, when pixel data runs past the end of the file."""
+    file_size = os.path.getsize(path)
+    for page in pages:
+        if page is None or not page.dataoffsets:
+            continue
+        end = max(o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False))
+        if end > file_size:
+            raise MosaicReadError(
+                path,
+                f"file is truncated: pixel data runs to byte {end:,} but the file "
+                f"has {file_size:,} bytes",
+            )
 
 
 def _not_streamable(keyframe: Any, grid: SegmentGrid) -> str | None:
@@ -148,8 +180,9 @@ class SegmentRows:
     checkpoints sit at block starts.
     """
 
-    def __init__(self, grid: SegmentGrid, compression: int, predictor: int) -> None:
-        self.grid, self.compression, self.predictor = grid, compression, predictor
+    def __init__(self, path: str, grid: SegmentGrid, compression: int, predictor: int) -> None:
+        self.path, self.grid = path, grid
+        self.compression, self.predictor = compression, predictor
         rows = MAX_SEGMENT_BYTES // 4 // grid.row_bytes
         self.block_rows = rows // 256 * 256 or max(1, rows)  # overview factors divide it
         self.kept_blocks = max(2, _KEPT_BYTES // (self.block_rows * grid.row_bytes))
@@ -215,7 +248,9 @@ class SegmentRows:
         else:
             raw = self._inflate(filehandle, index, (offset, count), start, stop)
         if len(raw) != stop - start:
-            raise ValueError(f"segment {index} holds fewer bytes than its rows need")
+            raise MosaicReadError(
+                self.path, f"segment {index} holds fewer bytes than its rows need"
+            )
         block = np.frombuffer(raw, grid.dtype).reshape(wanted, grid.width, grid.samples)
         block = block.astype(grid.dtype.newbyteorder("="))
         if self.predictor == 2:  # undo horizontal differencing; integer sums wrap as in TIFF
