@@ -25,6 +25,7 @@ from rcm._dask import local_compute
 from rcm._version import __version__
 from rcm.io._atomic import atomic_output
 from rcm.io._pyramid import downsample_mean, downsample_nearest, pyramid_shapes
+from rcm.io._zarr_store import MIN_CHUNK_EDGE
 
 Compressor = Literal["zstd", "blosc-lz4", "blosc-zstd", "none"]
 NGFF_VERSION = "0.5"
@@ -55,8 +56,8 @@ class ZarrWriteOptions:
     workers: int | None = None
 
     def __post_init__(self) -> None:
-        if self.chunk < 16 or self.chunk & (self.chunk - 1):
-            raise ValueError(f"chunk must be a power of two >= 16, got {self.chunk}")
+        if self.chunk < MIN_CHUNK_EDGE or self.chunk & (self.chunk - 1):
+            raise ValueError(f"chunk must be a power of two >= {MIN_CHUNK_EDGE}, got {self.chunk}")
         if self.shard and (self.shard < self.chunk or self.shard & (self.shard - 1)):
             raise ValueError(f"shard must be 0 or a power of two >= chunk, got {self.shard}")
         if self.max_top_edge < 1:
@@ -98,7 +99,9 @@ def write_ome_zarr(
     """
     options = options or ZarrWriteOptions()
     shapes = pyramid_shapes(tuple(int(n) for n in data.shape), options.max_top_edge)
-    block = options.block
+    # Level k gets regions of block >> k px: the top level's chunks stay >= 64 px, as
+    # the reader wants of a large grid (a larger block only at very deep pyramids).
+    block = max(options.block, MIN_CHUNK_EDGE << (len(shapes) - 1))
     level = data.rechunk((block, block, *data.shape[2:]), method="tasks")
     shrink = downsample_nearest if options.labels else downsample_mean
     pyramid = [level]
