@@ -75,6 +75,11 @@ def add_pixel_options(parser: argparse.ArgumentParser) -> None:
         help="refuse images declaring more pixels than this "
         "(default 4.3e9; 2.7e8 for PNG/JPEG, which are decoded whole)",
     )
+    add_missing_chunks_option(parser)
+
+
+def add_missing_chunks_option(parser: argparse.ArgumentParser) -> None:
+    """``--allow-missing-chunks``, for every command that opens a mosaic."""
     parser.add_argument(
         "--allow-missing-chunks",
         action="store_true",

@@ -51,6 +51,7 @@ def explain_output(
     options: ExplainOptions | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    allow_missing_chunks: bool = False,
 ) -> ExplainResult:
     """Add Grad-CAM explanations of the suspicious tiles to a classifier's output folder.
 
@@ -67,6 +68,8 @@ def explain_output(
         options: What to explain and measure.
         overwrite: Replace an existing explanation.
         progress: Show a progress bar.
+        allow_missing_chunks: Read chunks missing from the recorded zarr mosaic as
+            the fill value, as ``rcm infer --allow-missing-chunks`` did.
 
     Raises:
         InputError: If the folder is not a classifier's output, or the mosaic or
@@ -76,6 +79,12 @@ def explain_output(
     options = options or ExplainOptions()
     folder = Path(output)
     summary = _read_summary(folder)
+    if mosaic is None:
+        mosaic = open_mosaic(
+            summary.mosaic.path,
+            um_per_px=summary.mosaic.um_per_px,
+            allow_missing_chunks=allow_missing_chunks,
+        )
     mosaic, model, device = _check_inputs(folder, summary, mosaic, model, options)
     tiles = TileTable.read(folder / TILES)
     cut = summary.verdict.threshold if options.cut is None else options.cut
@@ -106,12 +115,11 @@ def explain_output(
 def _check_inputs(
     folder: Path,
     summary: MosaicSummary,
-    mosaic: Mosaic | None,
+    mosaic: Mosaic,
     model: LoadedModel | None,
     options: ExplainOptions,
 ) -> tuple[Mosaic, LoadedModel, torch.device]:
-    """The mosaic and model the output was made from (opened when not given), on the device."""
-    mosaic = mosaic or open_mosaic(summary.mosaic.path, um_per_px=summary.mosaic.um_per_px)
+    """The mosaic and model the output was made from (the model loaded when not given)."""
     if mosaic.info.checksum != summary.mosaic.checksum:
         raise InputError(mosaic.info.path, f"not the mosaic {folder} was made from (checksum)")
     with bad_input():  # a device that does not exist
