@@ -392,9 +392,15 @@ def test_rcm_store_whose_chunk_count_differs_from_its_record_is_damaged(tmp_path
         open_mosaic(store)
 
 
-def test_rcm_writes_chunks_of_at_least_64_px_at_every_level(tmp_path: Path) -> None:
+def test_rcm_writes_chunks_of_at_least_64_px_at_every_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(ValueError, match="chunk must be a power of two >= 64"):
         ZarrWriteOptions(chunk=32)
+    store = rcm_store(tmp_path)
+    assert main(["convert", str(store), str(tmp_path / "copy.zarr"), "--chunk", "32"]) == 2
+    assert "chunk must be a power of two >= 64, got 32" in capsys.readouterr().err
+    assert not (tmp_path / "copy.zarr").exists()
     image = da.zeros((1024, 1000), dtype="uint8", chunks=256)
     options = ZarrWriteOptions(chunk=64, shard=0, max_top_edge=16)
     store = write_ome_zarr(image, tmp_path / "deep.zarr", um_per_px=None, options=options)
