@@ -99,20 +99,20 @@ def write_ome_zarr(
     """
     options = options or ZarrWriteOptions()
     shapes = pyramid_shapes(tuple(int(n) for n in data.shape), options.max_top_edge)
-    # Level k gets regions of block >> k px: the top level's chunks stay >= 64 px, as
-    # the reader wants of a large grid (a larger block only at very deep pyramids).
-    block = max(options.block, MIN_CHUNK_EDGE << (len(shapes) - 1))
+    block = options.block
     level = data.rechunk((block, block, *data.shape[2:]), method="tasks")
     shrink = downsample_nearest if options.labels else downsample_mean
     pyramid = [level]
-    for shape in shapes[1:]:
+    for index, shape in enumerate(shapes[1:], 1):
         level = level.map_blocks(shrink, chunks=_halved_chunks(level.chunks), dtype=data.dtype)
+        if _region(block, index) > block >> index:  # merged, so chunks stay >= 64 px
+            level = level.rechunk((_region(block, index),) * 2 + level.shape[2:])
         assert level.shape == shape, (level.shape, shape)
         pyramid.append(level)
     with atomic_output(path, overwrite=overwrite) as partial:
         group = zarr.open_group(store=str(partial), mode="w", zarr_format=3)
         targets = [
-            _create_level(group, str(index), shape, data.dtype, block >> index, options)
+            _create_level(group, str(index), shape, data.dtype, _region(block, index), options)
             for index, shape in enumerate(shapes)
         ]
         sources = [_channels_first(level) for level in pyramid]
@@ -128,6 +128,14 @@ def write_ome_zarr(
             }
         )
     return Path(path)
+
+
+def _region(block: int, index: int) -> int:
+    """Edge of the regions level `index` is written in: halved per level, at least 64 px.
+
+    The reader refuses a large grid of smaller chunks; the chunks tile these regions.
+    """
+    return max(block >> index, MIN_CHUNK_EDGE)
 
 
 def _halved_chunks(chunks: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
