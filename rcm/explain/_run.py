@@ -76,8 +76,7 @@ def explain_output(
 
     """
     options = options or ExplainOptions()
-    folder = Path(output)
-    summary = _read_summary(folder)
+    summary = _read_summary(folder := Path(output))
     inputs = (mosaic, model, options, allow_missing_chunks)
     mosaic, model, device = _check_inputs(folder, summary, *inputs)
     tiles = TileTable.read(folder / TILES)
