@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rcm.cli._flags import add_option_flags, cli_fields, given
+from rcm.cli._io_commands import add_missing_chunks_option
 from rcm.cli._options import positive_int
 from rcm.errors import bad_input
 from rcm.explain import ExplainOptions
@@ -41,6 +42,7 @@ def register(commands: Any) -> None:
     explain.add_argument("output", help="an output folder written by rcm infer")
     explain.add_argument("--mosaic", help="the mosaic, if it moved since rcm infer ran")
     explain.add_argument("--weights", help="the model file, if it moved since rcm infer ran")
+    add_missing_chunks_option(explain)
     add_explain_options(explain)
     explain.add_argument("--batch-size", type=positive_int, help="tiles per forward pass")
     explain.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -57,7 +59,8 @@ def run_explain(args: argparse.Namespace) -> None:
     from rcm.pipeline.infer import load_for_run
 
     options = explain_options(args)
-    mosaic = open_mosaic(args.mosaic) if args.mosaic else None
+    allow = args.allow_missing_chunks
+    mosaic = open_mosaic(args.mosaic, allow_missing_chunks=allow) if args.mosaic else None
     model = load_for_run(args.weights, args.device) if args.weights else None
     result = explain_output(
         Path(args.output),
@@ -66,6 +69,7 @@ def run_explain(args: argparse.Namespace) -> None:
         options=options,
         overwrite=args.overwrite,
         progress=args.progress,
+        allow_missing_chunks=allow,
     )
     report(result)
 

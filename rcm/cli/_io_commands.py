@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rcm.cli._options import add_common, positive_float, positive_int
+from rcm.errors import bad_input
 from rcm.io import ZarrWriteOptions, check_output, open_mosaic
 from rcm.pipeline.convert import convert_mosaic
 
@@ -27,7 +28,7 @@ def register(commands: Any) -> None:
         "--chunk",
         type=positive_int,
         default=defaults.chunk,
-        help="chunk edge in pixels, a power of two (default %(default)s)",
+        help="chunk edge in pixels, a power of two >= 64 (default %(default)s)",
     )
     convert.add_argument(
         "--shard",
@@ -75,6 +76,11 @@ def add_pixel_options(parser: argparse.ArgumentParser) -> None:
         help="refuse images declaring more pixels than this "
         "(default 4.3e9; 2.7e8 for PNG/JPEG, which are decoded whole)",
     )
+    add_missing_chunks_option(parser)
+
+
+def add_missing_chunks_option(parser: argparse.ArgumentParser) -> None:
+    """``--allow-missing-chunks``, for every command that opens a mosaic."""
     parser.add_argument(
         "--allow-missing-chunks",
         action="store_true",
@@ -93,13 +99,14 @@ def pixel_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_convert(args: argparse.Namespace) -> None:
-    options = ZarrWriteOptions(
-        chunk=args.chunk,
-        shard=args.shard,
-        compressor=args.compressor,
-        compression_level=args.compression_level,
-        workers=args.workers,
-    )
+    with bad_input():  # chunk and shard edges
+        options = ZarrWriteOptions(
+            chunk=args.chunk,
+            shard=args.shard,
+            compressor=args.compressor,
+            compression_level=args.compression_level,
+            workers=args.workers,
+        )
     check_output(args.output, overwrite=args.overwrite)
     mosaic = open_mosaic(args.input, **pixel_options(args))
     for note in mosaic.info.notes:

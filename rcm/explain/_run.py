@@ -51,6 +51,7 @@ def explain_output(
     options: ExplainOptions | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    allow_missing_chunks: bool = False,
 ) -> ExplainResult:
     """Add Grad-CAM explanations of the suspicious tiles to a classifier's output folder.
 
@@ -67,6 +68,7 @@ def explain_output(
         options: What to explain and measure.
         overwrite: Replace an existing explanation.
         progress: Show a progress bar.
+        allow_missing_chunks: As ``rcm infer --allow-missing-chunks``.
 
     Raises:
         InputError: If the folder is not a classifier's output, or the mosaic or
@@ -74,9 +76,9 @@ def explain_output(
 
     """
     options = options or ExplainOptions()
-    folder = Path(output)
-    summary = _read_summary(folder)
-    mosaic, model, device = _check_inputs(folder, summary, mosaic, model, options)
+    summary = _read_summary(folder := Path(output))
+    inputs = (mosaic, model, options, allow_missing_chunks)
+    mosaic, model, device = _check_inputs(folder, summary, *inputs)
     tiles = TileTable.read(folder / TILES)
     cut = summary.verdict.threshold if options.cut is None else options.cut
     selected = np.flatnonzero(np.nan_to_num(tiles.suspicious, nan=-1.0) >= cut)
@@ -103,15 +105,24 @@ def explain_output(
     return ExplainResult(folder / EXPLANATION, len(explained.table), faithful, timings)
 
 
+def _recorded_mosaic(summary: MosaicSummary, allow_missing_chunks: bool) -> Mosaic:
+    """The mosaic file the output records, opened as `rcm infer` opened it."""
+    recorded = summary.mosaic
+    return open_mosaic(
+        recorded.path, um_per_px=recorded.um_per_px, allow_missing_chunks=allow_missing_chunks
+    )
+
+
 def _check_inputs(
     folder: Path,
     summary: MosaicSummary,
     mosaic: Mosaic | None,
     model: LoadedModel | None,
     options: ExplainOptions,
+    allow_missing_chunks: bool,
 ) -> tuple[Mosaic, LoadedModel, torch.device]:
     """The mosaic and model the output was made from (opened when not given), on the device."""
-    mosaic = mosaic or open_mosaic(summary.mosaic.path, um_per_px=summary.mosaic.um_per_px)
+    mosaic = mosaic or _recorded_mosaic(summary, allow_missing_chunks)
     if mosaic.info.checksum != summary.mosaic.checksum:
         raise InputError(mosaic.info.path, f"not the mosaic {folder} was made from (checksum)")
     with bad_input():  # a device that does not exist

@@ -25,6 +25,7 @@ from rcm._dask import local_compute
 from rcm._version import __version__
 from rcm.io._atomic import atomic_output
 from rcm.io._pyramid import downsample_mean, downsample_nearest, pyramid_shapes
+from rcm.io._zarr_store import MIN_CHUNK_EDGE
 
 Compressor = Literal["zstd", "blosc-lz4", "blosc-zstd", "none"]
 NGFF_VERSION = "0.5"
@@ -55,8 +56,8 @@ class ZarrWriteOptions:
     workers: int | None = None
 
     def __post_init__(self) -> None:
-        if self.chunk < 16 or self.chunk & (self.chunk - 1):
-            raise ValueError(f"chunk must be a power of two >= 16, got {self.chunk}")
+        if self.chunk < MIN_CHUNK_EDGE or self.chunk & (self.chunk - 1):
+            raise ValueError(f"chunk must be a power of two >= {MIN_CHUNK_EDGE}, got {self.chunk}")
         if self.shard and (self.shard < self.chunk or self.shard & (self.shard - 1)):
             raise ValueError(f"shard must be 0 or a power of two >= chunk, got {self.shard}")
         if self.max_top_edge < 1:
@@ -102,14 +103,16 @@ def write_ome_zarr(
     level = data.rechunk((block, block, *data.shape[2:]), method="tasks")
     shrink = downsample_nearest if options.labels else downsample_mean
     pyramid = [level]
-    for shape in shapes[1:]:
+    for index, shape in enumerate(shapes[1:], 1):
         level = level.map_blocks(shrink, chunks=_halved_chunks(level.chunks), dtype=data.dtype)
+        if _region(block, index) > block >> index:  # merged, so chunks stay >= 64 px
+            level = level.rechunk((_region(block, index),) * 2 + level.shape[2:])
         assert level.shape == shape, (level.shape, shape)
         pyramid.append(level)
     with atomic_output(path, overwrite=overwrite) as partial:
         group = zarr.open_group(store=str(partial), mode="w", zarr_format=3)
         targets = [
-            _create_level(group, str(index), shape, data.dtype, block >> index, options)
+            _create_level(group, str(index), shape, data.dtype, _region(block, index), options)
             for index, shape in enumerate(shapes)
         ]
         sources = [_channels_first(level) for level in pyramid]
@@ -125,6 +128,14 @@ def write_ome_zarr(
             }
         )
     return Path(path)
+
+
+def _region(block: int, index: int) -> int:
+    """Edge of the regions level `index` is written in: halved per level, at least 64 px.
+
+    The reader refuses a large grid of smaller chunks; the chunks tile these regions.
+    """
+    return max(block >> index, MIN_CHUNK_EDGE)
 
 
 def _halved_chunks(chunks: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:

@@ -5,8 +5,8 @@ files inside it, chunk files no larger than their encoded size can be, a chunk
 grid that bounded reads can cover, and every chunk present. zarr reads a chunk
 that was never written as the fill value; a foreign store with missing chunks
 is refused unless the caller accepts fill values (``allow_missing_chunks``),
-and a store rcm wrote, which records how many chunk files it wrote, is damaged
-when any is gone.
+and a store rcm wrote, which records how many chunk files it wrote per level, is
+damaged when the store holds any other number (lost chunks, or foreign ones).
 """
 
 from __future__ import annotations
@@ -84,12 +84,13 @@ def open_ome_zarr(
     recorded = _recorded_chunk_files(attrs, len(datasets))
     sources: list[tuple[ZarrLevelSource, tuple[int, ...]]] = []
     notes: list[str] = []
-    for dataset in datasets:
+    for index, dataset in enumerate(datasets):
         array_path, array = _level_array(path, group, dataset)
         before = sources[-1][0].shape if sources else None
         shape = _level_shape(path, array_path, array, axes, before, max_pixels)
         found = check_level(path, listing, array_path, array)
-        notes += _missing_chunks(path, array_path, array, found, recorded, allow_missing_chunks)
+        written = None if recorded is None else recorded[index]
+        notes += _missing_chunks(path, array_path, array, found, written, allow_missing_chunks)
         source = ZarrLevelSource(path, array_path, shape, np.dtype(array.dtype), channel_first)
         sources.append((source, _chunks(array, source)))
     found_um = _scale_um(image, axes)
@@ -220,10 +221,20 @@ def _missing_chunks(
     array_path: str,
     array: Any,
     found: LevelCheck,
-    recorded: list[int] | None,
+    recorded: int | None,
     allow: bool,
 ) -> list[str]:
-    """Refuse (or, when allowed, note) chunk files that the grid needs and the store lacks."""
+    """Refuse (or, when allowed, note) chunk files that the grid needs and the store lacks.
+
+    `recorded` is the number of chunk files rcm's writer wrote for this level
+    (None for a foreign store): any other number held means damage.
+    """
+    if recorded is not None and not found.missing and found.held != recorded:
+        raise MosaicReadError(
+            path,
+            f"damaged store: rcm recorded {recorded} chunk files of array {array_path}, but "
+            f"the store holds {found.held} ({found.stray} outside its grid of {found.expected})",
+        )
     if not found.missing and not found.empty_in_shards:
         return []
     fill = getattr(array.fill_value, "item", lambda: array.fill_value)()

@@ -27,10 +27,12 @@ from zarr.codecs.bytes import Endian
 from rcm.errors import MosaicReadError
 from rcm.io._mosaic import check_pixel_type
 
-# A level may hold this many chunks, or one per MIN_CHUNK_PIXELS values if more:
-# fewer pixels per chunk would mean over 65,536 reads per 4096 px block.
+# A level may hold this many chunks of any size; beyond that each chunk holds at
+# least MIN_CHUNK_PIXELS values (64 x 64 px), at most 4096 reads per 4096 px block,
+# which also bounds the grid to about one key per 4096 pixels.
 SMALL_GRID = 4096
-MIN_CHUNK_PIXELS = 256
+MIN_CHUNK_EDGE = 64
+MIN_CHUNK_PIXELS = MIN_CHUNK_EDGE**2
 # One chunk is decoded whole to read any part of it.
 MAX_CHUNK_BYTES = 256 << 20
 # zarr.json, .zarray, .zattrs, .zgroup, .zmetadata are parsed whole.
@@ -58,6 +60,13 @@ class LevelCheck:
     first_missing: tuple[str, ...]
     # Chunks that the index of a shard present marks as never written.
     empty_in_shards: int = 0
+    # Chunk files whose key lies outside the grid (zarr ignores them).
+    stray: int = 0
+
+    @property
+    def held(self) -> int:
+        """Chunk files of this level in the store, inside its grid or not."""
+        return self.expected - self.missing + self.stray
 
 
 def list_store(path: str) -> StoreListing:
@@ -131,28 +140,58 @@ def check_level(path: str, listing: StoreListing, array_path: str, array: Any) -
     # Any codec's worst case (zstd, blosc, lz4, zlib add well under this), plus the shard index.
     bound = inner * (2 * chunk_bytes + 4096) + 16 * inner + 4096
     prefix = f"{array_path}/" if array_path else ""
+    grid = tuple(math.ceil(n / b) for n, b in zip(shape, block, strict=True))
+    present: dict[tuple[int, ...], str] = {}
+    stray = 0
     for name, size in listing.sizes.items():
-        chunk = name.startswith(prefix) and name.rsplit("/", 1)[-1] not in METADATA_NAMES
-        if chunk and size > bound:
+        if not name.startswith(prefix) or name.rsplit("/", 1)[-1] in METADATA_NAMES:
+            continue
+        if size > bound:
             raise MosaicReadError(
                 path,
                 f"{name} holds {size:,} bytes, more than a chunk of {where} can "
                 f"({bound:,} bytes at most)",
             )
-    grid = [range(math.ceil(n / b)) for n, b in zip(shape, block, strict=True)]
-    missing: list[str] = []  # the first few
-    absent = 0
-    present: list[tuple[tuple[int, ...], str]] = []  # files that exist: as many as listed
-    for coords in itertools.product(*grid):
-        key = prefix + array.metadata.encode_chunk_key(coords)
-        if key in listing.sizes:
-            present.append((coords, key))
-        else:
-            absent += 1
-            if len(missing) < NAMED_MISSING:
-                missing.append(key)
-    empty = _empty_in_shards(path, array, present) if array.shards else 0
-    return LevelCheck(absent + len(present), absent, tuple(missing), empty)
+        coords = _chunk_coords(array, name[len(prefix) :])
+        if coords is not None and all(c < g for c, g in zip(coords, grid, strict=True)):
+            present[coords] = name
+        elif coords is not None:
+            stray += 1
+    expected = math.prod(grid)
+    missing = _first_missing(prefix, array, grid, present, expected - len(present))
+    empty = _empty_in_shards(path, array, list(present.items())) if array.shards else 0
+    return LevelCheck(expected, expected - len(present), missing, empty, stray)
+
+
+def _chunk_coords(array: Any, key: str) -> tuple[int, ...] | None:
+    """The grid coordinates of a chunk key of `array` (``c/1/2``, ``1.2``), None if not one.
+
+    A name is a key when zarr's own encoding of the parsed coordinates gives it back.
+    """
+    parts = key.replace(".", "/").split("/")
+    parts = parts[1:] if parts[0] == "c" else parts
+    if len(parts) != len(array.shape) or not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    coords = tuple(int(p) for p in parts)
+    return coords if array.metadata.encode_chunk_key(coords) == key else None
+
+
+def _first_missing(
+    prefix: str,
+    array: Any,
+    grid: tuple[int, ...],
+    present: dict[tuple[int, ...], str],
+    missing: int,
+) -> tuple[str, ...]:
+    """The first few missing keys in grid order: at most len(present) + NAMED_MISSING probes."""
+    wanted = min(missing, NAMED_MISSING)
+    named: list[str] = []
+    for coords in itertools.product(*map(range, grid)):
+        if len(named) == wanted:
+            break
+        if coords not in present:
+            named.append(prefix + array.metadata.encode_chunk_key(coords))
+    return tuple(named)
 
 
 def _empty_in_shards(path: str, array: Any, shards: list[tuple[tuple[int, ...], str]]) -> int:
@@ -194,13 +233,14 @@ def _check_chunk_size(
 ) -> None:
     """Refuse chunks so small that a block means a flood of reads, or too big to decode."""
     count = math.prod(math.ceil(n / c) for n, c in zip(shape, chunks, strict=True))
-    if count > max(SMALL_GRID, math.prod(shape) // MIN_CHUNK_PIXELS):
+    values = math.prod(min(c, n) for c, n in zip(chunks, shape, strict=True))
+    if count > SMALL_GRID and values < MIN_CHUNK_PIXELS:
         rows, cols = (min(c, n) for c, n in zip(chunks[-2:], shape[-2:], strict=True))
         raise MosaicReadError(
             path,
             f"{where} is stored in {count:,} chunks of {rows} x {cols} px, far too many reads; "
-            f"rechunk it to at least {MIN_CHUNK_PIXELS} px per chunk (e.g. 512 x 512, with "
-            "zarr or the rechunker package) and try again",
+            f"rechunk it to at least {MIN_CHUNK_PIXELS:,} px per chunk ({MIN_CHUNK_EDGE} x "
+            f"{MIN_CHUNK_EDGE}; e.g. 512 x 512, with zarr or the rechunker package) and try again",
         )
     chunk_bytes = math.prod(chunks) * itemsize
     if chunk_bytes > MAX_CHUNK_BYTES:

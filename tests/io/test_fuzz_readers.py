@@ -208,7 +208,7 @@ def outcome(path: Path, output: Path | None) -> tuple[int, str]:
         for array, shape in zip(pixels, mosaic.info.level_shapes, strict=True):
             assert array.shape == shape and array.dtype.name == mosaic.info.dtype
         if output is not None:
-            options = ZarrWriteOptions(chunk=32, shard=0, max_top_edge=64, workers=1)
+            options = ZarrWriteOptions(chunk=64, shard=0, max_top_edge=64, workers=1)
             convert_mosaic(mosaic, output, options=options)
             np.testing.assert_array_equal(open_mosaic(output).data.compute(), pixels[0])
     except InputError as error:

@@ -42,14 +42,14 @@ HOSTILE = [-1, 0, 1, 2**31, 2**63, -(2**63), 1e308, "x", "", None, True, [], {},
 
 
 def _rcm_gray(folder: Path) -> Path:
-    options = ZarrWriteOptions(chunk=16, shard=32, max_top_edge=32)
-    image = da.from_array(gradient(70, 50), chunks=32)
+    options = ZarrWriteOptions(chunk=64, shard=128, max_top_edge=64)
+    image = da.from_array(gradient(260, 150), chunks=64)
     return write_ome_zarr(image, folder / "gray.zarr", um_per_px=0.5, options=options)
 
 
 def _rcm_rgb(folder: Path) -> Path:
-    options = ZarrWriteOptions(chunk=16, shard=0, max_top_edge=24, compressor="zstd")
-    image = da.from_array(gradient(40, 36, channels=3), chunks=32)
+    options = ZarrWriteOptions(chunk=64, shard=0, max_top_edge=48, compressor="zstd")
+    image = da.from_array(gradient(100, 90, channels=3), chunks=64)
     return write_ome_zarr(image, folder / "rgb.zarr", um_per_px=None, options=options)
 
 

@@ -24,7 +24,7 @@ from rcm.io import (
 from tests.conftest import gradient
 from tests.io.writers import write_bmp, write_tiff
 
-SMALL = ZarrWriteOptions(chunk=32, shard=128, max_top_edge=50)
+SMALL = ZarrWriteOptions(chunk=64, shard=128, max_top_edge=50)
 
 
 @pytest.mark.parametrize("shape", [(333, 197), (128, 128), (129, 511, 3), (61, 70, 4)])
@@ -35,7 +35,7 @@ def test_round_trip_is_exact_at_every_level(
     image = gradient(*shape[:2], channels=shape[2] if len(shape) == 3 else 0)
     source = write_tiff(tmp_path / "a.tif", image, tile=(32, 32))
     mosaic = open_mosaic(source)
-    options = ZarrWriteOptions(chunk=32, shard=shard, max_top_edge=50)
+    options = ZarrWriteOptions(chunk=64, shard=shard, max_top_edge=50)
     out = write_ome_zarr(mosaic.data, tmp_path / "a.zarr", um_per_px=0.5, options=options)
     back = open_mosaic(out)
     np.testing.assert_array_equal(back.data.compute(), image)
@@ -58,7 +58,7 @@ def test_store_layout_and_metadata(tmp_path: Path) -> None:
     )
     group = zarr.open_group(out, mode="r")
     level0 = group["0"]
-    assert level0.chunks == (32, 32) and level0.shards == (128, 128)
+    assert level0.chunks == (64, 64) and level0.shards == (128, 128)
     ome = group.attrs["ome"]
     assert ome["version"] == "0.5"
     scales = [d["coordinateTransformations"][0]["scale"] for d in ome["multiscales"][0]["datasets"]]
@@ -130,7 +130,7 @@ def test_conversion_reads_in_bounded_regions(
         mosaic.data,
         tmp_path / "a.zarr",
         um_per_px=None,
-        options=ZarrWriteOptions(chunk=16, shard=64, max_top_edge=40),
+        options=ZarrWriteOptions(chunk=64, shard=64, max_top_edge=40),
     )
     assert len(sizes) == 8 * 5 and max(sizes) <= 64 * 64
 

@@ -70,7 +70,7 @@ def _zarr(tmp: Path) -> tuple[Path, np.ndarray]:
         da.from_array(RGB, chunks=64),
         path,
         um_per_px=0.7,
-        options=ZarrWriteOptions(chunk=32, shard=64, max_top_edge=40),
+        options=ZarrWriteOptions(chunk=64, shard=64, max_top_edge=40),
     )
     return path, RGB
 

@@ -7,6 +7,7 @@ grids and broken metadata; through the reader and through the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -25,7 +26,7 @@ from rcm.errors import MosaicReadError
 from rcm.io import ZarrWriteOptions, file_checksum, open_mosaic, write_ome_zarr
 from tests.conftest import gradient
 
-SMALL = ZarrWriteOptions(chunk=32, shard=64, max_top_edge=40)
+SMALL = ZarrWriteOptions(chunk=64, shard=0, max_top_edge=40)
 IMAGE = gradient(150, 130)
 
 
@@ -178,6 +179,16 @@ def one_pixel_chunks(tmp: Path) -> tuple[Path, str]:
     return store, "array 0 is stored in 4,194,304 chunks of 1 x 1 px, far too many reads; rechunk"
 
 
+def small_chunks_claim_huge(tmp: Path) -> tuple[Path, str]:
+    """16 x 16 chunks over 60000 x 60000 (14,062,500 of them), four written."""
+
+    def four(array: zarr.Array) -> None:
+        array[:32, :32] = 7
+
+    store = foreign_store(tmp, (60000, 60000), (16, 16), write=four)
+    return store, "14,062,500 chunks of 16 x 16 px, far too many reads; rechunk it to at least "
+
+
 def one_giant_chunk(tmp: Path) -> tuple[Path, str]:
     store = foreign_store(tmp, (60000, 60000), (60000, 60000))
     return store, "MiB one read may decode"
@@ -208,10 +219,10 @@ def negative_shape(tmp: Path) -> tuple[Path, str]:
 
 
 def zero_chunk(tmp: Path) -> tuple[Path, str]:
-    store = rcm_store(tmp)
+    store = rcm_store(tmp, ZarrWriteOptions(chunk=64, shard=128, max_top_edge=40))
     grid = {"name": "regular", "configuration": {"chunk_shape": [0, 0]}}
     edit_json(store / "0" / "zarr.json", lambda d: d.update(chunk_grid=grid))
-    return store, "array 0 has chunks of [32, 32] in shards of [0, 0] for shape [150, 130]"
+    return store, "array 0 has chunks of [64, 64] in shards of [0, 0] for shape [150, 130]"
 
 
 def unknown_codec(tmp: Path) -> tuple[Path, str]:
@@ -266,6 +277,7 @@ CASES = [
     oversized_chunk,
     oversized_metadata,
     one_pixel_chunks,
+    small_chunks_claim_huge,
     one_giant_chunk,
     ome_is_a_number,
     unknown_version,
@@ -335,11 +347,72 @@ def test_writer_records_its_chunk_files(tmp_path: Path) -> None:
     on_disk = [
         sum(1 for p in (store / level / "c").rglob("*") if p.is_file()) for level in ("0", "1", "2")
     ]
-    assert recorded == on_disk == [9, 9, 9]
+    assert recorded == on_disk == [9, 4, 1]
+
+
+def test_hostile_grids_are_refused_in_bounded_time(tmp_path: Path) -> None:
+    """No work per grid key: a huge claimed grid with four files is refused at once."""
+    started = time.perf_counter()
+    store, _ = small_chunks_claim_huge(tmp_path / "a")
+    with pytest.raises(MosaicReadError, match="at least 4,096 px per chunk \\(64 x 64;"):
+        open_mosaic(store)
+    assert time.perf_counter() - started < 2
+
+    def four(array: zarr.Array) -> None:
+        array[:128, :128] = 7
+
+    # 120000 x 120000 in 64 x 64 chunks: 3,515,625 keys, four present.
+    store = foreign_store(tmp_path / "b", (120000, 120000), (64, 64), write=four)
+    started = time.perf_counter()
+    for allow in (False, True):
+        with (
+            pytest.raises(
+                MosaicReadError, match=r"3515621 of 3515625 chunk files .* \(0/c/0/2, 0/c/0/3, 0/c"
+            )
+            if not allow
+            else contextlib.nullcontext()
+        ):
+            open_mosaic(store, max_pixels=2 * 10**10, allow_missing_chunks=allow)
+    assert time.perf_counter() - started < 2
+
+
+def test_rcm_store_whose_chunk_count_differs_from_its_record_is_damaged(tmp_path: Path) -> None:
+    store = rcm_store(tmp_path)
+    stray = store / "0" / "c" / "7" / "7"  # a chunk key outside the grid, not rcm's
+    stray.parent.mkdir()
+    stray.write_bytes(b"x")
+    with pytest.raises(
+        MosaicReadError, match="damaged store: rcm recorded 9 chunk files of array 0"
+    ):
+        open_mosaic(store, allow_missing_chunks=True)
+    stray.unlink()
+    open_mosaic(store)
+    edit_json(store / "zarr.json", lambda d: d["attributes"]["rcm"].update(chunk_files=[9, 5, 1]))
+    with pytest.raises(MosaicReadError, match=r"rcm recorded 5 chunk files of array 1, .* 4"):
+        open_mosaic(store)
+
+
+def test_rcm_writes_chunks_of_at_least_64_px_at_every_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="chunk must be a power of two >= 64"):
+        ZarrWriteOptions(chunk=32)
+    store = rcm_store(tmp_path)
+    assert main(["convert", str(store), str(tmp_path / "copy.zarr"), "--chunk", "32"]) == 2
+    assert "chunk must be a power of two >= 64, got 32" in capsys.readouterr().err
+    assert not (tmp_path / "copy.zarr").exists()
+    image = da.zeros((1024, 1000), dtype="uint8", chunks=256)
+    options = ZarrWriteOptions(chunk=64, shard=0, max_top_edge=16)
+    store = write_ome_zarr(image, tmp_path / "deep.zarr", um_per_px=None, options=options)
+    mosaic = open_mosaic(store)
+    assert len(mosaic.info.level_shapes) == 7
+    for level in range(7):
+        array = zarr.open_array(str(store), path=str(level), mode="r")
+        assert min(array.chunks) >= min(64, *array.shape)
 
 
 def test_rcm_store_with_no_shards_and_small_chunks_opens(tmp_path: Path) -> None:
-    store = rcm_store(tmp_path, ZarrWriteOptions(chunk=16, shard=0, max_top_edge=40))
+    store = rcm_store(tmp_path, ZarrWriteOptions(chunk=64, shard=0, max_top_edge=16))
     np.testing.assert_array_equal(open_mosaic(store).data.compute(), IMAGE)
 
 
@@ -411,3 +484,9 @@ def test_infer_refuses_missing_chunks_unless_accepted(
     ]
     assert main([*command, "--um-per-px", "0.5", "--allow-missing-chunks"]) == 0
     assert (out / "summary.json").is_file()
+    capsys.readouterr()
+    explain = ["explain", str(out), "--no-progress", "--no-faithfulness", "--cut", "0"]
+    assert main(explain) == 2
+    assert reason in capsys.readouterr().err and not (out / "explanation").exists()
+    assert main([*explain, "--allow-missing-chunks"]) == 0
+    assert (out / "explanation" / "summary.json").is_file()
