@@ -248,7 +248,8 @@ def _checked_no_replace(call: Callable[[bytes, bytes], int]) -> Callable[[bytes,
         code = ctypes.get_errno()
         if code in _NO_FLAG:
             return False  # not supported by this file system: the fallback
-        raise OSError(code, os.strerror(code), os.fsdecode(target))
+        # Named by the source (the partial): whatever failed, it is the output's.
+        raise OSError(code, os.strerror(code), os.fsdecode(source), None, os.fsdecode(target))
 
     return no_replace
 

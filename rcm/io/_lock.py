@@ -7,9 +7,10 @@ in this process skips them without opening their files. Between processes the
 semantics are those of the file system: exact on a local disk. Linux NFS
 clients emulate ``flock`` with POSIX byte-range locks, seen by every client
 where the server supports locking, but per process; the registry makes the
-same-process case exact there too. On a file system without working locks, a
-partial whose writer is alive on another machine may be swept. Where ``fcntl``
-does not exist (Windows), no lock is ever held and nothing is ever swept.
+same-process case exact there too. Where the file system refuses locks
+(ENOLCK), or ``fcntl`` does not exist (Windows), writers go on unlocked and
+nothing is ever swept. Where locks are only local to each machine (NFS mounted
+``nolock``), a partial whose writer is alive on another machine may be swept.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _locked_fd(path: Path, *, wait_if_created: bool) -> int:
         stat = os.fstat(fd)
         with _HELD_GUARD:
             ours = _key(stat) in _HELD
-        if ours or not _flock(fd, wait=created and wait_if_created):
+        if ours or not _writer_flock(fd, wait=created and wait_if_created):
             os.close(fd)
             raise LockHeld(path, _holder(path))
         try:
@@ -114,6 +115,17 @@ def _locked_fd(path: Path, *, wait_if_created: bool) -> int:
         if same:
             return fd
         os.close(fd)
+
+
+def _writer_flock(fd: int, *, wait: bool) -> bool:
+    """`_flock` for a writer: where the file system refuses locks (ENOLCK), go on unlocked.
+
+    Sweepers there cannot lock either, so they keep every partial.
+    """
+    try:
+        return _flock(fd, wait=wait)
+    except OSError:
+        return True
 
 
 def _holder(path: Path) -> str:

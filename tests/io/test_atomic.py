@@ -277,3 +277,25 @@ def test_a_full_disk_elsewhere_names_that_file_not_the_output(tmp_path: Path) ->
     with full as caught, atomic_output(tmp_path / "out.rcm", overwrite=False) as partial:
         raise OSError(errno.ENOSPC, "No space left on device", str(partial / "a.zarr"))
     assert caught.value.path == str(tmp_path / "out.rcm")
+
+
+def test_where_the_file_system_refuses_locks_writers_write_and_nothing_is_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NFS without a lock daemon answers ENOLCK: not a bug of ours, and no proof of anything."""
+    import fcntl
+    from types import SimpleNamespace
+
+    import rcm.io._lock as lock
+
+    def refused(*args: Any) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    fake = SimpleNamespace(LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB, flock=refused)
+    monkeypatch.setattr(lock, "fcntl", fake)
+    stale = tmp_path / ".m1.rcm.partial-0123456789ab"
+    stale.mkdir()
+    (tmp_path / f"{stale.name}.lock").touch()
+    with atomic_output(tmp_path / "m1.rcm", overwrite=False) as partial:
+        partial.mkdir()
+    assert stale.exists() and (tmp_path / "m1.rcm").is_dir()
