@@ -4,9 +4,12 @@ The writer of a partial holds a lock beside it (``.NAME.partial-ID.lock``, see
 `rcm.io._lock`) for as long as it writes, so a later writer of the same output
 removes the partials of writers that are gone (killed) and never those of one
 still writing. The final rename refuses to replace an output that appeared
-meanwhile (unless overwriting): checking and renaming are one step. Writing
+meanwhile (unless overwriting): checking and renaming are one step, except on
+a file system with neither a no-replace rename nor hard links (some FUSE and
+SMB mounts), where a check just before the rename is all there is. Writing
 that fails because the disk is full, over quota or read-only is an
-`OutputError` naming the output; the partial is removed.
+`OutputError` naming the output (or the other file it names); the partial is
+removed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -29,6 +33,10 @@ from rcm.io._lock import held_lock, this_process, unless_locked
 # Failures of the place written to, whichever file was being written at the time.
 _OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 _EXISTS = "already exists (pass --overwrite to replace it)"
+# os.link failing so: the file system has no hard links (or refuses them here).
+_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV})
+# A no-replace rename failing so: this file system does not support it.
+_NO_FLAG = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 def check_output(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
@@ -58,20 +66,28 @@ def output_failure(
 ) -> OutputError | None:
     """The `OutputError` an `OSError` raised while writing `path` means, or None (another fault).
 
-    The one rule: no space, over quota, a file too large or a read-only file system,
-    whatever file it names; any other error that names a file under `within` (the
-    partial being written).
+    The one rule: any error naming a file under `within` (the partial being
+    written, or its lock) is the output's. No space, over quota, a file too large
+    or a read-only file system is the output's when it names no file, and else
+    names the file it names (a full scratch folder is not the output's fault).
     """
-    if error.errno in _OUTPUT_ERRNOS:
-        return OutputError(path, f"cannot be written: {error.strerror or error}")
+    reason = f"cannot be written: {error.strerror or error}"
     named = error.filename
-    if isinstance(named, str | bytes | os.PathLike) and _inside(Path(os.fsdecode(named)), within):
-        return OutputError(path, f"cannot be written: {error.strerror or error}")
-    return None
+    if isinstance(named, str | bytes | os.PathLike):
+        file = Path(os.fsdecode(named))
+        if _inside(file, within) or _beside(file, within):
+            return OutputError(path, reason)
+        return OutputError(file, reason) if error.errno in _OUTPUT_ERRNOS else None
+    return OutputError(path, reason) if error.errno in _OUTPUT_ERRNOS else None
 
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def _beside(path: Path, partial: Path) -> bool:
+    """Whether `path` is a sibling named after `partial` (its lock, its ``.old``)."""
+    return path.parent == partial.parent and path.name.startswith(f"{partial.name}.")
 
 
 @contextmanager
@@ -131,7 +147,7 @@ def sweep_partials(target: Path) -> list[Path]:
     removed = []
     for stem in sorted(stems):
         partial = target.with_name(stem)
-        with unless_locked(_lock_of(partial)) as free:
+        with suppress(OSError), unless_locked(_lock_of(partial)) as free:
             if free:
                 _remove(partial)
                 _remove(_old_of(partial))
@@ -173,12 +189,23 @@ def rename_new(source: Path, target: Path) -> None:
     replaces) raises `FileExistsError`. Linux ``renameat2(RENAME_NOREPLACE)`` or
     macOS ``renamex_np(RENAME_EXCL)`` where the file system supports it; otherwise
     a hard link for files, and for folders a ``mkdir`` that claims the name before
-    the rename replaces that empty folder.
+    the rename replaces that empty folder. A file system without hard links gets a
+    check just before a plain rename: not one step, the best it allows.
     """
     if _no_replace is not None and _no_replace(os.fsencode(source), os.fsencode(target)):
         return
     if not source.is_dir():
-        os.link(source, target)  # FileExistsError if it exists
+        try:
+            os.link(source, target)  # FileExistsError if it exists
+        except OSError as error:
+            if error.errno not in _NO_LINKS:
+                raise
+            if os.path.lexists(target):
+                raise FileExistsError(
+                    errno.EEXIST, os.strerror(errno.EEXIST), str(target)
+                ) from None
+            source.rename(target)
+            return
         source.unlink()
         return
     target.mkdir()  # FileExistsError if it exists
@@ -209,14 +236,20 @@ def _load_no_replace() -> Callable[[bytes, bytes], bool] | None:
             return int(function(source, target, 0x4))  # RENAME_EXCL
     else:
         return None
+    return _checked_no_replace(call)
+
+
+def _checked_no_replace(call: Callable[[bytes, bytes], int]) -> Callable[[bytes, bytes], bool]:
+    """`call` (a C rename: 0, or -1 and errno) as ``no_replace(source, target) -> done``."""
 
     def no_replace(source: bytes, target: bytes) -> bool:
         if call(source, target) == 0:
             return True
         code = ctypes.get_errno()
-        if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        if code in _NO_FLAG:
             return False  # not supported by this file system: the fallback
-        raise OSError(code, os.strerror(code), os.fsdecode(target))
+        # Named by the source (the partial): whatever failed, it is the output's.
+        raise OSError(code, os.strerror(code), os.fsdecode(source), None, os.fsdecode(target))
 
     return no_replace
 
@@ -237,19 +270,63 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The replacement is one ``os.replace``: readers, even in other processes, see
     the old file or the new one, never none or half of one. On failure the
-    temporary file is removed and `path` is left as it was.
+    temporary file is removed and `path` is left as it was. The first write to a
+    folder in a process removes the temporary files left there by writers that
+    are gone: those named with this host and a process id that no longer runs.
 
     Raises:
         OutputError: If it cannot be written (disk full, read-only, not writable).
 
     """
     target = Path(path)
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    partial = target.with_name(
+        f".{target.name}.partial-{os.getpid()}-{_host_tag()}-{uuid.uuid4().hex[:8]}"
+    )
     with output_errors(path, partial):
         target.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_documents(target.parent)
         try:
             yield partial
             partial.replace(target)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
+
+
+_DOCUMENT_PARTIAL = re.compile(r"\..+\.partial-(\d+)-([0-9a-f]{8})-[0-9a-f]{8}")
+_SWEPT_FOLDERS: set[str] = set()
+
+
+def _host_tag() -> str:
+    """8 hex digits naming this host in temporary names (a pid means nothing elsewhere)."""
+    host = os.uname().nodename if hasattr(os, "uname") else ""
+    return hashlib.blake2s(host.encode(), digest_size=4).hexdigest()
+
+
+def _sweep_documents(folder: Path) -> None:
+    """Remove the `atomic_file` partials in `folder` of this host's processes that are gone.
+
+    Once per folder and process: a listing per document written would cost too much
+    in a folder of many (``_job/manifests``).
+    """
+    key = str(folder.absolute())
+    if key in _SWEPT_FOLDERS or os.name != "posix":  # os.kill(pid, 0) kills on Windows
+        return
+    _SWEPT_FOLDERS.add(key)
+    host = _host_tag()
+    with suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            found = _DOCUMENT_PARTIAL.fullmatch(entry.name)
+            if found and found.group(2) == host and not _running(int(found.group(1))):
+                with suppress(OSError):
+                    Path(entry.path).unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's, or beyond what we may ask about: assume alive
+        return True
+    return True

@@ -2,16 +2,22 @@
 
 A lock is held by an open file, not by a process id, so it ends when its holder
 ends, however it ends (kill -9 included): a lock that can be taken means nobody
-holds it. The semantics are those of the file system: exact on a local disk,
-and on NFS where the client and server support locking (Linux NFS clients map
-``flock`` to byte-range locks, seen by every client). Where ``fcntl`` does not
-exist (Windows), no lock is ever held and nothing is ever swept.
+holds it. The locks this process holds are also kept in a registry, so a sweep
+in this process skips them without opening their files. Between processes the
+semantics are those of the file system: exact on a local disk. Linux NFS
+clients emulate ``flock`` with POSIX byte-range locks, seen by every client
+where the server supports locking, but per process; the registry makes the
+same-process case exact there too. Where the file system refuses locks
+(ENOLCK), or ``fcntl`` does not exist (Windows), writers go on unlocked and
+nothing is ever swept. Where locks are only local to each machine (NFS mounted
+``nolock``), a partial whose writer is alive on another machine may be swept.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +25,10 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
+
+# (st_dev, st_ino) of the lock files this process holds.
+_HELD: set[tuple[int, int]] = set()
+_HELD_GUARD = threading.Lock()
 
 
 class LockHeld(Exception):
@@ -35,11 +45,16 @@ def this_process() -> str:
     return f"pid {os.getpid()} on {host}"
 
 
-def _try_flock(fd: int) -> bool:
-    if fcntl is None:  # pragma: no cover - not POSIX
+def _key(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
+
+
+def _flock(fd: int, *, wait: bool = False) -> bool:
+    """Take the exclusive lock of `fd` (waiting for it if `wait`); False if it is held."""
+    if fcntl is None:  # pragma: no cover - not POSIX: nothing is locked
         return True
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
         return False
     return True
@@ -58,7 +73,10 @@ def held_lock(path: Path, holder: str = "", *, remove: bool = True) -> Iterator[
         LockHeld: If another open file holds it.
 
     """
-    fd = _locked_fd(path)
+    fd = _locked_fd(path, wait_if_created=remove)
+    key = _key(os.fstat(fd))
+    with _HELD_GUARD:
+        _HELD.add(key)
     try:
         if holder:
             os.ftruncate(fd, 0)
@@ -67,27 +85,47 @@ def held_lock(path: Path, holder: str = "", *, remove: bool = True) -> Iterator[
     finally:
         if remove:
             path.unlink(missing_ok=True)
+        with _HELD_GUARD:
+            _HELD.discard(key)
         os.close(fd)
 
 
-def _locked_fd(path: Path) -> int:
+def _locked_fd(path: Path, *, wait_if_created: bool) -> int:
     """An open, locked descriptor of the file now at `path`.
 
-    A sweeper may unlink a lock file between our open and our lock; then the lock
-    is on a file nobody else can find, so open the new one and try again.
+    A lock file this call created (and that is removed after use, a partial's) can
+    only be held by a sweeper, for a moment: wait for it. The sweeper then unlinks
+    it, so the lock is on a file nobody else can find: open the new one and retry.
     """
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_flock(fd):
+        try:
+            fd, created = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            fd, created = os.open(path, os.O_RDWR), False
+        stat = os.fstat(fd)
+        with _HELD_GUARD:
+            ours = _key(stat) in _HELD
+        if ours or not _writer_flock(fd, wait=created and wait_if_created):
             os.close(fd)
             raise LockHeld(path, _holder(path))
         try:
-            same = os.path.samestat(os.fstat(fd), path.stat())
+            same = os.path.samestat(stat, path.stat())
         except FileNotFoundError:
             same = False
         if same:
             return fd
         os.close(fd)
+
+
+def _writer_flock(fd: int, *, wait: bool) -> bool:
+    """`_flock` for a writer: where the file system refuses locks (ENOLCK), go on unlocked.
+
+    Sweepers there cannot lock either, so they keep every partial.
+    """
+    try:
+        return _flock(fd, wait=wait)
+    except OSError:
+        return True
 
 
 def _holder(path: Path) -> str:
@@ -102,17 +140,49 @@ def unless_locked(path: Path) -> Iterator[bool]:
     """Whether the lock file `path` is free (missing, or nobody holds it), holding it if so.
 
     Yields True while holding the lock (or when the file does not exist), False when
-    another open file holds it; the file is removed at the end when it was taken.
+    it is held (by another open file, or by this process), cannot be opened or
+    locked (another user's), or locks do not exist here; the file is removed at the
+    end when it was taken.
     """
+    if fcntl is None:  # no locks, so no telling a live writer from a dead one
+        yield False
+        return
     try:
-        fd = os.open(path, os.O_RDWR)
+        with _HELD_GUARD:
+            ours = _key(path.stat()) in _HELD
     except FileNotFoundError:
         yield True
         return
+    except OSError:
+        ours = True  # cannot even look at it: keep it
+    fd = -1 if ours else _open_for_lock(path)
+    if fd < 0:
+        yield False
+        return
     try:
-        free = _try_flock(fd)
+        free = _try_lock(fd)
         yield free
         if free:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
     finally:
         os.close(fd)
+
+
+def _open_for_lock(path: Path) -> int:
+    """`path` opened to write where allowed (NFS locks need it), else to read; -1 if neither."""
+    for flags in (os.O_RDWR, os.O_RDONLY):
+        try:
+            return os.open(path, flags)
+        except FileNotFoundError:
+            return -1  # gone since: its sweeper removed it
+        except OSError:
+            continue
+    return -1
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        return _flock(fd)
+    except OSError:  # cannot lock it (say, a read-only descriptor on NFS): keep it
+        return False

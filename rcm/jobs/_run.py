@@ -99,7 +99,8 @@ def job_lock(root: Path) -> Iterator[None]:
     """Hold the lock of the job writing to `root` for the block.
 
     Raises:
-        OutputError: Naming `root` and the holder, if another run holds it.
+        OutputError: Naming `root` and the holder, if another run holds it; naming the
+            lock file, if it cannot be opened or written (another user's).
 
     """
     path = job_folder(root) / "lock"
@@ -112,6 +113,8 @@ def job_lock(root: Path) -> Iterator[None]:
         raise OutputError(
             root, f"another rcm run is working on this job ({held.holder}); wait for it to end"
         ) from None
+    except OSError as error:
+        raise OutputError(path, f"cannot be locked: {error.strerror or error}") from error
     with stack:
         yield
 

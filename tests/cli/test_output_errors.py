@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,9 @@ def test_two_infers_to_one_output_the_second_is_refused_and_the_first_kept(
     codes: list[int] = []
     second = threading.Thread(target=lambda: codes.append(main(arguments)))
     second.start()
+    deadline = time.monotonic() + 60  # bounded: a second writer that never starts fails here
     while not any(p.name.startswith(".m.rcm.partial-") for p in tmp_path.iterdir()):
+        assert second.is_alive() and time.monotonic() < deadline, "the second infer never began"
         second.join(0.05)
     assert main(arguments) == 0
     kept = (out / "tiles.csv").read_bytes()

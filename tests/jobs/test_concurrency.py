@@ -85,6 +85,32 @@ def test_a_second_run_of_a_job_is_refused_while_the_first_holds_its_lock(
         holder.communicate("")
 
 
+def test_a_job_lock_that_cannot_be_opened_or_is_held_here_is_a_clear_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's lock file is an OutputError (exit 2), as is a second run in this process."""
+    import os
+
+    from rcm.jobs._run import job_lock
+
+    root = tmp_path / "results"
+    # On NFS a second flock in this process would be granted: one POSIX lock per process.
+    with job_lock(root), pytest.raises(OutputError, match="another rcm run"), job_lock(root):
+        pass
+    lock, real_open = root / "_job" / "lock", os.open
+
+    def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path) == str(lock):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    refused = pytest.raises(OutputError, match="cannot be locked: Permission denied")
+    with refused as caught, job_lock(root):
+        pass
+    assert caught.value.path == str(lock)
+
+
 def test_a_killed_runs_partial_is_swept_and_a_live_writers_kept(
     cohort: Path, tmp_path: Path, client: Any
 ) -> None:
