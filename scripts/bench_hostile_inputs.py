@@ -9,8 +9,11 @@ Every run is watched: killed when its resident memory passes ``--limit-mib`` or 
 time ``--timeout``. Reported: exit code (or what stopped it), the first error line,
 peak RSS and seconds. The table is printed and appended to BENCHMARKS.md.
 
+With ``--against OTHER_CHECKOUT`` every run is made twice, this checkout then the
+other (its ``rcm`` first on PYTHONPATH), alternating, so the two are measured alike.
+
 Usage: python scripts/bench_hostile_inputs.py [--cases huge-strip ...] [--size 30000]
-       [--limit-mib 6144] [--timeout 300] [--no-append]
+       [--limit-mib 6144] [--timeout 300] [--against DIR] [--no-append]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -27,7 +31,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from _bench import markdown_table, record
+from _bench import ROOT, markdown_table, record
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _QUIET = ["--no-progress", "--um-per-px", "0.5"]
@@ -110,11 +114,12 @@ save_model(Path(sys.argv[1]), build_network(meta), meta, overwrite=True)
 """
 
 
-def watched(argv: list[str], limit_mib: int, timeout: float) -> dict[str, object]:
-    """Run ``rcm ARGV`` in a child; kill it past the memory or time limit."""
+def watched(argv: list[str], limit_mib: int, timeout: float, code: Path) -> dict[str, object]:
+    """Run ``rcm ARGV`` of checkout `code` in a child; kill it past the memory or time limit."""
     command = [sys.executable, "-m", "rcm.cli.main", *argv]
+    env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     stopped, peak_seen = "", 0
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
@@ -139,6 +144,23 @@ def watched(argv: list[str], limit_mib: int, timeout: float) -> dict[str, object
         "peak_mib": peak / 2**20,
         "seconds": seconds,
     }
+
+
+def _clear_outputs(argv: list[str]) -> None:
+    """Remove what a run wrote (the convert target, the --out folder) before the next one."""
+    targets = [argv[2]] if argv[0] == "convert" else [argv[argv.index("--out") + 1]]
+    for target in map(Path, targets):
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def _describe(checkout: Path) -> str:
+    head = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return head.stdout.strip() if head.returncode == 0 else str(checkout)
 
 
 def _rss(pid: int) -> int:
@@ -182,32 +204,41 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=30000, help="edge of the huge-strip TIFF")
     parser.add_argument("--limit-mib", type=int, default=6144)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--against", type=Path, help="another checkout, run alternately")
     parser.add_argument("--no-append", dest="append", action="store_false")
     args = parser.parse_args()
+    checkouts = [("this", ROOT)] + ([("other", args.against.resolve())] if args.against else [])
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         builders = cases(Path(workdir), args.size)
         for name in args.cases:
             for label, argv in builders[name]():
-                result = watched(argv, args.limit_mib, args.timeout)
-                print(json.dumps({"case": name, "command": label, **result}), flush=True)
-                rows.append(
-                    [
-                        name,
-                        f"rcm {label}",
-                        str(result["exit"]),
-                        f"{result['peak_mib']:.0f}",
-                        f"{result['seconds']:.1f}",
-                        str(result["message"]).replace(workdir, "TMP").replace("|", "/"),
-                    ]
-                )
+                for side, code in checkouts:
+                    if side == "other":  # outputs of the first side must not block the second
+                        _clear_outputs(argv)
+                    result = watched(argv, args.limit_mib, args.timeout, code)
+                    print(json.dumps({"case": name, "command": label, "code": side, **result}))
+                    rows.append(
+                        [
+                            name,
+                            f"rcm {label}",
+                            side,
+                            str(result["exit"]),
+                            f"{result['peak_mib']:.0f}",
+                            f"{result['seconds']:.1f}",
+                            str(result["message"]).replace(workdir, "TMP").replace("|", "/"),
+                        ]
+                    )
     table = markdown_table(
-        ["case", "command", "exit", "peak RSS MiB", "seconds", "first stderr line"], rows
+        ["case", "command", "code", "exit", "peak RSS MiB", "seconds", "first stderr line"],
+        rows,
     )
     notes = (
         f"huge-strip: {args.size} x {args.size} uint8, one deflate strip. Runs are killed past "
-        f"{args.limit_mib} MiB resident or {args.timeout:.0f} s."
+        f"{args.limit_mib} MiB resident or {args.timeout:.0f} s. Code: this = {_describe(ROOT)}"
+        + (f", other = {_describe(args.against)}" if args.against else "")
+        + "."
     )
     print(table)
     print(notes)

@@ -240,7 +240,7 @@ def string_dtype(tmp: Path) -> tuple[Path, str]:
         "version": "0.5",
         "multiscales": [{"axes": axes, "datasets": [{"path": "0"}]}],
     }
-    return path, "values, not integers or floating-point numbers"
+    return path, "values, not bool, integers or floating-point numbers"
 
 
 def corrupt_chunk_bytes(tmp: Path) -> tuple[Path, str]:
