@@ -119,7 +119,9 @@ def watched(argv: list[str], limit_mib: int, timeout: float, code: Path) -> dict
     command = [sys.executable, "-m", "rcm.cli.main", *argv]
     env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    child = subprocess.Popen(  # cwd too: ``-m`` puts it first on sys.path
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=code
+    )
     stopped, peak_seen = "", 0
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
