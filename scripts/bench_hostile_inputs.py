@@ -117,7 +117,10 @@ save_model(Path(sys.argv[1]), build_network(meta), meta, overwrite=True)
 def watched(argv: list[str], limit_mib: int, timeout: float, code: Path) -> dict[str, object]:
     """Run ``rcm ARGV`` of checkout `code` in a child; kill it past the memory or time limit."""
     command = [sys.executable, "-m", "rcm.cli.main", *argv]
-    env = {**os.environ, "PYTHONPATH": str(code)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]),
+    }
     start = time.perf_counter()
     child = subprocess.Popen(  # cwd too: ``-m`` puts it first on sys.path
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=code
@@ -220,7 +223,10 @@ def main() -> None:
                     if side == "other":  # outputs of the first side must not block the second
                         _clear_outputs(argv)
                     result = watched(argv, args.limit_mib, args.timeout, code)
-                    print(json.dumps({"case": name, "command": label, "code": side, **result}))
+                    print(
+                        json.dumps({"case": name, "command": label, "code": side, **result}),
+                        flush=True,
+                    )
                     rows.append(
                         [
                             name,

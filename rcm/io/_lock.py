@@ -102,16 +102,19 @@ def _locked_fd(path: Path, *, wait_if_created: bool) -> int:
             fd, created = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
         except FileExistsError:
             fd, created = os.open(path, os.O_RDWR), False
-        stat = os.fstat(fd)
-        with _HELD_GUARD:
-            ours = _key(stat) in _HELD
-        if ours or not _writer_flock(fd, wait=created and wait_if_created):
-            os.close(fd)
-            raise LockHeld(path, _holder(path))
         try:
-            same = os.path.samestat(stat, path.stat())
-        except FileNotFoundError:
-            same = False
+            stat = os.fstat(fd)
+            with _HELD_GUARD:
+                ours = _key(stat) in _HELD
+            if ours or not _writer_flock(fd, wait=created and wait_if_created):
+                raise LockHeld(path, _holder(path))
+            try:
+                same = os.path.samestat(stat, path.stat())
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
         if same:
             return fd
         os.close(fd)

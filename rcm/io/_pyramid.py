@@ -17,7 +17,8 @@ def pyramid_shapes(shape: tuple[int, ...], max_top_edge: int) -> list[tuple[int,
 def downsample_mean(block: np.ndarray) -> np.ndarray:
     """Average 2x2 pixel groups (channels last); an odd last row/column is repeated.
 
-    Integers round half up, so a constant image stays constant at every level.
+    Integers round half up, so a constant image stays constant at every level;
+    bool is the same rule on 0 and 1 (set when two or more of the four are).
     The four strided quarter-views are summed in place in a type just wide enough
     (uint16 for 8-bit input): ten times faster than a reshape-and-sum.
     """
@@ -25,6 +26,11 @@ def downsample_mean(block: np.ndarray) -> np.ndarray:
     if any(after for _, after in pad):
         block = np.pad(block, pad, mode="edge")
     quarters = (block[0::2, 0::2], block[1::2, 0::2], block[0::2, 1::2], block[1::2, 1::2])
+    if block.dtype == np.bool_:  # the integer rule on 0 and 1: set when half or more are
+        count = quarters[0].astype(np.uint8)
+        for quarter in quarters[1:]:
+            count += quarter
+        return count >= 2
     if not np.issubdtype(block.dtype, np.integer):
         total64 = quarters[0].astype(np.float64)
         for quarter in quarters[1:]:

@@ -252,7 +252,8 @@ def _missing_chunks(
         raise MosaicReadError(
             path,
             f"{counts}; zarr would read them as the fill value {fill!r}: pass "
-            "--allow-missing-chunks (allow_missing_chunks: true in a job file) if the "
+            "--allow-missing-chunks (allow_missing_chunks: true in a job file, then "
+            "rcm run --retry-failed) if the "
             "store's writer skipped empty chunks on purpose",
         )
     return [f"{counts}, read as the fill value {fill!r}"]

@@ -170,3 +170,11 @@ def test_options_are_validated() -> None:
         ZarrWriteOptions(chunk=1000)
     with pytest.raises(ValueError, match="shard"):
         ZarrWriteOptions(chunk=1024, shard=512)
+
+
+def test_bool_levels_take_the_majority_of_each_2x2_group() -> None:
+    """One set pixel of four is not a set pixel one level down (half or more is)."""
+    block = np.zeros((4, 4), bool)
+    block[0, 0] = True  # one of four
+    block[2:4, 2] = True  # two of four
+    np.testing.assert_array_equal(downsample_mean(block), [[False, False], [False, True]])
