@@ -7,7 +7,7 @@ mosaic's pixel size differs from training, and normalised. On a GPU the model
 runs in bf16 autocast with channels-last memory; an out-of-memory error halves
 the batch and carries on.
 
-Every model output is checked finite (`check_finite`): a NaN probability would
+Every model output is checked finite (`check_finite_outputs`): a NaN probability would
 otherwise read as "not suspicious", a wrong answer given silently.
 """
 
@@ -102,14 +102,16 @@ class Predictor:
         """Yield ``(indices, probabilities)`` per batch, probabilities float32 ``(n, classes)``.
 
         Raises:
-            InputError: If the model's logits hold NaN or infinity (see `check_finite`).
+            InputError: If the model's logits hold NaN or infinity (see `check_finite_outputs`).
 
         """
         for batch in batches:
             inputs = prepare(batch.pixels, self.model, self.device, self.source_tile_px)
             parts = self.parts(inputs, self._forward)
             # Logits, not probabilities: a -inf logit still gives a finite softmax.
-            check_finite(self.model, batch.indices, np.concatenate([p[1] for p in parts]), "tile")
+            check_finite_outputs(
+                self.model, batch.indices, np.concatenate([p[1] for p in parts]), "tile"
+            )
             yield batch.indices, np.concatenate([p[0] for p in parts])
 
     def _forward(self, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +120,7 @@ class Predictor:
         return torch.softmax(logits, dim=1).cpu().numpy(), logits.cpu().numpy()
 
 
-def check_finite(
+def check_finite_outputs(
     model: LoadedModel,
     indices: np.ndarray,
     outputs: np.ndarray | Sequence[WindowDetections],

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from rcm.infer._reader import TileBatch
-from rcm.infer._runner import PartRunner, check_finite, prepare
+from rcm.infer._runner import PartRunner, check_finite_outputs, prepare
 from rcm.models import LoadedModel, Task, WindowDetections, family_of
 from rcm.stitch import Instances
 
@@ -88,12 +88,12 @@ class WindowPredictor:
             inputs = prepare(batch.pixels, self.model, self.device, self.source_px)
             if self.family.segment is not None:
                 dense = np.concatenate(self.parts(inputs, self._segment))
-                check_finite(self.model, batch.indices, dense, "window")
+                check_finite_outputs(self.model, batch.indices, dense, "window")
                 for index, window in zip(batch.indices, dense, strict=True):
                     yield WindowOutput(int(index), window, None)
             else:
                 found = [d for part in self.parts(inputs, self._detect) for d in part]
-                check_finite(self.model, batch.indices, found, "window")
+                check_finite_outputs(self.model, batch.indices, found, "window")
                 for index, detections in zip(batch.indices, found, strict=True):
                     yield WindowOutput(int(index), *self._window_results(detections))
 

@@ -24,7 +24,7 @@ from torch import nn
 from rcm.errors import InputError, bad_input
 from rcm.io import atomic_output
 from rcm.models._meta import FORMAT, ModelMeta
-from rcm.models._weights import check_finite, load_torch
+from rcm.models._weights import check_finite_weights, load_torch
 
 __all__ = ["FORMAT", "ModelMeta", "check_fits", "read_meta", "read_model_file", "save_model"]
 
@@ -102,7 +102,7 @@ def check_fits(
         if state[key].shape != expected[key].shape
     ]
     if not (missing or unexpected or mismatched):
-        check_finite(path, state)
+        check_finite_weights(path, state)
         return
     problems = []
     if missing:

@@ -55,7 +55,7 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-def check_finite(path: str | os.PathLike[str], state: Mapping[str, torch.Tensor]) -> None:
+def check_finite_weights(path: str | os.PathLike[str], state: Mapping[str, torch.Tensor]) -> None:
     """Refuse weights holding NaN or infinity, naming the first such tensor.
 
     Raises:

@@ -13,7 +13,7 @@ import rcm.models
 from rcm.cli.main import main
 from rcm.errors import InputError
 from rcm.infer import ClassifyOptions, WindowOptions, classify_mosaic, detect_mosaic
-from rcm.infer._runner import check_finite
+from rcm.infer._runner import check_finite_outputs
 from rcm.io import open_mosaic
 from rcm.metrics import coverage_at, coverage_score
 from rcm.models import (
@@ -205,8 +205,8 @@ def test_the_check_names_only_the_tiles_that_went_wrong() -> None:
     with pytest.raises(
         InputError, match=r"\(NaN and Inf\) on tiles 9, 14 \(numbered as in tiles.csv\)"
     ):
-        check_finite(model, np.array([7, 9, 12, 14]), outputs, "tile")
-    check_finite(model, np.array([7, 9]), outputs[[0, 2]], "tile")
+        check_finite_outputs(model, np.array([7, 9, 12, 14]), outputs, "tile")
+    check_finite_outputs(model, np.array([7, 9]), outputs[[0, 2]], "tile")
     many = np.full((12, 2), np.nan, np.float32)
     with pytest.raises(InputError, match=r"on tiles 0, 1, 2, 3, 4 and 7 more \("):
-        check_finite(model, np.arange(12), many, "tile")
+        check_finite_outputs(model, np.arange(12), many, "tile")
