@@ -17,6 +17,8 @@ from rcm.data._labelled import (
     read_labelled_mosaics,
 )
 from rcm.data._lesion_masks import LesionShares, lesion_shares, open_lesion_mask
+from rcm.data._photo_load import MAX_PHOTO_PIXELS, PhotoPixels, orient_boxes, read_photo
+from rcm.data._photo_sources import PhotoSource, read_photo_source
 from rcm.data._photos import (
     PhotoBox,
     PhotoColumns,
@@ -64,6 +66,12 @@ _HOME = {
 }
 
 __all__ = [
+    "MAX_PHOTO_PIXELS",
+    "PhotoPixels",
+    "PhotoSource",
+    "orient_boxes",
+    "read_photo",
+    "read_photo_source",
     "BENIGN",
     "COCO_NAME",
     "DEFAULT_FRACTIONS",

@@ -1,10 +1,19 @@
-"""Metrics: coverage rule, ROC analysis, patient bootstrap, DeLong, COCO mAP, FROC, Dice."""
+"""Metrics: calibration, coverage rule, ROC, patient bootstrap, DeLong, COCO mAP, FROC, Dice."""
 
 from rcm.metrics._bootstrap import (
     Interval,
     bootstrap_ci,
     paired_difference,
     patient_resamples,
+)
+from rcm.metrics._calibration import (
+    ReliabilityBins,
+    brier_score,
+    expected_calibration_error,
+    fit_isotonic,
+    fit_platt,
+    fit_temperature,
+    reliability_bins,
 )
 from rcm.metrics._classification import (
     OperatingPoint,
@@ -28,6 +37,13 @@ from rcm.metrics._readers import ReaderPoint, reader_points
 from rcm.metrics._segmentation import Overlap, overlap
 
 __all__ = [
+    "ReliabilityBins",
+    "brier_score",
+    "expected_calibration_error",
+    "fit_isotonic",
+    "fit_platt",
+    "fit_temperature",
+    "reliability_bins",
     "faithfulness_summary",
     "plausibility",
     "FROC_RATES",

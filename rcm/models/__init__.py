@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rcm.errors import BackendMissingError
     from rcm.models._build import build_network, family_of
+    from rcm.models._calibration import Calibration
     from rcm.models._detectron2 import detectron2_available
     from rcm.models._families import (
         WINDOW_MODELS,
@@ -39,13 +40,16 @@ if TYPE_CHECKING:
     )
     from rcm.models._smp_segmenters import WINDOW_MULTIPLE, build_smp_segmenter
     from rcm.models._store import ModelStore, StoreEntry, rcm_home
-    from rcm.models._task import TASKS, WINDOW_TASKS, Task
+    from rcm.models._task import MOSAIC_TASKS, PHOTO_TASKS, TASKS, WINDOW_TASKS, Task
     from rcm.models._torchvision_detectors import build_torchvision_detector
 
 _PLAIN = {
     "TASKS": "_task",
     "Task": "_task",
     "WINDOW_TASKS": "_task",
+    "MOSAIC_TASKS": "_task",
+    "PHOTO_TASKS": "_task",
+    "Calibration": "_calibration",
     "ModelMeta": "_meta",
     "TILE_PX_RANGE": "_meta",
 }
@@ -98,6 +102,9 @@ __all__ = [
     "WINDOW_MODELS",
     "WINDOW_MULTIPLE",
     "WINDOW_TASKS",
+    "MOSAIC_TASKS",
+    "PHOTO_TASKS",
+    "Calibration",
     "WindowDetections",
     "WindowFamily",
     "WindowTask",

@@ -8,19 +8,23 @@ import rcm.models._adapters  # noqa: F401  (a network of any built-in family can
 from rcm.models._families import WindowFamily, window_family
 from rcm.models._meta import ModelMeta
 from rcm.models._registry import build_classifier
-from rcm.models._task import Task
+from rcm.models._task import WINDOW_TASKS, Task
 
 
 def family_of(meta: ModelMeta) -> WindowFamily:
     """The detector or segmenter family of a window model's metadata."""
-    if meta.task is Task.CLASSIFIER:
-        raise ValueError("classifiers have no window family")
+    if meta.task not in WINDOW_TASKS:
+        raise ValueError(f"a {meta.task} has no window family")
     return window_family(meta.architecture, meta.task)
 
 
 def build_network(meta: ModelMeta) -> nn.Module:
     """The randomly initialised network `meta` describes, ready for its file's weights."""
-    if meta.task is Task.CLASSIFIER:
+    if meta.task is Task.PHOTO_DETECTOR:
+        from rcm.models._photo_detectors import build_photo_detector
+
+        return build_photo_detector(meta)
+    if meta.task in (Task.CLASSIFIER, Task.PHOTO_CLASSIFIER):
         return build_classifier(
             meta.architecture,
             num_classes=len(meta.classes),

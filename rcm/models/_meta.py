@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from rcm.models._calibration import Calibration
 from rcm.models._task import Task
 
 FORMAT = "rcm-model/1"
@@ -45,6 +46,8 @@ class ModelMeta:
         settings: Architecture settings needed to rebuild the network (a detector's
             backbone, a segmenter's encoder, a Detectron2 config as YAML text).
         provenance: Free-form facts about training (data, split, config, versions).
+        calibration: The fitted `Calibration` of the model's output as a mapping
+            (`Calibration.to_dict`), or None when it is not calibrated.
 
     Raises:
         ValueError: On construction, naming the first field of the wrong type or
@@ -63,6 +66,7 @@ class ModelMeta:
     task: Task = Task.CLASSIFIER
     settings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         low, high = TILE_PX_RANGE
@@ -82,13 +86,14 @@ class ModelMeta:
             "task": Task.parse(self.task),
             "settings": _mapping("settings", self.settings),
             "provenance": _mapping("provenance", self.provenance),
+            "calibration": None if self.calibration is None else _calibration(self.calibration),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
         self._check_together()
 
     def _check_together(self) -> None:
-        least = 1 if self.task is Task.DETECTOR else 2
+        least = 1 if self.task in (Task.DETECTOR, Task.PHOTO_DETECTOR, Task.PHOTO_CLASSIFIER) else 2
         if len(self.classes) < least or len(set(self.classes)) != len(self.classes):
             raise ValueError(
                 f"a {self.task} needs {least} or more distinct classes, got {_shown(self.classes)}"
@@ -102,6 +107,11 @@ class ModelMeta:
             raise ValueError(
                 f"mean and std need one value per input channel (in_chans {self.in_chans})"
             )
+
+    @property
+    def calibrated(self) -> Calibration | None:
+        """The model's `Calibration`, or None when it is not calibrated."""
+        return None if self.calibration is None else Calibration.from_dict(self.calibration)
 
     @property
     def positive_indices(self) -> tuple[int, ...]:
@@ -182,6 +192,15 @@ def _numbers(name: str, value: Any, expected: str, *, positive: bool) -> tuple[f
         return tuple(_number(name, item, expected, positive=positive) for item in value)
     except ValueError:
         raise ValueError(f"{name} must be {expected}, got {_shown(value)}") from None
+
+
+def _calibration(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"calibration must be a mapping, got {_shown(value)}")
+    try:
+        return Calibration.from_dict(value).to_dict()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"calibration: {error}") from None
 
 
 def _mapping(name: str, value: Any) -> dict[str, Any]:

@@ -15,6 +15,8 @@ class Task(str, enum.Enum):
     CLASSIFIER = "classifier"
     DETECTOR = "detector"
     SEGMENTER = "segmenter"
+    PHOTO_CLASSIFIER = "photo-classifier"  # one clinical photograph -> category probabilities
+    PHOTO_DETECTOR = "photo-detector"  # one clinical photograph -> lesion boxes
 
     # Hash, print and format as the plain value, so a Task and its string are
     # interchangeable as dict keys and in messages.
@@ -42,3 +44,5 @@ class Task(str, enum.Enum):
 
 TASKS: tuple[str, ...] = tuple(task.value for task in Task)
 WINDOW_TASKS: tuple[Task, ...] = (Task.DETECTOR, Task.SEGMENTER)
+MOSAIC_TASKS: tuple[Task, ...] = (Task.CLASSIFIER, *WINDOW_TASKS)
+PHOTO_TASKS: tuple[Task, ...] = (Task.PHOTO_CLASSIFIER, Task.PHOTO_DETECTOR)

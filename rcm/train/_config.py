@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from rcm.config import ConfigError, apply_overrides, from_mapping, read_yaml
 from rcm.errors import InputError, bad_input
-from rcm.models import Task
+from rcm.models import PHOTO_TASKS, Task
 
 Balance = Literal["sampler", "weights", "none"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
@@ -29,10 +29,17 @@ Precision = Literal["auto", "bf16", "fp16", "fp32"]
 class DataConfig:
     """Where the labelled data is and how it is cut into training examples.
 
+    Mosaic tasks read a training manifest; photo tasks read a photo dataset
+    (``coco`` or ``voc``, with ``images_root``) instead.
+
     Attributes:
         manifest: Training manifest CSV (see `rcm.data.read_labelled_mosaics`).
         split: Split CSV from ``rcm data split``; its ``train`` and ``validation``
             items are used (``test`` is never read by training).
+        coco: Photo tasks: a COCO instances file (``rcm data photos`` writes one).
+        voc: Photo tasks: a Pascal VOC folder (holding ``Annotations/``).
+        images_root: Photo tasks: the folder image paths are relative to
+            (default: the COCO file's folder, or the VOC folder).
         positive_at: Lesion share at or above which a tile is lesion.
         negative_below: Lesion share below which a tile is benign (in between: left out).
         min_tissue: Tiles or windows with less tissue are not used.
@@ -44,8 +51,11 @@ class DataConfig:
 
     """
 
-    manifest: Path
     split: Path
+    manifest: Path | None = None
+    coco: Path | None = None
+    voc: Path | None = None
+    images_root: Path | None = None
     positive_at: float = 0.5
     negative_below: float = 0.1
     min_tissue: float = 0.25
@@ -132,6 +142,45 @@ class AugmentConfig:
     scale: float = 0.1
 
 
+PhotoFit = Literal["centre", "letterbox"]
+PhotoLabels = Literal["multi", "single"]
+SingleLabelRule = Literal["severity", "largest"]
+
+
+@dataclass(frozen=True)
+class PhotoConfig:
+    """How clinical photographs become a model's input and labels (photo tasks only).
+
+    Attributes:
+        input_px: Photo classifiers: the square input edge.
+        fit: Photo classifiers: ``centre`` resizes the shorter side to `input_px`
+            and crops the centre; ``letterbox`` resizes the longer side and pads.
+        min_size: Photo detectors: the shorter side photos are resized to.
+        max_size: Photo detectors: the longer side is kept at or below this.
+        labels: Photo classifiers: ``multi`` (a sigmoid per category: an image
+            holds every category of its boxes) or ``single`` (softmax, one
+            category per image by `single_rule`).
+        single_rule: ``severity`` takes the image's most severe category (first in
+            `severity`), ``largest`` the category of its largest box.
+        severity: Categories from most to least severe; default the category order.
+        positive: Categories whose probabilities count as suspicious; default all.
+        saturation: Largest relative saturation change (colour jitter).
+        hue: Largest hue shift, as a fraction of the colour wheel.
+
+    """
+
+    input_px: int = 384
+    fit: PhotoFit = "centre"
+    min_size: int = 800
+    max_size: int = 1333
+    labels: PhotoLabels = "multi"
+    single_rule: SingleLabelRule = "severity"
+    severity: tuple[str, ...] = ()
+    positive: tuple[str, ...] = ()
+    saturation: float = 0.1
+    hue: float = 0.02
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Where and how training runs.
@@ -164,9 +213,21 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    photo: PhotoConfig = field(default_factory=PhotoConfig)
 
     def __post_init__(self) -> None:
+        if self.task == Task.DETECTOR and self.photos is not None:
+            object.__setattr__(self, "task", Task.PHOTO_DETECTOR)  # a detector of photographs
+        self._check_data()
+        photo = self.photo
         checks = [
+            (8 <= photo.input_px <= 8192, "photo.input_px must be from 8 to 8192"),
+            (
+                8 <= photo.min_size <= photo.max_size <= 8192,
+                "need 8 <= photo.min_size <= photo.max_size <= 8192",
+            ),
+            (0 <= photo.saturation < 1, "photo.saturation must be in [0, 1)"),
+            (0 <= photo.hue <= 0.5, "photo.hue must be in [0, 0.5]"),
             (self.optim.epochs >= 1, "optim.epochs must be at least 1"),
             (self.optim.batch_size >= 1, "optim.batch_size must be at least 1"),
             (self.optim.accumulate >= 1, "optim.accumulate must be at least 1"),
@@ -211,6 +272,35 @@ class TrainConfig:
             if not ok:
                 raise ValueError(message)
 
+    @property
+    def manifest(self) -> Path:
+        """The training manifest of a mosaic task (checked present on construction)."""
+        if self.data.manifest is None:
+            raise ValueError(f"a {self.task} has no training manifest")
+        return self.data.manifest
+
+    @property
+    def photos(self) -> Path | None:
+        """The photo dataset (COCO file or VOC folder), or None for mosaic data."""
+        return self.data.coco or self.data.voc
+
+    def _check_data(self) -> None:
+        data = self.data
+        if data.coco is not None and data.voc is not None:
+            raise ValueError("give data.coco or data.voc, not both")
+        if self.task in PHOTO_TASKS:
+            if self.photos is None:
+                raise ValueError(f"a {self.task} trains on photos: set data.coco or data.voc")
+            if data.manifest is not None:
+                raise ValueError(f"a {self.task} reads photos, not data.manifest")
+            if self.model.in_chans != 3:
+                raise ValueError("photo models take RGB: model.in_chans must be 3")
+        else:
+            if self.photos is not None or data.images_root is not None:
+                raise ValueError(f"a {self.task} trains on mosaics: data.coco/voc are for photos")
+            if data.manifest is None:
+                raise ValueError(f"a {self.task} trains on mosaics: set data.manifest")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (paths as strings)."""
         return _plain(dataclasses.asdict(self))
@@ -248,12 +338,33 @@ def load_config(
             if isinstance(part, dict):  # else refused as "must be a mapping" below
                 raw[section] = {**part, key: Path(value)}
         for key, value in fixed.items():
+            if key == "task" and raw.get(key) == Task.PHOTO_DETECTOR and value == Task.DETECTOR:
+                continue  # `rcm train detector` with a photo detector's config
             if raw.get(key) not in (None, value):
                 raise InputError(
                     path, f"config says {key}: {raw[key]} but the command says {value}"
                 )
             raw[key] = value
-        return from_mapping(TrainConfig, raw, base=source.parent)
+        return from_mapping(TrainConfig, _photo_defaults(raw), base=source.parent)
+
+
+# Photographs are RGB; ImageNet's statistics are the usual normalisation for them.
+PHOTO_MODEL_DEFAULTS = {
+    "in_chans": 3,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
+
+
+def _photo_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """A photo config's model section defaults to RGB with ImageNet normalisation."""
+    data = raw.get("data")
+    photo_task = raw.get("task") in PHOTO_TASKS
+    photo_data = isinstance(data, dict) and (data.get("coco") or data.get("voc"))
+    model = raw.get("model", {}) if raw.get("model") is not None else {}
+    if not (photo_task or photo_data) or not isinstance(model, dict):
+        return raw
+    return {**raw, "model": {**PHOTO_MODEL_DEFAULTS, **model}}
 
 
 def _plain(value: Any) -> Any:

@@ -74,7 +74,7 @@ def _training_mosaics(
     config: TrainConfig,
 ) -> tuple[Split, list[LabelledMosaic], list[LabelledMosaic]]:
     """The split and its training and validation mosaics, checked against the manifest."""
-    mosaics = read_labelled_mosaics(config.data.manifest)
+    mosaics = read_labelled_mosaics(config.manifest)
     split = read_split(config.data.split)
     check_split_covers(split, [m.mosaic_id for m in mosaics], config.data.split)
     _check_same_patients(mosaics, split, config)
@@ -97,8 +97,8 @@ def _provenance(config: TrainConfig, split: Split) -> dict[str, Any]:
             "python": platform.python_version(),
         },
         "manifest": {
-            "path": str(config.data.manifest),
-            "checksum": file_checksum(config.data.manifest),
+            "path": str(config.manifest),
+            "checksum": file_checksum(config.manifest),
         },
         "split": {
             "path": str(config.data.split),

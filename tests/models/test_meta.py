@@ -54,7 +54,7 @@ def _linear() -> nn.Module:
 
 
 def test_task_is_one_enum_that_still_reads_as_its_string() -> None:
-    assert TASKS == ("classifier", "detector", "segmenter")
+    assert TASKS == ("classifier", "detector", "segmenter", "photo-classifier", "photo-detector")
     assert Task.DETECTOR == "detector" and f"a {Task.DETECTOR}" == "a detector"
     assert {"segmenter": 1}[Task.SEGMENTER] == 1
     assert Task.parse("classifier") is Task.CLASSIFIER

@@ -1,0 +1,148 @@
+"""Decoding a clinical photograph into a model's RGB input: the one pixel rule for photos.
+
+Every photo, for training and for inference, goes through `read_photo`:
+
+1. The header's size is checked against a pixel budget before any decoding
+   (a decompression bomb is refused, naming the file).
+2. The EXIF orientation is applied, so the image is upright as a viewer shows
+   it. Boxes are given in stored pixels (the orientation the file holds, as
+   `rcm data photos` and annotation tables record them) and are moved with the
+   image.
+3. Pixels become 8-bit RGB by one rule: grayscale (1-bit, 8-bit) is repeated
+   into three channels; 16-bit values are scaled to 8 bits (``v * 255 / 65535``,
+   rounded); a palette is expanded; an alpha channel is dropped (pixels as
+   stored, not composited); CMYK is converted by Pillow. Floating-point images
+   are refused.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rcm.errors import InputError
+
+MAX_PHOTO_PIXELS = 150_000_000  # a 12,000 x 12,500 photograph; phones take 50 Mpx at most
+_EXIF_ORIENTATION = 0x0112
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError)
+
+
+@dataclass(frozen=True)
+class PhotoPixels:
+    """A decoded photograph, upright, with its boxes in the same pixels.
+
+    Attributes:
+        rgb: ``(H, W, 3)`` uint8 pixels after the EXIF orientation.
+        boxes: ``(N, 4)`` float64 ``x_min, y_min, x_max, y_max`` in `rgb`'s pixels.
+        orientation: The EXIF orientation that was applied (1 = none).
+
+    """
+
+    rgb: np.ndarray
+    boxes: np.ndarray
+    orientation: int
+
+    def __post_init__(self) -> None:
+        if self.rgb.ndim != 3 or self.rgb.shape[2] != 3 or self.rgb.dtype != np.uint8:
+            raise ValueError(f"photo pixels must be (H, W, 3) uint8, got {self.rgb.shape}")
+        if self.boxes.ndim != 2 or self.boxes.shape[1] != 4:
+            raise ValueError(f"boxes must be (N, 4), got {self.boxes.shape}")
+
+
+def read_photo(
+    path: str | os.PathLike[str],
+    boxes: np.ndarray | None = None,
+    *,
+    max_pixels: int = MAX_PHOTO_PIXELS,
+) -> PhotoPixels:
+    """Decode `path` into upright 8-bit RGB and move `boxes` (stored pixels, xyxy) with it.
+
+    Raises:
+        InputError: Naming the file, when it is missing, not an image, over the
+            pixel budget, or of a pixel type the rule does not cover.
+
+    """
+    path = Path(path)
+    stored = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, dtype=np.float64)
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > max_pixels:
+                raise InputError(
+                    path,
+                    f"{image.width} x {image.height} photo is over the {max_pixels:,} pixel budget",
+                )
+            orientation = _orientation(image)
+            width, height = image.size
+            image.load()
+            rgb = _to_rgb(image, path)
+    except FileNotFoundError:
+        raise InputError(path, "photo not found") from None
+    except Image.DecompressionBombError as error:
+        raise InputError(path, f"photo over Pillow's pixel limit ({error})") from None
+    except InputError:
+        raise
+    except _PILLOW_ERRORS as error:
+        raise InputError(path, f"not a readable image ({error})") from None
+    upright = np.ascontiguousarray(_orient_pixels(rgb, orientation))
+    return PhotoPixels(upright, orient_boxes(stored, orientation, width, height), orientation)
+
+
+def orient_boxes(boxes: np.ndarray, orientation: int, width: int, height: int) -> np.ndarray:
+    """Boxes (xyxy, stored pixels of a `width` x `height` image) after the EXIF orientation."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = b.T
+    w, h = float(width), float(height)
+    corners = {
+        1: (x0, y0, x1, y1),
+        2: (w - x1, y0, w - x0, y1),
+        3: (w - x1, h - y1, w - x0, h - y0),
+        4: (x0, h - y1, x1, h - y0),
+        5: (y0, x0, y1, x1),
+        6: (h - y1, x0, h - y0, x1),
+        7: (h - y1, w - x1, h - y0, w - x0),
+        8: (y0, w - x1, y1, w - x0),
+    }
+    return np.stack(corners.get(orientation, corners[1]), axis=1).reshape(-1, 4)
+
+
+def _orientation(image: Image.Image) -> int:
+    value = image.getexif().get(_EXIF_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _orient_pixels(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    if orientation == 1:
+        return rgb
+    return np.asarray(Image.fromarray(rgb).transpose(_TRANSPOSE[orientation]))
+
+
+# The transposes that make each EXIF orientation upright (ImageOps.exif_transpose's table).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _to_rgb(image: Image.Image, path: Path) -> np.ndarray:
+    mode = image.mode
+    if mode in _SIXTEEN_BIT:
+        values = np.asarray(image, dtype=np.float64)
+        if mode == "I" and (values.min(initial=0) < 0 or values.max(initial=0) > 65535):
+            raise InputError(path, "32-bit integer photos are not supported (16 bits at most)")
+        gray = np.rint(values * (255.0 / 65535.0)).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "F" or mode.startswith("I;"):
+        raise InputError(path, f"photo pixel type {mode} is not supported (8 or 16-bit only)")
+    # RGBA, LA, PA: convert drops the alpha channel; P expands the palette; CMYK converts.
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return rgb
