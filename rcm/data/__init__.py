@@ -17,7 +17,15 @@ from rcm.data._labelled import (
     read_labelled_mosaics,
 )
 from rcm.data._lesion_masks import LesionShares, lesion_shares, open_lesion_mask
-from rcm.data._photo_load import MAX_PHOTO_PIXELS, PhotoPixels, orient_boxes, read_photo
+from rcm.data._photo_load import (
+    MAX_PHOTO_PIXELS,
+    PHOTO_FITS,
+    PhotoFit,
+    PhotoPixels,
+    fit_photo,
+    orient_boxes,
+    read_photo,
+)
 from rcm.data._photo_sources import PhotoSource, read_photo_source
 from rcm.data._photos import (
     PhotoBox,
@@ -67,6 +75,9 @@ _HOME = {
 
 __all__ = [
     "MAX_PHOTO_PIXELS",
+    "PHOTO_FITS",
+    "PhotoFit",
+    "fit_photo",
     "PhotoPixels",
     "PhotoSource",
     "orient_boxes",

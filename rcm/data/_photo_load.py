@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
@@ -90,6 +91,34 @@ def read_photo(
         raise InputError(path, f"not a readable image ({error})") from None
     upright = np.ascontiguousarray(_orient_pixels(rgb, orientation))
     return PhotoPixels(upright, orient_boxes(stored, orientation, width, height), orientation)
+
+
+PhotoFit = Literal["centre", "letterbox"]
+PHOTO_FITS: tuple[str, ...] = get_args(PhotoFit)
+
+
+def fit_photo(rgb: np.ndarray, size: int, fit: PhotoFit) -> np.ndarray:
+    """A photo classifier's square input: `size` x `size` x 3 uint8.
+
+    ``centre`` resizes the shorter side to `size` and keeps the centre square;
+    ``letterbox`` resizes the longer side to `size` and pads the rest with black,
+    centred. Resizing is Pillow's antialiased bilinear filter.
+    """
+    if fit not in PHOTO_FITS:
+        raise ValueError(f"fit must be one of {', '.join(PHOTO_FITS)}, got {fit!r}")
+    height, width = rgb.shape[:2]
+    scale = size / (min(height, width) if fit == "centre" else max(height, width))
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = np.asarray(
+        Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=None)
+    )
+    if fit == "centre":
+        top, left = (new_h - size) // 2, (new_w - size) // 2
+        return np.ascontiguousarray(resized[top : top + size, left : left + size])
+    out = np.zeros((size, size, 3), dtype=np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    out[top : top + new_h, left : left + new_w] = resized
+    return out
 
 
 def orient_boxes(boxes: np.ndarray, orientation: int, width: int, height: int) -> np.ndarray:

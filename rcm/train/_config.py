@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rcm.config import ConfigError, apply_overrides, from_mapping, read_yaml
+from rcm.data import PhotoFit
 from rcm.errors import InputError, bad_input
 from rcm.models import PHOTO_TASKS, Task
 
@@ -142,7 +143,6 @@ class AugmentConfig:
     scale: float = 0.1
 
 
-PhotoFit = Literal["centre", "letterbox"]
 PhotoLabels = Literal["multi", "single"]
 SingleLabelRule = Literal["severity", "largest"]
 
