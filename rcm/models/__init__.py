@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rcm.errors import BackendMissingError
     from rcm.models._build import build_network, family_of
-    from rcm.models._calibration import Calibration
+    from rcm.models._calibration import CALIBRATION_METHODS, Calibration, CalibrationMethod
     from rcm.models._detectron2 import detectron2_available
     from rcm.models._families import (
         WINDOW_MODELS,
@@ -50,6 +50,8 @@ _PLAIN = {
     "MOSAIC_TASKS": "_task",
     "PHOTO_TASKS": "_task",
     "Calibration": "_calibration",
+    "CalibrationMethod": "_calibration",
+    "CALIBRATION_METHODS": "_calibration",
     "ModelMeta": "_meta",
     "TILE_PX_RANGE": "_meta",
 }
@@ -105,6 +107,8 @@ __all__ = [
     "MOSAIC_TASKS",
     "PHOTO_TASKS",
     "Calibration",
+    "CalibrationMethod",
+    "CALIBRATION_METHODS",
     "WindowDetections",
     "WindowFamily",
     "WindowTask",
