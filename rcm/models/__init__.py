@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from rcm.models._inputs import normalise, to_model_input, to_unit
     from rcm.models._load import LoadedModel, load_model
     from rcm.models._meta import TILE_PX_RANGE, ModelMeta
-    from rcm.models._modelfile import check_fits, read_meta, read_model_file, save_model
+    from rcm.models._modelfile import (
+        check_fits,
+        read_meta,
+        read_model_file,
+        save_model,
+        save_state,
+    )
     from rcm.models._registry import (
         CLASSIFIERS,
         Architecture,
@@ -78,6 +84,7 @@ _HOME = {
     "read_meta": "_modelfile",
     "read_model_file": "_modelfile",
     "save_model": "_modelfile",
+    "save_state": "_modelfile",
     "CLASSIFIERS": "_registry",
     "Architecture": "_registry",
     "build_classifier": "_registry",
@@ -130,6 +137,7 @@ __all__ = [
     "register_window_model",
     "resolve_architecture",
     "save_model",
+    "save_state",
     "to_model_input",
     "to_unit",
     "window_family",
