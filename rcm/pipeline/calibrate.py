@@ -109,7 +109,6 @@ def calibrate_model(
 
     """
     from rcm.models import ModelStore, read_meta
-    from rcm.report import load_cohort
 
     source, meta = Path(model), read_meta(model)
     _check_request(source, meta, method, out, name, part)
@@ -118,12 +117,7 @@ def calibrate_model(
         check_output(out, overwrite=replace_existing)
     else:
         store.check_name(str(name), replace=replace_existing)
-    cohort = load_cohort(outputs, truth)
-    errors = [problem for problem in cohort.problems if problem.severity == "error"]
-    if errors:
-        raise EvaluationInputError(
-            truth, f"{len(errors)} problem(s) with the inputs (listed above)", cohort.problems
-        )
+    cohort = _cohort(outputs, truth)
     _check_cases(source, meta, cohort, truth, split, part)
     scores = np.array([case.score for case in cohort.cases], np.float64)
     positive = np.array([case.positive for case in cohort.cases], bool)
@@ -136,6 +130,19 @@ def calibrate_model(
     )
     path = _write(source, calibrated, out, name, store, replace_existing)
     return _result(calibration, path, name, source, scores, positive, cohort.problems)
+
+
+def _cohort(outputs: Outputs, truth: str | os.PathLike[str]) -> Cohort:
+    """The outputs joined to the truth as `rcm evaluate` joins them; errors stop here."""
+    from rcm.report import load_cohort
+
+    cohort = load_cohort(outputs, truth)
+    errors = [problem for problem in cohort.problems if problem.severity == "error"]
+    if errors:
+        raise EvaluationInputError(
+            truth, f"{len(errors)} problem(s) with the inputs (listed above)", cohort.problems
+        )
+    return cohort
 
 
 def _check_request(
