@@ -262,7 +262,9 @@ def _reliability_png(bins: dict[str, Any]) -> str:
     top.legend(loc="upper left", fontsize=8)
     edges = bins["edges"]
     widths = [high - low for low, high in itertools.pairwise(edges)]
-    bottom.bar(edges[:-1], bins["counts"], width=widths, align="edge", color="tab:gray")
+    bottom.bar(
+        edges[:-1], bins["counts"], width=widths, align="edge", color="tab:gray", edgecolor="white"
+    )
     bottom.set(xlabel="calibrated probability", ylabel="mosaics")
     return _png(figure)
 
