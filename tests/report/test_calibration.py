@@ -39,6 +39,15 @@ def _cohort(folder: Path, *, calibrated: int = 12) -> tuple[Path, Path, np.ndarr
     return outputs, truth, labels, probability
 
 
+@pytest.fixture(scope="module")
+def calibrated_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """metrics.json of the calibrated cohort."""
+    folder = tmp_path_factory.mktemp("calibrated")
+    outputs, truth, _, _ = _cohort(folder)
+    result = evaluate_outputs(outputs, truth, folder / "e", options=FAST)
+    return json.loads(result.metrics_path.read_text())
+
+
 def _ece_by_hand(probability: np.ndarray, labels: np.ndarray) -> float:
     """Ten bins [0, 0.1), ..., [0.9, 1.0]: |observed share - mean probability|, case-weighted."""
     total = 0.0
@@ -125,11 +134,11 @@ def test_metrics_json_without_calibration_reads_as_none() -> None:
         (lambda c: c.pop("method"), "calibration must have the fields"),
     ],
 )
-def test_a_damaged_calibration_block_is_refused(edit: object, message: str, tmp_path: Path) -> None:
-    outputs, truth, _, _ = _cohort(tmp_path)
-    result = evaluate_outputs(outputs, truth, tmp_path / "e", options=FAST)
-    data = json.loads(result.metrics_path.read_text())
+def test_a_damaged_calibration_block_is_refused(
+    edit: object, message: str, calibrated_metrics: dict, tmp_path: Path
+) -> None:
+    data = json.loads(json.dumps(calibrated_metrics))
     edit(data["calibration"])  # type: ignore[operator]
-    result.metrics_path.write_text(json.dumps(data))
+    (tmp_path / "metrics.json").write_text(json.dumps(data))
     with pytest.raises(OutputFormatError, match=message):
-        EvaluationDocument.read(result.metrics_path)
+        EvaluationDocument.read(tmp_path / "metrics.json")
