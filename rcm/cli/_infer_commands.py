@@ -107,12 +107,13 @@ def run_infer(args: argparse.Namespace) -> None:
 
 
 def describe(result: MosaicResult, options: RunOptions) -> str:
-    """One line: the decision, its score, and how fast the tiles or windows ran."""
+    """One line: the decision, its probability (calibrated models), score, and the run's speed."""
     seconds = result.timings.get("classify_s" if result.unit == "tiles" else "windows_s", 0.0)
     objects = "" if result.instances is None else f"; {result.instances} objects"
     rate = result.run / seconds if seconds else 0.0
+    calibrated = "" if result.probability is None else f"probability {result.probability:.3f}, "
     return (
-        f"{result.decision} (score {result.score:.3f}, "
+        f"{result.decision} ({calibrated}score {result.score:.3f}, "
         f"{result.coverage_at_threshold:.2%} of tissue >= {options.threshold}); "
         f"{result.run}/{result.total} {result.unit} run at {rate:.1f} {result.unit}/s{objects}"
     )

@@ -31,6 +31,45 @@ def register(commands: Any) -> None:
     show = actions.add_parser("show", help="print a model file's metadata")
     show.add_argument("file")
     show.set_defaults(run=run_models_show)
+    _add_calibrate(actions)
+
+
+def _add_calibrate(actions: Any) -> None:
+    calibrate = actions.add_parser(
+        "calibrate",
+        help="make a mosaic model's score a probability, fitted on validation outputs",
+        description="Read the rcm infer outputs of validation mosaics made by MODEL, join them "
+        "to the manifest as rcm evaluate does, fit Platt or isotonic scaling of the mosaic "
+        "score, and write a new model file with the same weights and the calibration in its "
+        "metadata (MODEL itself is left unchanged). Its outputs then carry a calibrated "
+        "probability next to the score. Photo models are calibrated in training.",
+    )
+    calibrate.add_argument("model", help="model name in the store, or a model file")
+    calibrate.add_argument(
+        "--outputs",
+        required=True,
+        nargs="+",
+        metavar="OUTPUTS",
+        help="folder(s) of rcm infer output folders, or output folders themselves",
+    )
+    calibrate.add_argument("--truth", required=True, help="ground-truth manifest CSV")
+    calibrate.add_argument("--split", help="split file: every output must be of a mosaic of --part")
+    calibrate.add_argument(
+        "--part", default="validation", help="split part calibrated on (default %(default)s)"
+    )
+    calibrate.add_argument(
+        "--method",
+        choices=("platt", "isotonic"),
+        default="platt",
+        help="Platt (logistic) or isotonic scaling of the score (default %(default)s)",
+    )
+    destination = calibrate.add_mutually_exclusive_group(required=True)
+    destination.add_argument("--name", help="add the calibrated model to the store as NAME")
+    destination.add_argument("--out", help="write the calibrated model file (.safetensors)")
+    calibrate.add_argument(
+        "--replace", action="store_true", help="replace an existing --out file or --name model"
+    )
+    calibrate.set_defaults(run=run_models_calibrate)
 
 
 def _add_import(actions: Any) -> None:
@@ -199,3 +238,41 @@ def run_models_show(args: argparse.Namespace) -> None:
     from rcm.models import read_meta
 
     print(read_meta(args.file).to_json())
+
+
+def run_models_calibrate(args: argparse.Namespace) -> None:
+    from rcm.cli._evaluate_commands import print_problems
+    from rcm.pipeline.calibrate import calibrate_model
+    from rcm.pipeline.evaluate import EvaluationInputError
+    from rcm.pipeline.infer import resolve_model
+
+    source = resolve_model(args.model)
+    try:
+        result = calibrate_model(
+            source.path,
+            args.outputs,
+            args.truth,
+            method=args.method,
+            split=args.split,
+            part=args.part,
+            out=args.out,
+            name=args.name,
+            replace_existing=args.replace,
+        )
+    except EvaluationInputError as error:
+        print_problems(error.problems)
+        raise
+    print_problems(result.problems)
+    calibration = result.calibration
+    fitted = (
+        f"slope {calibration.slope:.4g}, intercept {calibration.intercept:.4g}"
+        if calibration.method == "platt"
+        else f"{len(calibration.knots_x)} knots"
+    )
+    print(
+        f"calibrated {args.model} ({calibration.method}: {fitted}) on {result.cases} mosaics "
+        f"({result.positive} positive): Brier score {result.brier:.3f}, expected calibration "
+        f"error {result.expected_calibration_error:.3f} on them"
+    )
+    where = f"added {result.name} to the store" if result.name else f"wrote {result.path}"
+    print(f"{where}; run it on new mosaics for calibrated probabilities")

@@ -19,6 +19,8 @@ class MosaicResult:
         status: ``ok``, or ``no_tissue`` when nothing was run.
         decision: ``suspicious``, ``not suspicious`` or ``no tissue``.
         score: The mosaic score.
+        probability: The calibrated probability of the score (None when the model
+            is not calibrated).
         coverage_at_threshold: Share of tissue at or above the threshold.
         unit: What the model ran on: ``tiles`` (classifiers) or ``windows``.
         run: How many tiles or windows went through the model.
@@ -38,6 +40,7 @@ class MosaicResult:
     run: int
     total: int
     instances: int | None = None
+    probability: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -62,5 +65,6 @@ class MosaicResult:
             run=run,
             total=total,
             instances=instances,
+            probability=verdict.probability,
             timings=timings,
         )

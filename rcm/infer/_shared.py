@@ -1,8 +1,13 @@
-"""Mosaic-level pieces every model task shares: tile scale, map scale, verdict, summary."""
+"""Mosaic-level pieces every model task shares: tile scale, map scale, verdict, summary.
+
+The summary is where a calibrated model's probability joins the verdict, so
+every task (and a job's outputs, through the same stage) gets it the same way.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import math
+from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -13,7 +18,7 @@ from rcm._version import __version__
 from rcm.errors import InputError
 from rcm.io import Mosaic
 from rcm.metrics import coverage_at, coverage_score
-from rcm.models import TILE_PX_RANGE, LoadedModel
+from rcm.models import TILE_PX_RANGE, Calibration, LoadedModel
 from rcm.outputs import Decision, MapLayout, ModelRecord, MosaicRecord, MosaicSummary, Verdict
 
 
@@ -77,6 +82,26 @@ def verdict(tissue_values: np.ndarray, options: ScoringOptions, *, classified: b
     )
 
 
+def with_probability(
+    outcome: Verdict, calibration: Calibration | None, coverage: float, notes: list[str]
+) -> Verdict:
+    """`outcome` with the calibrated probability of its score, when `calibration` holds for it.
+
+    A calibration fitted on scores at one coverage fraction says nothing of
+    scores at another: the probability stays None and `notes` says why.
+    """
+    if calibration is None:
+        return outcome
+    fitted = calibration.coverage_fraction
+    if fitted is not None and not math.isclose(fitted, coverage, rel_tol=1e-9):
+        notes.append(
+            f"the model is calibrated for scores at coverage {fitted:g}, not {coverage:g}: "
+            "no probability is given"
+        )
+        return outcome
+    return replace(outcome, probability=float(calibration.probability(outcome.score)))
+
+
 def mosaic_summary(
     mosaic: Mosaic,
     model: LoadedModel,
@@ -85,10 +110,18 @@ def mosaic_summary(
     notes: list[str],
     **parts: Any,
 ) -> MosaicSummary:
-    """The summary of a run: `parts` (verdict, map, counts) plus the run's provenance."""
+    """The summary of a run: `parts` (verdict, map, counts) plus the run's provenance.
+
+    The verdict gains the model's calibrated probability of its score (when the
+    model is calibrated for the run's coverage fraction; else a note says why not).
+    """
     info, meta = mosaic.info, model.meta
     record = asdict(meta)
+    if record["calibration"] is None:
+        del record["calibration"]  # the record of an uncalibrated model is as rcm 0.1.0 wrote
     typed = ("task", "architecture", "classes", "positive", "tile_px", "um_per_px")
+    calibration, notes = meta.calibrated, list(notes)
+    parts["verdict"] = with_probability(parts["verdict"], calibration, options.coverage, notes)
     return MosaicSummary(
         task=meta.task,
         mosaic=MosaicRecord(
@@ -103,6 +136,7 @@ def mosaic_summary(
             file=model.path,
             checksum=model.checksum,
             **{key: record.pop(key) for key in typed},
+            calibration_method=None if calibration is None else calibration.method,
             meta=record,
         ),
         options=asdict(options),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rcm.errors import BackendMissingError
     from rcm.models._build import build_network, family_of
-    from rcm.models._calibration import Calibration
+    from rcm.models._calibration import CALIBRATION_METHODS, Calibration, CalibrationMethod
     from rcm.models._detectron2 import detectron2_available
     from rcm.models._families import (
         WINDOW_MODELS,
@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from rcm.models._inputs import normalise, to_model_input, to_unit
     from rcm.models._load import LoadedModel, load_model
     from rcm.models._meta import TILE_PX_RANGE, ModelMeta
-    from rcm.models._modelfile import check_fits, read_meta, read_model_file, save_model
+    from rcm.models._modelfile import (
+        check_fits,
+        read_meta,
+        read_model_file,
+        save_model,
+        save_state,
+    )
     from rcm.models._registry import (
         CLASSIFIERS,
         Architecture,
@@ -50,6 +56,8 @@ _PLAIN = {
     "MOSAIC_TASKS": "_task",
     "PHOTO_TASKS": "_task",
     "Calibration": "_calibration",
+    "CalibrationMethod": "_calibration",
+    "CALIBRATION_METHODS": "_calibration",
     "ModelMeta": "_meta",
     "TILE_PX_RANGE": "_meta",
 }
@@ -76,6 +84,7 @@ _HOME = {
     "read_meta": "_modelfile",
     "read_model_file": "_modelfile",
     "save_model": "_modelfile",
+    "save_state": "_modelfile",
     "CLASSIFIERS": "_registry",
     "Architecture": "_registry",
     "build_classifier": "_registry",
@@ -105,6 +114,8 @@ __all__ = [
     "MOSAIC_TASKS",
     "PHOTO_TASKS",
     "Calibration",
+    "CalibrationMethod",
+    "CALIBRATION_METHODS",
     "WindowDetections",
     "WindowFamily",
     "WindowTask",
@@ -126,6 +137,7 @@ __all__ = [
     "register_window_model",
     "resolve_architecture",
     "save_model",
+    "save_state",
     "to_model_input",
     "to_unit",
     "window_family",

@@ -10,6 +10,10 @@ probability that matches observed frequencies on the validation split.
 - ``isotonic`` (mosaic scores): a non-decreasing step function through the
   fitted knots, linearly interpolated between them and constant beyond them.
 
+A mosaic score is the coverage rule as a number, so its meaning depends on the
+coverage fraction it was computed at: a mosaic calibration records that
+fraction (`coverage_fraction`) and holds only for scores computed at it.
+
 Plain data (numpy only), checked on construction; the fitting lives in
 `rcm.metrics` (scipy, scikit-learn).
 """
@@ -26,6 +30,7 @@ import numpy as np
 
 CalibrationMethod = Literal["temperature", "platt", "isotonic"]
 METHODS: tuple[str, ...] = get_args(CalibrationMethod)
+CALIBRATION_METHODS = METHODS  # the name the package exports
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Calibration:
         knots_x: Isotonic knots' scores, increasing.
         knots_y: Isotonic knots' probabilities, non-decreasing, in [0, 1].
         cases: How many validation cases it was fitted on.
+        coverage_fraction: The coverage fraction of the mosaic scores it was
+            fitted on (``platt``, ``isotonic``); None when it does not depend on one.
 
     Raises:
         ValueError: Naming the field that breaks its rule.
@@ -53,6 +60,7 @@ class Calibration:
     knots_x: tuple[float, ...] = ()
     knots_y: tuple[float, ...] = ()
     cases: int = 0
+    coverage_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -68,6 +76,14 @@ class Calibration:
             raise ValueError(f"calibration temperature must be positive, got {self.temperature}")
         if isinstance(self.cases, bool) or not isinstance(self.cases, int) or self.cases < 0:
             raise ValueError(f"calibration cases must be a count, got {self.cases!r}")
+        fraction = self.coverage_fraction
+        if fraction is not None:
+            ok = isinstance(fraction, int | float) and not isinstance(fraction, bool)
+            if not ok or not 0 < fraction <= 1:
+                raise ValueError(
+                    f"calibration coverage_fraction must be in (0, 1], got {fraction!r}"
+                )
+            object.__setattr__(self, "coverage_fraction", float(fraction))
         xs, ys = _floats("knots_x", self.knots_x), _floats("knots_y", self.knots_y)
         object.__setattr__(self, "knots_x", xs)
         object.__setattr__(self, "knots_y", ys)
@@ -95,9 +111,11 @@ class Calibration:
         raise ValueError("a temperature calibration maps logits: use scale_logits")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (the model file's ``calibration`` entry)."""
+        """JSON-ready (the model file's ``calibration`` entry; no coverage_fraction when None)."""
         data = asdict(self)
         data["knots_x"], data["knots_y"] = list(self.knots_x), list(self.knots_y)
+        if self.coverage_fraction is None:
+            del data["coverage_fraction"]
         return data
 
     @classmethod

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from rcm.models._calibration import Calibration
-from rcm.models._task import Task
+from rcm.models._task import MOSAIC_TASKS, Task
 
 FORMAT = "rcm-model/1"
 # Smallest and largest input edge a model may take: below 8 px no network sees
@@ -107,6 +107,10 @@ class ModelMeta:
             raise ValueError(
                 f"mean and std need one value per input channel (in_chans {self.in_chans})"
             )
+        method = None if self.calibration is None else self.calibration["method"]
+        if self.task in MOSAIC_TASKS and method not in (None, "platt", "isotonic"):
+            # A mosaic model's output is a coverage score, not logits.
+            raise ValueError(f"a {self.task} is calibrated by platt or isotonic, not {method}")
 
     @property
     def calibrated(self) -> Calibration | None:
@@ -118,10 +122,15 @@ class ModelMeta:
         return tuple(self.classes.index(name) for name in self.positive)
 
     def to_json(self) -> str:
-        """The header entry of a model file (keys sorted, the task as its string)."""
-        return json.dumps(
-            {"format": FORMAT, **asdict(self), "task": self.task.value}, sort_keys=True
-        )
+        """The header entry of a model file (keys sorted, the task as its string).
+
+        An uncalibrated model has no ``calibration`` entry, so its header is the
+        one rcm 0.1.0 wrote.
+        """
+        data = {"format": FORMAT, **asdict(self), "task": self.task.value}
+        if self.calibration is None:
+            del data["calibration"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelMeta:

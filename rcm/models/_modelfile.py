@@ -14,6 +14,7 @@ This module writes and reads the file; building the network is
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -26,7 +27,15 @@ from rcm.io import atomic_output
 from rcm.models._meta import FORMAT, ModelMeta
 from rcm.models._weights import check_finite_weights, load_torch
 
-__all__ = ["FORMAT", "ModelMeta", "check_fits", "read_meta", "read_model_file", "save_model"]
+__all__ = [
+    "FORMAT",
+    "ModelMeta",
+    "check_fits",
+    "read_meta",
+    "read_model_file",
+    "save_model",
+    "save_state",
+]
 
 _TORCH_SUFFIXES = (".pt", ".pth")
 # What reading a damaged or foreign file raises (JSON, metadata, safetensors).
@@ -37,9 +46,21 @@ def save_model(
     path: str | os.PathLike[str], module: nn.Module, meta: ModelMeta, *, overwrite: bool = False
 ) -> Path:
     """Write weights and metadata to one safetensors file, atomically."""
-    tensors = {
-        name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()
-    }
+    return save_state(path, module.state_dict(), meta, overwrite=overwrite)
+
+
+def save_state(
+    path: str | os.PathLike[str],
+    state: Mapping[str, torch.Tensor],
+    meta: ModelMeta,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write the weights `state` (as `read_model_file` gives them) with `meta`, atomically.
+
+    The same weights under new metadata (a calibration added) need no network built.
+    """
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
     with atomic_output(path, overwrite=overwrite) as partial:
         save_file(tensors, str(partial), metadata={"rcm": meta.to_json()})
     return Path(path)

@@ -7,7 +7,8 @@
 - `ExplanationSummary` and `ExplanationTable` (``explanation/summary.json``,
   ``explanation/tiles.csv``);
 - `DetectionResults` (``instances.json`` of a window run, COCO results);
-- `EvaluationDocument` (``metrics.json`` of ``rcm evaluate``);
+- `EvaluationDocument` (``metrics.json`` of ``rcm evaluate``), with its
+  `CalibrationMetrics` and `ReliabilityTable`;
 - a batch job's records: `Manifest` (``_job/manifests/ID.json``), `JobPlan`
   (``_job/plan.json``) and `Failure` rows (``_job/failures.csv``).
 
@@ -23,11 +24,13 @@ from rcm.errors import OutputFormatError
 from rcm.io import VERSION_KEY, read_document, require, write_document
 from rcm.outputs._evaluation import (
     EVALUATION_VERSION,
+    CalibrationMetrics,
     EvaluationCounts,
     EvaluationDocument,
     EvaluationSettings,
     Interval,
     Problem,
+    ReliabilityTable,
 )
 from rcm.outputs._explanation import (
     EXPLANATION,
@@ -77,6 +80,8 @@ __all__ = [
     "FileIdentity",
     "Interval",
     "JobPlan",
+    "CalibrationMetrics",
+    "ReliabilityTable",
     "Manifest",
     "MosaicState",
     "PlanEntry",

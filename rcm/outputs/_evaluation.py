@@ -9,7 +9,10 @@ tile-level, segmentation, detection, explanations...) stay JSON mappings in
 
 Version history:
     0: rcm 0.1.0 (no ``schema_version``); same fields as version 1.
-    1: ``schema_version`` added.
+    1: ``schema_version`` added; later the optional ``calibration`` part (Brier
+       score, expected calibration error and reliability bins of the calibrated
+       probabilities, or a note saying the outputs are not calibrated). Files
+       without it read with None, and an rcm without it keeps it as a metric block.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ TYPED_KEYS = (
     "threshold",
     "coverage_fraction",
     "auroc",
+    "calibration",
     "note",
     "inputs",
     "problems",
@@ -81,6 +85,132 @@ class Interval:
 
 
 @dataclass(frozen=True)
+class ReliabilityTable:
+    """The reliability diagram's bins: equal-width probability bins from 0 to 1.
+
+    Attributes:
+        edges: ``len(counts) + 1`` bin edges.
+        counts: Mosaics per bin.
+        mean_probability: Mean calibrated probability per bin (None when empty).
+        fraction_positive: Share of positive mosaics per bin (None when empty).
+
+    """
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    mean_probability: tuple[float | None, ...]
+    fraction_positive: tuple[float | None, ...]
+
+    def __post_init__(self) -> None:
+        bins = len(self.counts)
+        if len(self.edges) != bins + 1 or {
+            len(self.mean_probability),
+            len(self.fraction_positive),
+        } != {bins}:
+            raise ValueError(
+                "reliability bins need one more edge than counts, and one value per bin"
+            )
+
+
+@dataclass(frozen=True)
+class CalibrationMetrics:
+    """How well the outputs' calibrated probabilities match what was observed.
+
+    Attributes:
+        calibrated: Whether every output carried a calibrated probability; without
+            one no number is given (the mosaic score is a coverage rule, not a probability).
+        method: The calibration method the outputs share (None when not calibrated or mixed).
+        note: Why there are no numbers, when `calibrated` is false.
+        brier: Brier score of the probabilities with its patient-level interval.
+        expected_calibration_error: Expected calibration error over the reliability bins.
+        reliability: The reliability diagram's bins.
+
+    """
+
+    calibrated: bool
+    method: str | None = None
+    note: str | None = None
+    brier: Interval | None = None
+    expected_calibration_error: Interval | None = None
+    reliability: ReliabilityTable | None = None
+
+    def __post_init__(self) -> None:
+        numbers = (self.brier, self.expected_calibration_error, self.reliability)
+        if [item is not None for item in numbers] != [self.calibrated] * len(numbers):
+            raise ValueError("calibration has its numbers exactly when it is calibrated")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object (``calibration`` in metrics.json)."""
+        return {
+            "calibrated": self.calibrated,
+            "method": self.method,
+            "note": self.note,
+            "brier": None if self.brier is None else asdict(self.brier),
+            "expected_calibration_error": None
+            if self.expected_calibration_error is None
+            else asdict(self.expected_calibration_error),
+            "reliability": None
+            if self.reliability is None
+            else {k: list(v) for k, v in asdict(self.reliability).items()},
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> CalibrationMetrics:
+        """Read `to_json` output back (TypeError naming the field that is wrong)."""
+        if not isinstance(value, Mapping):
+            raise TypeError("calibration must be an object")
+        known = {item.name for item in fields(cls)}
+        if set(value) != known:
+            raise TypeError(f"calibration must have the fields {', '.join(sorted(known))}")
+        if not isinstance(value["calibrated"], bool):
+            raise TypeError("calibration.calibrated must be true or false")
+        brier, ece = value["brier"], value["expected_calibration_error"]
+        return cls(
+            calibrated=value["calibrated"],
+            method=_string_or_none(value["method"], "calibration.method"),
+            note=_string_or_none(value["note"], "calibration.note"),
+            brier=None if brier is None else _build(Interval, brier, "calibration.brier"),
+            expected_calibration_error=None
+            if ece is None
+            else _build(Interval, ece, "calibration.expected_calibration_error"),
+            reliability=None
+            if value["reliability"] is None
+            else _reliability(value["reliability"]),
+        )
+
+
+def _reliability(value: Any) -> ReliabilityTable:
+    if not isinstance(value, Mapping) or set(value) != {
+        "edges",
+        "counts",
+        "mean_probability",
+        "fraction_positive",
+    }:
+        raise TypeError("calibration.reliability must have edges, counts and the two rates")
+    counts = value["counts"]
+    if not isinstance(counts, list) or not all(_is_int(c) for c in counts):
+        raise TypeError("calibration.reliability.counts must be integers")
+    rates = {}
+    for name in ("edges", "mean_probability", "fraction_positive"):
+        items = value[name]
+        optional = name != "edges"
+        if not isinstance(items, list) or not all(
+            (optional and item is None) or _is_number(item) for item in items
+        ):
+            raise TypeError(f"calibration.reliability.{name} must be numbers")
+        rates[name] = tuple(items)
+    return ReliabilityTable(counts=tuple(counts), **rates)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
 class EvaluationSettings:
     """The options that change the numbers of an evaluation."""
 
@@ -100,6 +230,9 @@ class EvaluationDocument:
         coverage_fraction: The coverage rule all outputs used (None when they differ).
         auroc: Mosaic AUROC with its interval; None when `note` says why not.
         note: Why AUROC and operating points are missing.
+        calibration: Brier score, calibration error and reliability bins of the
+            calibrated probabilities (or why there are none); None in files
+            written before rcm measured calibration.
         inputs: sha256 checksums of what was read, by name (``manifest``,
             ``MOSAIC/summary.json``, ``readers``).
         problems: What was wrong with the inputs (warnings when the run went on).
@@ -118,6 +251,7 @@ class EvaluationDocument:
     options: EvaluationSettings
     versions: Mapping[str, str]
     note: str | None = None
+    calibration: CalibrationMetrics | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -146,6 +280,8 @@ class EvaluationDocument:
         }
         if self.note is not None:
             data["note"] = self.note
+        if self.calibration is not None:
+            data["calibration"] = self.calibration.to_json()
         return data
 
     def write(self, path: str | os.PathLike[str]) -> None:
@@ -178,7 +314,7 @@ class EvaluationDocument:
             ValueError: If a problem has an unknown severity.
 
         """
-        auroc = data.get("auroc")
+        auroc, calibration = data.get("auroc"), data.get("calibration")
         return cls(
             counts=_build(EvaluationCounts, data["counts"], "counts"),
             threshold=_number_or_none(data.get("threshold"), "threshold"),
@@ -189,6 +325,7 @@ class EvaluationDocument:
             options=_build(EvaluationSettings, data["options"], "options"),
             versions=_strings(data["versions"], "versions"),
             note=_string_or_none(data.get("note"), "note"),
+            calibration=None if calibration is None else CalibrationMetrics.from_json(calibration),
             metrics={key: value for key, value in data.items() if key not in TYPED_KEYS},
         )
 

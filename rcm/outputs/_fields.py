@@ -51,6 +51,14 @@ class Fields:
         """A number or null (absent reads as null)."""
         return None if self.data.get(key) is None else self.number(key)
 
+    def nullable_number(self, key: str) -> float | None:
+        """A number or null that must be present."""
+        return None if self._get(key) is None else self.number(key)
+
+    def nullable_choice(self, key: str, choices: tuple[str, ...]) -> Any:
+        """One of `choices` or null, present."""
+        return None if self._get(key) is None else self.choice(key, choices)
+
     def integer(self, key: str) -> int:
         """An integer."""
         value = self._get(key)

@@ -5,6 +5,10 @@ Version history:
 - 0 (rcm 0.1.0): no ``schema_version``; classifier summaries have no ``task``
   (they read as ``classifier``).
 - 1: ``schema_version`` and a top-level ``task`` in every summary.
+- 2: the verdict's ``probability`` (the calibrated probability of the score,
+  null when the model is not calibrated) and the model record's
+  ``calibration_method`` (null when not calibrated); earlier files read with
+  both null (no model was calibrated before version 2).
 
 The summary's version also versions the folder's tables (``tiles.csv``,
 ``windows.csv``), which have no place for one of their own.
@@ -33,7 +37,7 @@ from rcm.outputs._summary_parts import (
 )
 
 SUMMARY = "summary.json"
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,8 @@ class MosaicSummary:
     Attributes:
         task: The model's task: a classifier's summary has `tiles`, a detector's
             or segmenter's has `windows`, `instances` and `categories`.
-        verdict: Status, decision, score and the coverage rule (top-level fields
-            in the file).
+        verdict: Status, decision, score, the coverage rule and the calibrated
+            probability (top-level fields in the file).
         tissue_fraction: Share of the mosaic that is tissue.
         map: The map's scale and shape.
         mosaic: The mosaic it was made from.
@@ -97,6 +101,11 @@ class MosaicSummary:
         """The mosaic score."""
         return self.verdict.score
 
+    @property
+    def probability(self) -> float | None:
+        """The calibrated probability of the score (None when the model is not calibrated)."""
+        return self.verdict.probability
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object of the file (without ``schema_version``)."""
         data: dict[str, Any] = {
@@ -134,6 +143,8 @@ class MosaicSummary:
         data, version = read_document(path, SUMMARY, SUMMARY_VERSION)
         if version == 0 and "task" not in data:
             data = {**data, "task": "classifier"}
+        if version < 2:
+            data = _uncalibrated(data)
         return cls.from_json(path, data)
 
     @classmethod
@@ -162,6 +173,14 @@ class MosaicSummary:
             )
         except ValueError as error:
             raise OutputFormatError(path, f"{SUMMARY}: {error}") from error
+
+
+def _uncalibrated(data: dict[str, Any]) -> dict[str, Any]:
+    """A summary of version 0 or 1 with the fields version 2 added, both null."""
+    upgraded = {**data, "probability": None}
+    if isinstance(data.get("model"), dict):
+        upgraded["model"] = {**data["model"], "calibration_method": None}
+    return upgraded
 
 
 def _categories(fields: Fields) -> tuple[Mapping[str, Any], ...]:

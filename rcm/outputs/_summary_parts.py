@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from dataclasses import fields as fields_of
 from typing import Any, Literal, get_args
 
-from rcm.models import TASKS, Task
+from rcm.models import CALIBRATION_METHODS, TASKS, CalibrationMethod, Task
 from rcm.outputs._fields import Fields
 
 Status = Literal["ok", "no_tissue"]
@@ -34,6 +34,8 @@ class Verdict:
         threshold: Map value at or above which tissue is suspicious.
         coverage_fraction: Share of tissue that makes a mosaic suspicious.
         coverage_at_threshold: Share of tissue at or above the threshold.
+        probability: The model's calibrated probability of the score (a diagnostic
+            probability, not a diagnosis); None when the model is not calibrated.
 
     """
 
@@ -43,10 +45,14 @@ class Verdict:
     threshold: float
     coverage_fraction: float
     coverage_at_threshold: float
+    probability: float | None = None
 
     @classmethod
     def from_fields(cls, fields: Fields) -> Verdict:
         """The verdict of a summary's top-level fields."""
+        probability = fields.nullable_number("probability")
+        if probability is not None and not 0 <= probability <= 1:
+            raise fields.error(f"probability must be in [0, 1], got {probability!r}")
         return cls(
             status=fields.choice("status", STATUSES),
             decision=fields.choice("decision", DECISIONS),
@@ -54,6 +60,7 @@ class Verdict:
             threshold=fields.number("threshold"),
             coverage_fraction=fields.number("coverage_fraction"),
             coverage_at_threshold=fields.number("coverage_at_threshold"),
+            probability=probability,
         )
 
 
@@ -97,7 +104,10 @@ class ModelRecord:
         positive: The suspicious classes.
         tile_px: Tile or window edge in training pixels.
         um_per_px: Training pixel size, None when unknown.
-        meta: The rest of the model file's metadata, as plain JSON.
+        calibration_method: How the model's score becomes a probability
+            (``platt``, ``isotonic``); None when it is not calibrated.
+        meta: The rest of the model file's metadata, as plain JSON (with the
+            ``calibration`` parameters when calibrated).
 
     """
 
@@ -110,6 +120,7 @@ class ModelRecord:
     positive: tuple[str, ...]
     tile_px: int
     um_per_px: float | None
+    calibration_method: CalibrationMethod | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -136,6 +147,7 @@ class ModelRecord:
             positive=fields.texts("positive"),
             tile_px=fields.integer("tile_px"),
             um_per_px=fields.optional_number("um_per_px"),
+            calibration_method=fields.nullable_choice("calibration_method", CALIBRATION_METHODS),
             meta={key: value for key, value in fields.data.items() if key not in typed},
         )
 

@@ -13,6 +13,7 @@ outputs without labels are warnings (``--strict`` makes them errors).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,16 @@ from rcm.io import file_checksum
 from rcm.outputs import SUMMARY, MosaicSummary, OutputFormatError, Problem
 
 REQUIRED_COLUMNS = ("mosaic_id", "patient_id", "label")
-__all__ = ["Case", "Cohort", "Problem", "Reads", "label_truth", "load_cohort", "load_reads"]
+__all__ = [
+    "Case",
+    "Cohort",
+    "Outputs",
+    "Problem",
+    "Reads",
+    "label_truth",
+    "load_cohort",
+    "load_reads",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,9 @@ class Case:
     mask: Path | None = None  # expert lesion mask (OME-Zarr label image), when given
     coco: Path | None = None  # expert boxes (COCO file with one image), when given
     diagnosis: str | None = None  # finer class than `label` (e.g. one of 14 diagnoses)
+    probability: float | None = None  # calibrated probability of the score, when calibrated
+    model_checksum: str = ""  # checksum of the model file that made the output
+    calibration_method: str | None = None  # the model's calibration, when calibrated
 
 
 @dataclass(frozen=True)
@@ -63,11 +76,21 @@ def label_truth(label: str) -> bool | None:
     return False if word in NEGATIVE_LABELS else None
 
 
-def load_cohort(outputs: str | os.PathLike[str], manifest: str | os.PathLike[str]) -> Cohort:
-    """Read the manifest and every ``*/summary.json`` under `outputs`, and match them."""
+Outputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def load_cohort(outputs: Outputs, manifest: str | os.PathLike[str]) -> Cohort:
+    """Read the manifest and the outputs' summaries, and match them.
+
+    Args:
+        outputs: A folder holding output folders (each ``*/summary.json``), or
+            several such folders or output folders themselves.
+        manifest: The ground-truth manifest.
+
+    """
     problems: list[Problem] = []
     truth = _manifest_rows(manifest, problems)
-    summaries = _read_summaries(Path(outputs), problems)
+    summaries = _read_summaries(_as_paths(outputs), problems)
     checksums = {"manifest": file_checksum(manifest)}
     cases: list[Case] = []
     for mosaic_id, row in sorted(truth.items()):
@@ -159,6 +182,9 @@ def _case(
         _mask_path(row.get("mask"), base, mosaic_id, problems),
         _mask_path(row.get("coco"), base, mosaic_id, problems),
         row.get("diagnosis") or None,
+        summary.probability,
+        summary.model.checksum,
+        summary.model.calibration_method,
     )
 
 
@@ -236,16 +262,37 @@ def _mask_path(
     return path
 
 
+def _as_paths(outputs: Outputs) -> list[Path]:
+    if isinstance(outputs, str | os.PathLike):
+        return [Path(outputs)]
+    return [Path(path) for path in outputs]
+
+
+def _summary_files(outputs: list[Path]) -> list[Path]:
+    """The summary.json of each output folder given, or of each folder under one."""
+    files = []
+    for place in outputs:
+        if (place / SUMMARY).is_file():
+            files.append(place / SUMMARY)
+        elif place.is_dir():
+            files.extend(sorted(place.glob(f"*/{SUMMARY}")))
+        else:
+            raise InputError(place, "outputs folder not found")
+    return files
+
+
 def _read_summaries(
-    outputs: Path, problems: list[Problem]
+    outputs: list[Path], problems: list[Problem]
 ) -> dict[str, tuple[Path, MosaicSummary]]:
     """Every output folder's summary by mosaic id; unreadable ones are error problems."""
-    if not outputs.is_dir():
-        raise InputError(outputs, "outputs folder not found")
     found: dict[str, tuple[Path, MosaicSummary]] = {}
-    for path in sorted(outputs.glob(f"*/{SUMMARY}")):
+    for path in _summary_files(outputs):
         folder = path.parent
         mosaic_id = folder.name.removesuffix(".rcm")
+        if mosaic_id in found:
+            other = found[mosaic_id][0]
+            problems.append(Problem("error", mosaic_id, f"has two outputs, {other} and {folder}"))
+            continue
         try:
             summary = MosaicSummary.read(path)
         except OutputFormatError as error:

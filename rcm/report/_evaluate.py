@@ -24,6 +24,7 @@ from rcm.metrics import (
     youden_point,
 )
 from rcm.outputs import INSTANCES
+from rcm.report._calibration import calibration_metrics
 from rcm.report._cohort import Cohort, Reads
 from rcm.report._detections import detection_metrics
 from rcm.report._explanations import explanation_metrics
@@ -44,21 +45,20 @@ def evaluate_cohort(
 ) -> dict[str, Any]:
     """AUROC, ROC (with a confidence band), operating points and the confusion matrix.
 
-    Intervals resample patients (all of a patient's mosaics together). Readers,
+    Intervals resample patients (all of a patient's mosaics together). The
+    calibration block measures the outputs' calibrated probabilities (or says
+    there are none). Readers,
     diagnoses, expert boxes, expert masks and explanations add their blocks
     when the cohort has them.
     """
     scored = _Scored.of(cohort, n_resamples, level, seed)
     labels = scored.labels
+    calibration = calibration_metrics(cohort, n_resamples=n_resamples, level=level, seed=seed)
     result: dict[str, Any] = {
-        "counts": {
-            "mosaics": len(labels),
-            "patients": len(set(scored.groups.tolist())),
-            "positive": int(labels.sum()),
-            "negative": int((~labels).sum()),
-        },
+        "counts": scored.counts(),
         "threshold": cohort.threshold,
         "coverage_fraction": cohort.coverage,
+        "calibration": calibration.to_json(),
     }
     if labels.all() or not labels.any():
         result["auroc"] = None
@@ -113,6 +113,15 @@ class _Scored:
             level,
             seed,
         )
+
+    def counts(self) -> dict[str, int]:
+        """Mosaics and patients scored, by truth."""
+        return {
+            "mosaics": len(self.labels),
+            "patients": len(set(self.groups.tolist())),
+            "positive": int(self.labels.sum()),
+            "negative": int((~self.labels).sum()),
+        }
 
     def ci(self, statistic: Callable[[np.ndarray], float]) -> dict[str, float]:
         """`statistic` of case indices with its patient-level bootstrap interval."""

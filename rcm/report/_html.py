@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ def write_report(path: Path, metrics: dict[str, Any], cohort: Cohort) -> None:
             )
     elif metrics.get("note"):
         parts.append(f"<p>{html.escape(metrics['note'])}</p>")
+    parts.append(_calibration_section(metrics.get("calibration")))
     parts.append(_cases(path.parent, cohort))
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")
@@ -209,6 +211,64 @@ def _png(figure: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _calibration_section(block: dict[str, Any] | None) -> str:
+    """Brier score, calibration error and the reliability diagram (or why there are none)."""
+    if block is None:
+        return ""
+    if not block["calibrated"]:
+        return f"<h2>Calibration</h2><p>Not calibrated: {html.escape(block['note'])}.</p>"
+    bins = block["reliability"]
+    brier, ece = block["brier"], block["expected_calibration_error"]
+    level = round(100 * brier["level"])
+    method = f" ({html.escape(block['method'])} scaling)" if block["method"] else ""
+    rows = "".join(
+        f"<tr><td>{low:.1f}-{high:.1f}</td><td>{count}</td><td>{_rate(mean)}</td>"
+        f"<td>{_rate(observed)}</td></tr>"
+        for low, high, count, mean, observed in zip(
+            bins["edges"][:-1],
+            bins["edges"][1:],
+            bins["counts"],
+            bins["mean_probability"],
+            bins["fraction_positive"],
+            strict=True,
+        )
+    )
+    return (
+        f"<h2>Calibration</h2><p>Calibrated probability{method}: Brier score "
+        f"{brier['estimate']:.3f} ({level}% CI {brier['low']:.3f}-{brier['high']:.3f}), "
+        f"expected calibration error {ece['estimate']:.3f} ({ece['low']:.3f}-{ece['high']:.3f}) "
+        f"over {len(bins['counts'])} equal-width bins.</p>"
+        f"<img alt='reliability diagram' id='reliability' src='{_reliability_png(bins)}'>"
+        "<table><tr><th>probability</th><th>mosaics</th><th>mean probability</th>"
+        f"<th>observed positive</th></tr>{rows}</table>"
+    )
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _reliability_png(bins: dict[str, Any]) -> str:
+    figure = Figure(figsize=(5, 5.5), dpi=100)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    filled = [
+        (mean, observed)
+        for mean, observed in zip(bins["mean_probability"], bins["fraction_positive"], strict=True)
+        if mean is not None
+    ]
+    top.plot([0, 1], [0, 1], ":", color="gray", label="perfectly calibrated")
+    top.plot(*zip(*filled, strict=True), "o-", color="tab:blue", label="model")
+    top.set(ylabel="observed share positive", xlim=(0, 1), ylim=(0, 1.01))
+    top.legend(loc="upper left", fontsize=8)
+    edges = bins["edges"]
+    widths = [high - low for low, high in itertools.pairwise(edges)]
+    bottom.bar(
+        edges[:-1], bins["counts"], width=widths, align="edge", color="tab:gray", edgecolor="white"
+    )
+    bottom.set(xlabel="calibrated probability", ylabel="mosaics")
+    return _png(figure)
+
+
 def _explanation_section(explained: dict[str, Any]) -> str:
     text = f"<h2>Explanations</h2><p>{explained['mosaics_explained']} mosaics explained."
     faithful = explained["faithfulness"]
@@ -273,12 +333,15 @@ def _cases(folder: Path, cohort: Cohort) -> str:
             f"<tr><td class='text'><a href='{html.escape(link)}'>{html.escape(case.mosaic_id)}</a>"
             f"</td><td class='text'>{html.escape(case.patient_id)}</td>"
             f"<td class='text'>{html.escape(case.label)}</td><td>{case.score:.4f}</td>"
+            f"<td>{_rate(case.probability)}</td>"
             f"<td class='text'>{html.escape(case.decision)}</td>"
             f"<td>{_thumbnail(case.output / 'overlay.png')}</td></tr>"
         )
     return (
         "<h2>Mosaics</h2><table><tr><th>mosaic</th><th>patient</th><th>label</th>"
-        "<th>score</th><th>decision</th><th>overlay</th></tr>" + "".join(rows) + "</table>"
+        "<th>score</th><th>probability</th><th>decision</th><th>overlay</th></tr>"
+        + "".join(rows)
+        + "</table>"
     )
 
 

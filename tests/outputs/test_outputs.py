@@ -35,20 +35,27 @@ def test_a_classifier_summary_of_0_1_0_reads_as_a_classifier_and_writes_back_ver
     assert summary.model.architecture == "test_efficientnet"
     assert summary.mosaic.shape == (320, 300) and summary.map.scale == 1
     summary.write(tmp_path / "summary.json")
-    upgraded = {**original, "task": "classifier"}
-    assert (tmp_path / "summary.json").read_text() == document_text(upgraded, 1)
+    assert summary.probability is None and summary.model.calibration_method is None
+    upgraded = {**original, "task": "classifier", "probability": None}
+    upgraded["model"] = {**original["model"], "calibration_method": None}
+    assert (tmp_path / "summary.json").read_text() == document_text(upgraded, 2)
     assert MosaicSummary.read(tmp_path / "summary.json") == summary
 
 
-def test_a_window_summary_of_0_1_0_reads_and_writes_back_unchanged(tmp_path: Path) -> None:
+def test_a_window_summary_of_0_1_0_reads_and_writes_back_with_version_2_nulls(
+    tmp_path: Path,
+) -> None:
     path = RELEASE_0_1_0 / "window" / "summary.json"
+    original = json.loads(path.read_text())
     summary = MosaicSummary.read(path)
     assert summary.task == "segmenter" and summary.tiles is None
     assert summary.instances is not None and summary.instances.by_category == {"lesion": 9}
     assert summary.windows is not None and summary.windows.run == 8
     assert summary.model.meta["settings"] == {"encoder": "resnet18"}
     summary.write(tmp_path / "summary.json")
-    assert (tmp_path / "summary.json").read_text() == document_text(json.loads(path.read_text()), 1)
+    upgraded = {**original, "probability": None}
+    upgraded["model"] = {**original["model"], "calibration_method": None}
+    assert (tmp_path / "summary.json").read_text() == document_text(upgraded, 2)
 
 
 @pytest.mark.parametrize(
@@ -108,8 +115,8 @@ def test_a_class_named_suspicious_keeps_its_own_column(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["classifier", "window"])
 def test_a_summary_from_a_newer_rcm_is_refused(kind: str, tmp_path: Path) -> None:
     data = json.loads((RELEASE_0_1_0 / kind / "summary.json").read_text())
-    (tmp_path / "summary.json").write_text(json.dumps({**data, "schema_version": 2}))
-    with pytest.raises(OutputFormatError, match=r"schema_version 2, newer than this rcm reads"):
+    (tmp_path / "summary.json").write_text(json.dumps({**data, "schema_version": 3}))
+    with pytest.raises(OutputFormatError, match=r"schema_version 3, newer than this rcm reads"):
         MosaicSummary.read(tmp_path / "summary.json")
 
 
@@ -132,6 +139,48 @@ def test_a_damaged_summary_is_refused_naming_the_field(
     with pytest.raises(InputError, match=message) as caught:
         MosaicSummary.read(tmp_path / "summary.json")
     assert caught.value.path == str(tmp_path / "summary.json")
+
+
+def _version_2(tmp_path: Path, **change: object) -> Path:
+    """The 0.1.0 classifier summary written by this rcm (version 2), then changed."""
+    summary = MosaicSummary.read(RELEASE_0_1_0 / "classifier" / "summary.json")
+    summary.write(tmp_path / "summary.json")
+    data = json.loads((tmp_path / "summary.json").read_text())
+    for key, value in change.items():
+        if key == "model":
+            assert isinstance(value, dict)
+            data["model"] = {k: v for k, v in {**data["model"], **value}.items() if v != "DROP"}
+        elif value == "DROP":
+            del data[key]
+        else:
+            data[key] = value
+    (tmp_path / "summary.json").write_text(json.dumps(data))
+    return tmp_path / "summary.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"probability": "DROP"}, "lacks probability"),
+        ({"probability": 1.5}, r"probability must be in \[0, 1\]"),
+        ({"probability": True}, "probability must be a number"),
+        ({"model": {"calibration_method": "DROP"}}, "lacks model.calibration_method"),
+        ({"model": {"calibration_method": "guess"}}, "calibration_method must be one of"),
+    ],
+)
+def test_a_version_2_summary_needs_its_probability_and_calibration_method(
+    change: dict, message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(OutputFormatError, match=message):
+        MosaicSummary.read(_version_2(tmp_path, **change))
+
+
+def test_a_version_2_summary_keeps_its_probability(tmp_path: Path) -> None:
+    path = _version_2(tmp_path, probability=0.25, model={"calibration_method": "platt"})
+    summary = MosaicSummary.read(path)
+    assert summary.probability == 0.25 and summary.model.calibration_method == "platt"
+    summary.write(tmp_path / "again.json")
+    assert MosaicSummary.read(tmp_path / "again.json") == summary
 
 
 def test_a_summary_missing_a_field_is_refused(tmp_path: Path) -> None:

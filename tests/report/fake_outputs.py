@@ -16,10 +16,26 @@ TEMPLATE = Path(__file__).parents[1] / "fixtures" / "release-0.1.0" / "classifie
 
 
 def write_outputs(
-    folder: Path, scores: Mapping[str, float], *, threshold: float = 0.5, coverage: float = 0.01
+    folder: Path,
+    scores: Mapping[str, float],
+    *,
+    threshold: float = 0.5,
+    coverage: float = 0.01,
+    checksum: str | None = None,
+    probabilities: Mapping[str, float] | None = None,
+    calibration_method: str | None = None,
 ) -> Path:
-    """One output folder ``MOSAIC_ID.rcm`` with a summary.json per mosaic under `folder`."""
+    """One output folder ``MOSAIC_ID.rcm`` with a summary.json per mosaic under `folder`.
+
+    `checksum` is the model file's (the fixture's when None); `probabilities`
+    are the calibrated probabilities of the mosaics that have one.
+    """
     template = MosaicSummary.read(TEMPLATE)
+    model = replace(
+        template.model,
+        checksum=checksum or template.model.checksum,
+        calibration_method=calibration_method,
+    )
     for mosaic_id, score in scores.items():
         verdict = replace(
             template.verdict,
@@ -27,8 +43,9 @@ def write_outputs(
             threshold=threshold,
             coverage_fraction=coverage,
             decision="suspicious" if score >= threshold else "not suspicious",
+            probability=(probabilities or {}).get(mosaic_id),
         )
         out = folder / f"{mosaic_id}.rcm"
         out.mkdir(parents=True)
-        replace(template, verdict=verdict).write(out / "summary.json")
+        replace(template, verdict=verdict, model=model).write(out / "summary.json")
     return folder
