@@ -85,7 +85,7 @@ def test_an_unknown_task_in_a_file_names_the_file_and_the_tasks(tmp_path: Path) 
     path = tmp_path / "odd.safetensors"
     header = HEADER_0_1_0.replace('"segmenter"', '"regressor"')
     save_file(dict(_linear().state_dict()), str(path), metadata={"rcm": header})
-    allowed = "classifier, detector, segmenter, got 'regressor'"
+    allowed = "classifier, detector, segmenter, photo-classifier, photo-detector, got 'regressor'"
     with pytest.raises(InputError, match=allowed) as info:
         read_meta(path)
     assert info.value.path == str(path)
