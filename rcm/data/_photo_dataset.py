@@ -90,16 +90,24 @@ class PhotoColumns:
 
 @dataclass(frozen=True)
 class PhotoBox:
-    """One expert lesion box in image pixels: top-left corner and size (COCO's bbox)."""
+    """One expert lesion box in image pixels: top-left corner and size (COCO's bbox).
+
+    A `crowd` box (COCO ``iscrowd`` 1, VOC ``difficult`` 1) marks a region to
+    ignore: training leaves it out of the targets, and evaluation neither
+    rewards nor penalises detections on it (COCO's ignore regions).
+    """
 
     category: str
     x: float
     y: float
     width: float
     height: float
+    crowd: bool = False
 
     def __post_init__(self) -> None:
         check_text(self.category, "a box category")
+        if not isinstance(self.crowd, bool):
+            raise ValueError(f"crowd must be True or False, got {self.crowd!r}")
         values = (self.x, self.y, self.width, self.height)
         if not all(math.isfinite(value) for value in values):
             raise ValueError(f"box coordinates must be finite numbers, got {values}")
