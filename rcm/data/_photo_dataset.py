@@ -108,6 +108,8 @@ class PhotoBox:
         check_text(self.category, "a box category")
         if not isinstance(self.crowd, bool):
             raise ValueError(f"crowd must be True or False, got {self.crowd!r}")
+        for name in ("x", "y", "width", "height"):  # ints from callers: writers need floats
+            object.__setattr__(self, name, float(getattr(self, name)))
         values = (self.x, self.y, self.width, self.height)
         if not all(math.isfinite(value) for value in values):
             raise ValueError(f"box coordinates must be finite numbers, got {values}")
@@ -157,6 +159,8 @@ class PhotoRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", tuple(self.boxes))  # equality needs one sequence type
+        if self.age is not None:
+            object.__setattr__(self, "age", float(self.age))
         check_text(self.image, "an image path")
         check_text(self.patient_id, "a patient id")
         if self.sex is not None:

@@ -103,7 +103,7 @@ def with_patients(
     lacking: list[str] = []
     for draft in drafts:
         given = None if patients is None else patients.get(draft.image)
-        if given is not None and draft.patient is not None and given != _merged(draft, given):
+        if given is not None and draft.patient is not None and _differ(draft.patient, given):
             problems.append(
                 problem(
                     "error",
@@ -138,8 +138,16 @@ def _merged(draft: DraftImage, given: Patient) -> Patient:
     )
 
 
+def _differ(own: Patient, given: Patient) -> bool:
+    """Whether the file and the table disagree on what both of them say."""
+    pairs = ((own.patient_id, given.patient_id), (own.sex, given.sex), (own.age, given.age))
+    return any(a is not None and b is not None and a != b for a, b in pairs)
+
+
 def _who(patient: Patient) -> str:
-    return f"patient {patient.patient_id}, sex {patient.sex}, age {patient.age}"
+    sex = [] if patient.sex is None else [f"sex {patient.sex}"]
+    age = [] if patient.age is None else [f"age {patient.age:g}"]
+    return ", ".join([f"patient {patient.patient_id}", *sex, *age])
 
 
 def with_headers(
