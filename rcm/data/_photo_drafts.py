@@ -23,7 +23,7 @@ from rcm.data._photo_dataset import (
     PhotoProblem,
     PhotoRecord,
 )
-from rcm.data._photo_images import ImageInfo
+from rcm.data._photo_images import ImageInfo, orientation_note
 from rcm.data._problems import listing
 from rcm.errors import InputError
 
@@ -166,12 +166,7 @@ def with_headers(
             problems.append(problem("error", draft.image, draft.where, mismatch))
             continue
         if info.orientation != 1:
-            message = (
-                f"EXIF orientation {info.orientation}: boxes are taken in the stored "
-                f"{info.width} x {info.height} pixels and turned with the photo when it is "
-                "read; check the annotation tool used the stored frame"
-            )
-            problems.append(problem(warn, draft.image, draft.where, message))
+            problems.append(problem(warn, draft.image, draft.where, orientation_note(info)))
         done.append(
             dataclasses.replace(draft, width=info.width, height=info.height, depth=info.depth)
         )

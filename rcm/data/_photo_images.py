@@ -30,6 +30,16 @@ class ImageInfo:
     orientation: int
 
 
+def orientation_note(info: ImageInfo) -> str:
+    """The warning for a photo with an EXIF orientation: what rcm does with its boxes."""
+    return (
+        f"EXIF orientation {info.orientation}: boxes are taken in the stored {info.width} x "
+        f"{info.height} pixels, and training and inference turn the photo upright with its "
+        "boxes; check the annotation tool drew them on the stored pixels, not on the turned "
+        "photo a viewer shows"
+    )
+
+
 def inspect_images(
     root: Path, images: list[str], workers: int | None
 ) -> dict[str, ImageInfo | str]:
