@@ -241,7 +241,7 @@ def _box(entry: Mapping[str, Any], where: str, categories: Mapping[int, str]) ->
     if width <= 0 or height <= 0:
         raise ValueError(f"bbox {bbox} has zero or negative width or height")
     crowd = entry.get("iscrowd", 0)
-    if crowd not in (0, 1) or not isinstance(crowd, int):  # True and False are 1 and 0
+    if crowd not in (0, 1) or not isinstance(crowd, int | float):  # True, 1.0 are 1 too
         raise ValueError(f"iscrowd must be 0 or 1, got {crowd!r}")
     return DraftBox(categories[category_id], x, y, width, height, bool(crowd), where)
 

@@ -31,8 +31,9 @@ NO_LINE = 0  # PhotoProblem.line of problems in files without meaningful lines
 _QUARTER_TURNS = (5, 6, 7, 8)
 PATIENTS_HINT = (
     "give a patients table (CSV with columns image,patient_id and optionally sex,age; "
-    "patients= in Python, --patients on the command line). rcm never assumes one patient "
-    "per photo: one patient's photos would then land in different splits"
+    "--patients on the command line, read_photo_source(..., patients=) in Python). rcm "
+    "never assumes one patient per photo: one patient's photos would then land in "
+    "different splits"
 )
 
 

@@ -236,6 +236,7 @@ def _png_claiming(width: int, height: int) -> bytes:
     )
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # over 89 Mpx
 @pytest.mark.parametrize("side", [13_000, 200_000])  # over the budget; over Pillow's limit too
 def test_a_bomb_is_refused_before_decoding(tmp_path: Path, side: int) -> None:
     path = tmp_path / "bomb.png"
@@ -269,6 +270,7 @@ def test_truncated_files_name_the_file(tmp_path: Path, kind: str, keep: float) -
         read_photo(path)
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
 @pytest.mark.parametrize("kind", ["PNG", "JPEG"])
 def test_corrupt_bytes_give_input_errors_or_pixels(tmp_path: Path, kind: str) -> None:
     """Flipped bytes anywhere: either a clean InputError naming the file, or valid pixels."""
