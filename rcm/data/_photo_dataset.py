@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
@@ -29,6 +30,7 @@ SEVERITIES = ("error", "warning")
 MAX_AGE = 150
 # Enough digits that sums and differences of float-sized decimals are exact.
 EXACT = Context(prec=1000)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # characters XML cannot hold
 # Relative slack for float rounding when a clipped box ends exactly on the image edge.
 _EDGE_SLACK = 1e-9
 
@@ -282,7 +284,7 @@ def check_text(value: str, what: str) -> None:
         ValueError: Naming `what` the value was meant to be.
 
     """
-    if not value or value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if not value or value != value.strip() or _CONTROL.search(value):
         raise ValueError(f"{value!r} is not usable as {what} (empty, padded or control characters)")
 
 

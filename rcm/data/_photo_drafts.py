@@ -249,10 +249,10 @@ def _fit(
 ) -> tuple[PhotoBox | None, tuple[str, str] | None]:
     """The box inside the image: as it is, clipped (a warning), or None when outside."""
     right, bottom = box.x + box.width, box.y + box.height
-    shown = f"box [{_text(box.x)}, {_text(box.y)}, {_text(box.width)}, {_text(box.height)}]"
     size = f"{width} x {height}"
     if box.x >= width or box.y >= height or right <= 0 or bottom <= 0:
-        return None, ("error", f"{shown} (x, y, width, height) is outside the {size} image")
+        message = f"{_shown(box)} (x, y, width, height) is outside the {size} image"
+        return None, ("error", message)
     # The slack PhotoRecord allows: a box written to end on the edge may be off by rounding.
     inside = right <= width * (1 + _EDGE_SLACK) and bottom <= height * (1 + _EDGE_SLACK)
     if box.x >= 0 and box.y >= 0 and inside:
@@ -269,7 +269,11 @@ def _fit(
         box.crowd,
     )
     clipped = ", ".join(_text(v) for v in (fitted.x, fitted.y, fitted.width, fitted.height))
-    return fitted, (warn, f"{shown} extends outside the {size} image: clipped to [{clipped}]")
+    return fitted, (warn, f"{_shown(box)} extends outside the {size} image: clipped to [{clipped}]")
+
+
+def _shown(box: DraftBox) -> str:
+    return f"box [{_text(box.x)}, {_text(box.y)}, {_text(box.width)}, {_text(box.height)}]"
 
 
 def _exact(value: float) -> Decimal:
