@@ -13,7 +13,6 @@ from rcm.errors import InputError
 
 FORMATS = ("coco", "voc")
 PROBLEMS_NAME = "problems.csv"
-PROVENANCE_NAME = "conversion.json"
 
 
 def register(data_commands: Any) -> None:
@@ -64,6 +63,7 @@ def run_photos(args: argparse.Namespace) -> None:
     """Check the table, then write every requested format into one folder, atomically."""
     from rcm.data import (
         COCO_NAME,
+        CONVERSION_NAME,
         count_problems,
         format_problems,
         load_photo_columns,
@@ -104,9 +104,9 @@ def run_photos(args: argparse.Namespace) -> None:
         if "voc" in formats:
             write_voc(dataset, folder)
         provenance = _provenance(args, asdict(columns), formats, photo_counts(dataset, problems))
-        (folder / PROVENANCE_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
+        (folder / CONVERSION_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
     written = [COCO_NAME] * ("coco" in formats) + ["Annotations/"] * ("voc" in formats)
-    print(f"wrote {Path(args.out)}: {', '.join([*written, PROBLEMS_NAME, PROVENANCE_NAME])}")
+    print(f"wrote {Path(args.out)}: {', '.join([*written, PROBLEMS_NAME, CONVERSION_NAME])}")
 
 
 def _provenance(
@@ -116,8 +116,11 @@ def _provenance(
     from rcm._version import __version__
     from rcm.io import file_checksum
 
+    # The images root the paths are relative to, absolute: readers of the outputs use it.
+    root = Path(args.images_root or columns["images_root"] or Path(args.csv).parent)
     return {
         "rcm": __version__,
+        "images_root": str(root.resolve()),
         "csv": {"path": str(args.csv), "checksum": file_checksum(args.csv)},
         "columns": {
             "path": str(args.columns),

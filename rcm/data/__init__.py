@@ -26,7 +26,7 @@ from rcm.data._photo_load import (
     orient_boxes,
     read_photo,
 )
-from rcm.data._photo_sources import PhotoSource, read_photo_source
+from rcm.data._photo_sources import CONVERSION_NAME, PhotoSource, read_photo_source
 from rcm.data._photos import (
     PhotoBox,
     PhotoColumns,
@@ -85,6 +85,7 @@ __all__ = [
     "read_photo_source",
     "BENIGN",
     "COCO_NAME",
+    "CONVERSION_NAME",
     "DEFAULT_FRACTIONS",
     "LESION",
     "LESION_CLASSES",

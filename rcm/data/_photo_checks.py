@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from rcm.data._photo_dataset import EXACT, PhotoBox, PhotoProblem, PhotoRecord
-from rcm.data._photo_images import ImageInfo
+from rcm.data._photo_images import ImageInfo, orientation_note
 from rcm.data._photo_rows import Row, has_error
 
 
@@ -128,11 +128,4 @@ def _fit_box(
 
 
 def _orientation_problem(image: str, line: int, info: ImageInfo, warn: str) -> PhotoProblem:
-    return PhotoProblem(
-        warn,
-        line,
-        image,
-        f"EXIF orientation {info.orientation}: viewers rotate or flip this photo, but boxes "
-        f"are taken in the stored {info.width} x {info.height} pixels; check the annotation "
-        "tool used the same frame",
-    )
+    return PhotoProblem(warn, line, image, orientation_note(info))

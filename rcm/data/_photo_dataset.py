@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
@@ -29,6 +30,7 @@ SEVERITIES = ("error", "warning")
 MAX_AGE = 150
 # Enough digits that sums and differences of float-sized decimals are exact.
 EXACT = Context(prec=1000)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # characters XML cannot hold
 # Relative slack for float rounding when a clipped box ends exactly on the image edge.
 _EDGE_SLACK = 1e-9
 
@@ -90,16 +92,26 @@ class PhotoColumns:
 
 @dataclass(frozen=True)
 class PhotoBox:
-    """One expert lesion box in image pixels: top-left corner and size (COCO's bbox)."""
+    """One expert lesion box in image pixels: top-left corner and size (COCO's bbox).
+
+    A `crowd` box (COCO ``iscrowd`` 1, VOC ``difficult`` 1) marks a region to
+    ignore: training leaves it out of the targets, and evaluation neither
+    rewards nor penalises detections on it (COCO's ignore regions).
+    """
 
     category: str
     x: float
     y: float
     width: float
     height: float
+    crowd: bool = False
 
     def __post_init__(self) -> None:
         check_text(self.category, "a box category")
+        if not isinstance(self.crowd, bool):
+            raise ValueError(f"crowd must be True or False, got {self.crowd!r}")
+        for name in ("x", "y", "width", "height"):  # ints from callers: writers need floats
+            object.__setattr__(self, name, float(getattr(self, name)))
         values = (self.x, self.y, self.width, self.height)
         if not all(math.isfinite(value) for value in values):
             raise ValueError(f"box coordinates must be finite numbers, got {values}")
@@ -149,6 +161,8 @@ class PhotoRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", tuple(self.boxes))  # equality needs one sequence type
+        if self.age is not None:
+            object.__setattr__(self, "age", float(self.age))
         check_text(self.image, "an image path")
         check_text(self.patient_id, "a patient id")
         if self.sex is not None:
@@ -270,7 +284,7 @@ def check_text(value: str, what: str) -> None:
         ValueError: Naming `what` the value was meant to be.
 
     """
-    if not value or value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if not value or value != value.strip() or _CONTROL.search(value):
         raise ValueError(f"{value!r} is not usable as {what} (empty, padded or control characters)")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 _EXIF_ORIENTATION = 0x0112
+_IMAGE_WIDTH, _IMAGE_LENGTH = 256, 257  # TIFF tags
 # What Pillow raises for files it cannot parse (no single base class covers them).
 _PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 
@@ -27,6 +28,16 @@ class ImageInfo:
     height: int
     depth: int
     orientation: int
+
+
+def orientation_note(info: ImageInfo) -> str:
+    """The warning for a photo with an EXIF orientation: what rcm does with its boxes."""
+    return (
+        f"EXIF orientation {info.orientation}: boxes are taken in the stored {info.width} x "
+        f"{info.height} pixels, and training and inference turn the photo upright with its "
+        "boxes; check the annotation tool drew them on the stored pixels, not on the turned "
+        "photo a viewer shows"
+    )
 
 
 def inspect_images(
@@ -45,10 +56,10 @@ def _inspect_image(path: Path) -> ImageInfo | str:
         return f"image file not found: {path}"
     try:
         with Image.open(path) as image:
-            image.verify()  # PNG: chunk checksums, catches truncation without decoding
-            # The header fields stay valid after verify(); the pixels are never decoded.
-            info = ImageInfo(image.width, image.height, len(image.getbands()), _orientation(image))
+            width, height = stored_size(image)
+            info = ImageInfo(width, height, len(image.getbands()), header_orientation(image))
             is_jpeg = image.format == "JPEG"
+            image.verify()  # PNG: chunk checksums, catches truncation without decoding
         if is_jpeg and not _jpeg_ends(path):
             _decode(path)  # data after the end marker, or truncated: decoding tells which
     except Image.DecompressionBombError as error:
@@ -58,15 +69,29 @@ def _inspect_image(path: Path) -> ImageInfo | str:
     return info
 
 
-def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation from the header bytes (``getexif`` would decode a PNG)."""
-    raw = image.info.get("exif")
-    if not isinstance(raw, bytes):
-        return 1
-    exif = Image.Exif()
-    exif.load(raw)
+def stored_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height of the pixels as the file stores them, before any EXIF orientation.
+
+    Pillow reports a TIFF with a quarter-turn orientation by its upright size
+    (and turns its pixels when loading); the TIFF tags keep the stored size.
+    """
+    if image.format == "TIFF":
+        tags = getattr(image, "tag_v2", {})
+        width, height = tags.get(_IMAGE_WIDTH), tags.get(_IMAGE_LENGTH)
+        if isinstance(width, int) and isinstance(height, int):
+            return width, height
+    return image.size
+
+
+def header_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (EXIF or XMP, as Pillow reads it), 1 when absent or malformed.
+
+    For a PNG, only what precedes the pixel data is read: Pillow's own PNG
+    ``getexif`` decodes the whole image to find an ``eXIf`` chunk placed after it.
+    """
+    exif = Image.Image.getexif(image) if image.format == "PNG" else image.getexif()
     value = exif.get(_EXIF_ORIENTATION, 1)
-    return value if isinstance(value, int) else 1  # a malformed tag: read as upright
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _jpeg_ends(path: Path) -> bool:

@@ -18,6 +18,8 @@ Every photo, for training and for inference, goes through `read_photo`:
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -25,12 +27,14 @@ from typing import Literal, get_args
 import numpy as np
 from PIL import Image
 
+from rcm.data._photo_images import stored_size
 from rcm.errors import InputError
 
 MAX_PHOTO_PIXELS = 150_000_000  # a 12,000 x 12,500 photograph; phones take 50 Mpx at most
 _EXIF_ORIENTATION = 0x0112
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError)
+# What Pillow raises for files it cannot parse (no single base class covers them).
+_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def read_photo(
 
     """
     path = Path(path)
-    stored = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, dtype=np.float64)
+    stored = _stored_boxes(boxes)
     try:
         with Image.open(path) as image:
             if image.width * image.height > max_pixels:
@@ -77,9 +81,11 @@ def read_photo(
                     path,
                     f"{image.width} x {image.height} photo is over the {max_pixels:,} pixel budget",
                 )
+            width, height = stored_size(image)
             orientation = _orientation(image)
-            width, height = image.size
             image.load()
+            # Pillow's TIFF loader turns the pixels upright itself and drops the tag.
+            pending = orientation if _orientation(image) == orientation else 1
             rgb = _to_rgb(image, path)
     except FileNotFoundError:
         raise InputError(path, "photo not found") from None
@@ -89,8 +95,21 @@ def read_photo(
         raise
     except _PILLOW_ERRORS as error:
         raise InputError(path, f"not a readable image ({error})") from None
-    upright = np.ascontiguousarray(_orient_pixels(rgb, orientation))
+    # A writable copy: training hands the pixels to torch.from_numpy.
+    upright = np.array(_orient_pixels(rgb, pending), dtype=np.uint8, order="C")
+    turned = orientation in _QUARTER_TURNS
+    if upright.shape[:2] != ((width, height) if turned else (height, width)):
+        raise RuntimeError(f"{path}: Pillow turned the pixels in an unexpected way")
     return PhotoPixels(upright, orient_boxes(stored, orientation, width, height), orientation)
+
+
+def _stored_boxes(boxes: np.ndarray | None) -> np.ndarray:
+    stored = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, dtype=np.float64)
+    if stored.size == 0:
+        return stored.reshape(0, 4)
+    if stored.ndim != 2 or stored.shape[1] != 4:
+        raise ValueError(f"boxes must be (N, 4) x_min, y_min, x_max, y_max, got {stored.shape}")
+    return stored
 
 
 PhotoFit = Literal["centre", "letterbox"]
@@ -150,6 +169,7 @@ def _orient_pixels(rgb: np.ndarray, orientation: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).transpose(_TRANSPOSE[orientation]))
 
 
+_QUARTER_TURNS = (5, 6, 7, 8)
 # The transposes that make each EXIF orientation upright (ImageOps.exif_transpose's table).
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -172,6 +192,8 @@ def _to_rgb(image: Image.Image, path: Path) -> np.ndarray:
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode == "F" or mode.startswith("I;"):
         raise InputError(path, f"photo pixel type {mode} is not supported (8 or 16-bit only)")
+    if mode == "P" and "transparency" in image.info:
+        # Through RGBA, as Pillow asks for palettes with a transparency table; alpha dropped.
+        image = image.convert("RGBA")
     # RGBA, LA, PA: convert drops the alpha channel; P expands the palette; CMYK converts.
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return rgb
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)

@@ -110,7 +110,7 @@ def parse_row(
 ) -> Row:
     """Parse one row; each field that fails adds an error, the others are still parsed."""
     messages: list[str] = []
-    image = _attempt(messages, lambda: _image_path(values[columns.image], root))
+    image = _attempt(messages, lambda: normal_image_path(values[columns.image], root))
     patient_id = _attempt(messages, lambda: _required(values[columns.patient_id], "patient_id"))
     sex = _attempt(messages, lambda: _optional(values, columns.sex, "sex"))
     age = _attempt(messages, lambda: _age(values, columns.age))
@@ -138,7 +138,7 @@ def _attempt(messages: list[str], parse: Callable[[], _T]) -> _T | None:
         return None
 
 
-def _image_path(text: str, root: Path) -> str:
+def normal_image_path(text: str, root: Path) -> str:
     """The path relative to the images root, ``/``-separated and normalised."""
     if not text:
         raise ValueError("empty image path")

@@ -74,6 +74,8 @@ def write_split(
             "summary": split.summary(),
             "versions": {"rcm": __version__},
         }
+        if split.category_separator is not None:  # photo splits only: tables stay as they were
+            document["category_separator"] = split.category_separator
         # The sidecar lands first: a split CSV that exists always has its description.
         with atomic_output(sidecar, overwrite=overwrite) as sidecar_partial:
             sidecar_partial.write_text(document_text(document, SIDECAR_VERSION) + "\n")
@@ -108,7 +110,7 @@ def read_split(path: str | os.PathLike[str]) -> Split:
         first_line.setdefault(item, number)
     if repeated:
         raise InputError(path, listing(repeated))
-    fractions, seed = _read_sidecar(path)
+    fractions, seed, separator = _read_sidecar(path)
     try:
         return Split(
             assignment={row["item_id"]: row["split"] for row in rows},
@@ -116,6 +118,7 @@ def read_split(path: str | os.PathLike[str]) -> Split:
             category_of={row["item_id"]: row["category"] for row in rows},
             fractions=fractions,
             seed=seed,
+            category_separator=separator,
         )
     except InputError as error:  # name the file in the one-line message
         raise InputError(path, error.reason) from None
@@ -123,13 +126,13 @@ def read_split(path: str | os.PathLike[str]) -> Split:
 
 def _read_sidecar(
     path: str | os.PathLike[str],
-) -> tuple[tuple[tuple[str, float], ...] | None, int | None]:
-    """(fractions, seed) from the sidecar, or (None, None) when there is none."""
+) -> tuple[tuple[tuple[str, float], ...] | None, int | None, str | None]:
+    """(fractions, seed, category separator) from the sidecar, all None when there is none."""
     from rcm.io import file_checksum, read_document
 
     sidecar = Path(path).with_suffix(".json")
     if Path(path).suffix.lower() == ".json" or not sidecar.is_file():
-        return None, None
+        return None, None, None
     document, _ = read_document(sidecar, "split description", SIDECAR_VERSION)
     try:  # version 0 (rcm 0.1.0) has the same fields
         recorded = document["split_checksum"]
@@ -138,6 +141,9 @@ def _read_sidecar(
         seed = document["seed"]
         if seed is not None and not isinstance(seed, int):
             raise TypeError(f"seed {seed!r} is not an integer")
+        separator = document.get("category_separator")  # absent before photo splits
+        if separator is not None and (not isinstance(separator, str) or not separator):
+            raise TypeError(f"category_separator {separator!r} is not a non-empty string")
     except (ValueError, KeyError, TypeError) as error:
         raise InputError(sidecar, f"not a split description ({error})") from error
     if recorded != file_checksum(path):
@@ -146,7 +152,7 @@ def _read_sidecar(
             f"describes another version of {Path(path).name} (checksums differ); "
             "re-run rcm data split, or delete the sidecar to use the CSV alone",
         )
-    return fractions, seed
+    return fractions, seed, separator
 
 
 def check_split_covers(

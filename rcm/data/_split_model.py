@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +33,9 @@ class Split:
         fractions: (split name, fraction) pairs in order, or None when unknown
             (a split file without its sidecar).
         seed: The seed the split was drawn with, or None when unknown.
+        category_separator: When set, an item's category lists several categories
+            joined by it (a photo with boxes of several categories), and the
+            summary counts the item in each.
 
     """
 
@@ -41,6 +44,7 @@ class Split:
     category_of: Mapping[str, str]
     fractions: tuple[tuple[str, float], ...] | None = None
     seed: int | None = None
+    category_separator: str | None = None
     _by_split: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -124,7 +128,9 @@ class Split:
             all items) and ``target_share`` (its fraction, or None when unknown).
 
         """
-        categories = sorted(set(self.category_of.values()))
+        categories = sorted(
+            {c for value in self.category_of.values() for c in self.categories_in(value)}
+        )
         targets = dict(self.fractions or ())
         total = len(self.assignment)
         splits = {}
@@ -135,20 +141,26 @@ class Split:
                 "patients": len(self.patients(name)),
                 "share": _share(len(items), total),
                 "target_share": targets.get(name),
-                "categories": _category_counts((self.category_of[i] for i in items), categories),
+                "categories": self._category_counts(
+                    [self.category_of[i] for i in items], categories
+                ),
             }
         return {
             "items": total,
             "patients": len(set(self.patient_of.values())),
-            "categories": _category_counts(self.category_of.values(), categories),
+            "categories": self._category_counts(list(self.category_of.values()), categories),
             "splits": splits,
         }
 
+    def categories_in(self, value: str) -> list[str]:
+        """The categories an item's category value stands for (one unless a separator is set)."""
+        return value.split(self.category_separator) if self.category_separator else [value]
 
-def _category_counts(values: Iterable[str], categories: Sequence[str]) -> dict[str, Any]:
-    counts = Counter(values)
-    total = counts.total()
-    return {c: {"items": counts[c], "share": _share(counts[c], total)} for c in categories}
+    def _category_counts(self, values: Sequence[str], categories: Sequence[str]) -> dict[str, Any]:
+        """Items in each category and their share of the items (an item may count for several)."""
+        counts = Counter(c for value in values for c in self.categories_in(value))
+        total = len(values)
+        return {c: {"items": counts[c], "share": _share(counts[c], total)} for c in categories}
 
 
 def _share(part: int, whole: int) -> float:

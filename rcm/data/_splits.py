@@ -44,6 +44,7 @@ def split_by_patient(
     *,
     fractions: Sequence[tuple[str, float]] = DEFAULT_FRACTIONS,
     seed: int = 0,
+    category_separator: str | None = None,
 ) -> Split:
     """Split items into named parts so that no patient is in two, stratified by category.
 
@@ -62,6 +63,9 @@ def split_by_patient(
         fractions: (split name, fraction) pairs; positive, summing to 1.
         seed: Seed of the shuffle (>= 0). The same seed gives the same split
             whatever the order of the inputs.
+        category_separator: When set, an item's category may list several
+            categories joined by it, and the item counts for each of them
+            (in the stratification and in the patient's size).
 
     Raises:
         InputError: If the sequences differ in length, ids repeat, the fractions
@@ -73,7 +77,7 @@ def split_by_patient(
     _check_items(item_ids, patient_ids, categories)
     if seed < 0:
         raise InputError(None, f"the seed must be >= 0, got {seed}")
-    cohort = _patients(item_ids, patient_ids, categories)
+    cohort = _patients(item_ids, patient_ids, categories, category_separator)
     if len(cohort) < len(fractions):
         raise InputError(
             None,
@@ -82,13 +86,14 @@ def split_by_patient(
             "and no patient may be in two",
         )
     order = _patient_order(cohort, seed)
-    split_of_patient = _assign(order, cohort, fractions)
+    split_of_patient = _assign(order, cohort, fractions, shares=category_separator is not None)
     return Split(
         assignment={i: split_of_patient[p] for i, p in zip(item_ids, patient_ids, strict=True)},
         patient_of=dict(zip(item_ids, patient_ids, strict=True)),
         category_of=dict(zip(item_ids, categories, strict=True)),
         fractions=fractions,
         seed=seed,
+        category_separator=category_separator,
     )
 
 
@@ -124,12 +129,15 @@ def _check_items(
 
 
 def _patients(
-    item_ids: Sequence[str], patient_ids: Sequence[str], categories: Sequence[str]
+    item_ids: Sequence[str],
+    patient_ids: Sequence[str],
+    categories: Sequence[str],
+    separator: str | None,
 ) -> dict[str, Counter[str]]:
     """Patient id -> how many of their items are in each category, sorted by patient id."""
     cohort: dict[str, Counter[str]] = defaultdict(Counter)
     for _, patient, category in sorted(zip(item_ids, patient_ids, categories, strict=True)):
-        cohort[patient][category] += 1
+        cohort[patient].update(category.split(separator) if separator else [category])
     return dict(sorted(cohort.items()))
 
 
@@ -144,6 +152,8 @@ def _assign(
     order: Sequence[str],
     cohort: Mapping[str, Counter[str]],
     fractions: Sequence[tuple[str, float]],
+    *,
+    shares: bool = False,
 ) -> dict[str, str]:
     """Greedy stratified assignment of whole patients to splits.
 
@@ -153,10 +163,16 @@ def _assign(
     Giving the patient to the split with the largest deficit in the patient's
     categories is the choice that most reduces the squared distance of the
     counts from their targets.
+
+    With `shares` (items of several categories each), the distance is that of
+    each category's shares instead of its counts, so each deficit is divided by
+    the square of the category's size: otherwise the common categories an item
+    carries would pull it, and the rare ones with it, into the largest split.
     """
     totals: Counter[str] = Counter()
     for counts in cohort.values():
         totals.update(counts)
+    weights = {c: 1 / n**2 if shares else 1.0 for c, n in totals.items()}
     targets = [{c: fraction * n for c, n in totals.items()} for _, fraction in fractions]
     filled: list[Counter[str]] = [Counter() for _ in fractions]
     patients_in = [0] * len(fractions)
@@ -165,7 +181,7 @@ def _assign(
         counts = cohort[patient]
         empty = [s for s, n in enumerate(patients_in) if n == 0]
         candidates = empty if len(empty) >= len(order) - position else range(len(fractions))
-        best = max(candidates, key=lambda s: _priority(counts, targets[s], filled[s], s))
+        best = max(candidates, key=lambda s: _priority(counts, targets[s], filled[s], s, weights))
         filled[best].update(counts)
         patients_in[best] += 1
         chosen[patient] = fractions[best][0]
@@ -173,10 +189,14 @@ def _assign(
 
 
 def _priority(
-    counts: Counter[str], target: Mapping[str, float], filled: Counter[str], index: int
+    counts: Counter[str],
+    target: Mapping[str, float],
+    filled: Counter[str],
+    index: int,
+    weights: Mapping[str, float],
 ) -> tuple[float, float, int]:
     """How much a split wants a patient: deficit in the patient's categories, then in size."""
-    deficit = sum(n * (target[c] - filled[c]) for c, n in counts.items())
+    deficit = sum(n * weights[c] * (target[c] - filled[c]) for c, n in counts.items())
     size_deficit = sum(target.values()) - filled.total()
     return deficit, size_deficit, -index  # ties: the earlier split
 

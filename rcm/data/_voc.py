@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
-from rcm.data._photo_dataset import EXACT, PhotoBox, PhotoDataset, PhotoRecord, decimal_number
-from rcm.errors import InputError, bad_input
+from rcm.data._photo_dataset import EXACT, PhotoBox, PhotoDataset, PhotoRecord
+from rcm.data._photo_drafts import raise_errors, to_dataset, with_patients
+from rcm.data._voc_read import VOC_FOLDER, parse_voc
+from rcm.errors import InputError
 from rcm.io import atomic_output
 
-VOC_FOLDER = "Annotations"
 _ONE = Decimal(1)
 
 
@@ -83,7 +84,12 @@ def write_voc(
 def read_voc(
     folder: str | os.PathLike[str], categories: Sequence[str] | None = None
 ) -> PhotoDataset:
-    """Read ``FOLDER/Annotations/**/*.xml``; an image's path is its XML's folder + filename.
+    """Read ``FOLDER/Annotations/**/*.xml`` exactly as written (see `rcm.data._voc_read`).
+
+    For the folders `write_voc` writes, and any other with a patient id and a
+    size in every file: nothing is changed, so a box outside its image is an
+    error here (`read_photo_source` checks the image files and clips such boxes
+    with a warning).
 
     Args:
         folder: The VOC root (the folder holding ``Annotations/``).
@@ -91,24 +97,16 @@ def read_voc(
             default the object names found, sorted.
 
     Raises:
-        InputError: If there are no XML files, one cannot be parsed or lacks a
-            field, or an object's name is not in `categories`.
+        InputError: If there are no XML files, or naming every problem: files
+            that cannot be parsed or lack a field, objects whose name is not in
+            `categories`.
 
     """
-    root = Path(folder) / VOC_FOLDER
-    if not root.is_dir():
-        raise InputError(folder, f"has no {VOC_FOLDER} folder (not a Pascal VOC folder)")
-    paths = sorted(root.rglob("*.xml"))
-    if not paths:
-        raise InputError(root, "holds no .xml annotation files")
-    records = [_read_voc_file(path, root) for path in paths]
-    names = {box.category for record in records for box in record.boxes}
-    known = tuple(sorted(names)) if categories is None else tuple(categories)
-    unknown = sorted(names - set(known))
-    if unknown:
-        raise InputError(root, f"object name(s) {', '.join(unknown)} not in the category list")
-    with bad_input(root):
-        return PhotoDataset(known, tuple(records))
+    content = parse_voc(Path(folder), Path(folder), categories)
+    drafts, problems = with_patients(content.images, None, None)
+    dataset, found = to_dataset(content.categories, drafts)
+    raise_errors(Path(folder) / VOC_FOLDER, [*content.problems, *problems, *found], strict=True)
+    return dataset
 
 
 def _voc_xml(record: PhotoRecord) -> bytes:
@@ -137,7 +135,7 @@ def _voc_object(root: ET.Element, box: PhotoBox) -> None:
     _add(element, "name", box.category)
     _add(element, "pose", "Unspecified")
     _add(element, "truncated", "0")
-    _add(element, "difficult", "0")
+    _add(element, "difficult", str(int(box.crowd)))  # a crowd box is an ignore region
     bndbox = ET.SubElement(element, "bndbox")
     x, y = _decimal(box.x), _decimal(box.y)
     corners = {
@@ -162,71 +160,3 @@ def _decimal(value: float) -> Decimal:
 def _decimal_text(value: Decimal) -> str:
     """Plain notation without trailing zeros: ``13``, ``12.5``, never ``1.3E+1``."""
     return format(value.normalize(EXACT), "f")
-
-
-def _read_voc_file(path: Path, root: Path) -> PhotoRecord:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise InputError(path, f"cannot read: {error.strerror or error}") from error
-    # Entity expansion is the one XML attack on a parser that fetches nothing: refuse DTDs.
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise InputError(path, "XML with a DOCTYPE or entities is not accepted")
-    try:
-        element = ET.fromstring(data)
-        folder = path.parent.relative_to(root).as_posix()
-        return _voc_record(element, "" if folder == "." else folder)
-    except ET.ParseError as error:
-        raise InputError(path, f"not well-formed XML ({error})") from error
-    except ValueError as error:
-        raise InputError(path, f"not a usable VOC annotation: {error}") from error
-
-
-def _voc_record(element: ET.Element, folder: str) -> PhotoRecord:
-    if element.tag != "annotation":
-        raise ValueError(f"the root element is <{element.tag}>, not <annotation>")
-    sex, age = element.findtext("sex"), element.findtext("age")
-    depth = element.findtext("size/depth")
-    boxes = tuple(_voc_box(obj, n) for n, obj in enumerate(element.findall("object"), start=1))
-    return PhotoRecord(
-        posixpath.normpath(posixpath.join(folder, _field(element, "filename"))),
-        _whole(_field(element, "size/width"), "width"),
-        _whole(_field(element, "size/height"), "height"),
-        3 if depth is None else _whole(depth, "depth"),
-        _field(element, "patient_id"),
-        None if sex is None else sex.strip(),
-        None if age is None else float(decimal_number(age, "age")),
-        boxes,
-    )
-
-
-def _voc_box(element: ET.Element, number: int) -> PhotoBox:
-    """Back from 1-based inclusive corners to top-left corner and size."""
-    xmin, ymin, xmax, ymax = (
-        decimal_number(_field(element, f"bndbox/{tag}"), tag)
-        for tag in ("xmin", "ymin", "xmax", "ymax")
-    )
-    try:
-        return PhotoBox(
-            _field(element, "name"),
-            float(EXACT.subtract(xmin, _ONE)),
-            float(EXACT.subtract(ymin, _ONE)),
-            float(EXACT.add(EXACT.subtract(xmax, xmin), _ONE)),
-            float(EXACT.add(EXACT.subtract(ymax, ymin), _ONE)),
-        )
-    except ValueError as error:
-        raise ValueError(f"object {number}: {error} (VOC corners are 1-based)") from error
-
-
-def _field(element: ET.Element, path: str) -> str:
-    text = element.findtext(path)
-    if text is None or not text.strip():
-        raise ValueError(f"missing or empty <{path}>")
-    return text.strip()
-
-
-def _whole(text: str, what: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ValueError(f"{what} {text!r} is not a whole number") from None

@@ -1,6 +1,7 @@
-"""The split stage: a table's items to train / validation / test by patient, as files.
+"""The split stage: a table's items, or a photo set's photos, to train / validation / test.
 
-`rcm data split` and the demo call `split_table`; the split algorithm itself is
+`rcm data split` and the demo call `split_table` (a CSV table) or
+`split_photos` (a COCO file or a VOC folder); the split algorithm itself is
 `rcm.data.split_by_patient`.
 """
 
@@ -13,9 +14,12 @@ from pathlib import Path
 
 from rcm.data import (
     DEFAULT_FRACTIONS,
+    PhotoDataset,
+    PhotoProblem,
     Split,
     listing,
     read_csv_table,
+    read_photo_source,
     split_by_patient,
     write_split,
 )
@@ -24,6 +28,8 @@ from rcm.errors import InputError
 ID_COLUMNS = ("mosaic_id", "image_id")  # the default: a training manifest, else photos
 STRATIFY_COLUMNS = ("diagnosis", "label")
 UNSTRATIFIED = "all"  # the one category of every item when not stratifying
+PHOTO_CATEGORY_SEPARATOR = ";"  # a photo's categories in the split file: "melanoma;nevus"
+NO_BOXES = "none"  # the stratum of photos without lesion boxes
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,12 @@ class SplitOptions:
 
 @dataclass(frozen=True)
 class SplitOutcome:
-    """The split and the two files written (the CSV and its JSON description)."""
+    """The split, the two files written (the CSV and its JSON description), and any warnings."""
 
     split: Split
     table: Path
     sidecar: Path
+    problems: tuple[PhotoProblem, ...] = ()  # a photo set's warnings (clipped boxes, EXIF)
 
 
 def split_table(
@@ -88,6 +95,88 @@ def split_table(
     }
     sidecar = write_split(split, out, source=table, options=recorded, overwrite=overwrite)
     return SplitOutcome(split, Path(out), Path(sidecar))
+
+
+def split_photos(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: SplitOptions | None = None,
+    *,
+    images_root: str | os.PathLike[str] | None = None,
+    patients: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> SplitOutcome:
+    """Split a photo set (COCO file or VOC folder) by patient and write the split files.
+
+    Items are the photos' image paths (`rcm.data.PhotoRecord.image`), patients
+    their patient ids. Stratified by the categories of each photo's boxes (crowd
+    boxes too): a photo with boxes of several categories counts for each (its
+    category in the split file is them joined by ``;``), a photo without boxes
+    is in the ``none`` stratum. Only `options.fractions`, `options.seed` and
+    `options.stratify` apply (the column options are for tables).
+
+    Args:
+        source: A COCO instances file or a Pascal VOC folder.
+        out: The split CSV to write (its sidecar is ``<stem>.json``).
+        options: Fractions, seed, whether to stratify.
+        images_root: See `rcm.data.read_photo_source`.
+        patients: A patients table for files without patient ids (see
+            `rcm.data.read_photo_source`).
+        overwrite: Replace existing split files.
+
+    Raises:
+        InputError: Naming the source and its problems, or a category name
+            holding ``;``.
+        OutputError: If a split file exists (checked before the photos are read).
+
+    """
+    from rcm.io import check_output
+
+    options = options or SplitOptions()
+    for path in (Path(out), Path(out).with_suffix(".json")):
+        check_output(path, overwrite=overwrite)  # before opening thousands of photos
+    photos = read_photo_source(source, images_root, patients)
+    items, patient_ids, categories = _photo_items(photos.dataset, options.stratify, photos.path)
+    split = split_by_patient(
+        items,
+        patient_ids,
+        categories,
+        fractions=list(options.fractions),
+        seed=options.seed,
+        category_separator=PHOTO_CATEGORY_SEPARATOR if options.stratify else None,
+    )
+    recorded = {
+        "kind": photos.kind,
+        "images_root": str(photos.images_root),
+        "patients": None if patients is None else os.fspath(patients),
+        "stratify": "box categories per photo" if options.stratify else None,
+        "warnings": len(photos.problems),
+    }
+    # A VOC folder's photos may sit inside it: the checksum covers its annotations only.
+    annotations = photos.path / "Annotations" if photos.kind == "voc" else photos.path
+    sidecar = write_split(split, out, source=annotations, options=recorded, overwrite=overwrite)
+    return SplitOutcome(split, Path(out), Path(sidecar), photos.problems)
+
+
+def _photo_items(
+    dataset: PhotoDataset, stratify: bool, source: Path
+) -> tuple[list[str], list[str], list[str]]:
+    """(image paths, patients, categories): each photo's box categories in dataset order."""
+    joined = [c for c in dataset.categories if PHOTO_CATEGORY_SEPARATOR in c]
+    if stratify and joined:
+        raise InputError(
+            source,
+            f"category name(s) {', '.join(joined)} hold {PHOTO_CATEGORY_SEPARATOR!r}, which "
+            "joins a photo's categories in the split file: rename them, or split unstratified",
+        )
+    order = {name: number for number, name in enumerate(dataset.categories)}
+    categories = []
+    for record in dataset.images:
+        found = sorted({box.category for box in record.boxes}, key=order.__getitem__)
+        value = PHOTO_CATEGORY_SEPARATOR.join(found) or NO_BOXES
+        categories.append(value if stratify else UNSTRATIFIED)
+    items = [record.image for record in dataset.images]
+    return items, [record.patient_id for record in dataset.images], categories
 
 
 def _id_column(chosen: str | None, header: Sequence[str], table: str) -> str:
