@@ -19,7 +19,9 @@ from rcm.data._synth_photo_looks import LOOKS
 
 # Pixels kept between a lesion's reach and the image edge, and between two lesions.
 _EDGE_GAP, _LESION_GAP = 2.0, 4.0
-_MIN_RADIUS = 3.0  # pixels; below this a lesion is not drawn at all
+_MIN_RADIUS = (
+    3.0  # pixels: smaller lesions are drawn this size; one that must shrink below is not drawn
+)
 _TRIES, _SHRINK_EVERY, _SHRINK = 48, 8, 0.85
 
 
@@ -102,7 +104,7 @@ def draw_shape(
         category=category,
         cx=0.0,
         cy=0.0,
-        radius=float(rng.uniform(*look.radius) * short_side * zoom),
+        radius=max(_MIN_RADIUS, float(rng.uniform(*look.radius) * short_side * zoom)),
         aspect=float(rng.uniform(*look.aspect)),
         angle=float(rng.uniform(0.0, math.pi)),
         harmonics=harmonics,
