@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,11 @@ def main() -> None:
     ]
     table = markdown_table(header, rows)
     same = "byte-identical" if len(digests) == 1 else "DIFFERENT"
-    notes = f"320 x 240 JPEG, seed 0; the output folders of all thread counts are {same}."
+    load = os.getloadavg()[0]
+    notes = (
+        f"320 x 240 JPEG, seed 0; the output folders of all thread counts are {same}. "
+        f"Load average {load:.1f} at the end (other processes share the cores)."
+    )
     print(table + "\n" + notes)
     if not args.no_record:
         record("Synthetic photographs (`rcm synth photos`)", table, notes)
