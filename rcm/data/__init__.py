@@ -1,4 +1,4 @@
-"""Datasets: synthetic mosaics, training manifests, tile and window labels, photos, splits.
+"""Datasets: synthetic mosaics and photos, training manifests, tile and window labels, splits.
 
 Light modules are imported here; the torch datasets (tiles, windows) are imported
 on first use (PEP 562), so commands that never train do not pay for torch.
@@ -50,6 +50,8 @@ from rcm.data._splits import (
     split_by_patient,
     write_split,
 )
+from rcm.data._synth_photo_looks import PHOTO_CATEGORIES
+from rcm.data._synth_photos import SyntheticPhotos, write_synthetic_photos
 from rcm.data._synthetic_cohort import write_synthetic_cohort
 from rcm.data._table import read_csv_table
 from rcm.data._voc import read_voc, voc_files, write_voc
@@ -89,6 +91,7 @@ __all__ = [
     "DEFAULT_FRACTIONS",
     "LESION",
     "LESION_CLASSES",
+    "PHOTO_CATEGORIES",
     "NEGATIVE_LABELS",
     "POSITIVE_LABELS",
     "LabelledMosaic",
@@ -100,6 +103,7 @@ __all__ = [
     "PhotoRecord",
     "Sample",
     "Split",
+    "SyntheticPhotos",
     "SyntheticSpec",
     "TileDataset",
     "TileLabelRule",
@@ -132,6 +136,7 @@ __all__ = [
     "write_split",
     "write_synthetic",
     "write_synthetic_cohort",
+    "write_synthetic_photos",
     "write_voc",
 ]
 

@@ -47,9 +47,11 @@ def value_noise(ys: np.ndarray, xs: np.ndarray, spacing: float, seed: int, salt:
         np.arange(x0, int(ix.max()) + 2)[None, :],
     )
     wy, wx = _smoothstep(fy - iy)[:, None], _smoothstep(fx - ix)[None, :]
-    ry, rx = (iy - y0)[:, None], (ix - x0)[None, :]
-    top = lattice[ry, rx] * (1 - wx) + lattice[ry, rx + 1] * wx
-    bottom = lattice[ry + 1, rx] * (1 - wx) + lattice[ry + 1, rx + 1] * wx
+    ry, rx = iy - y0, ix - x0
+    # Separable: interpolate every lattice row along x once, then pick rows for y
+    # (the same arithmetic per pixel as the 2-D form, with two row gathers).
+    along = lattice.take(rx, axis=1) * (1 - wx) + lattice.take(rx + 1, axis=1) * wx
+    top, bottom = along.take(ry, axis=0), along.take(ry + 1, axis=0)
     return (top * (1 - wy) + bottom * wy).astype(np.float32)
 
 
