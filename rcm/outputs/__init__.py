@@ -10,7 +10,8 @@
 - a photo run's `PhotoRunSummary` (``summary.json``, with `PhotoModelRecord`,
   `PhotoSourceRecord`, `SkippedPhoto`), `PhotoPredictions` (``predictions.csv``)
   and `SkippedPhotos` (``skipped.csv``);
-- `EvaluationDocument` (``metrics.json`` of ``rcm evaluate``);
+- `EvaluationDocument` (``metrics.json`` of ``rcm evaluate``) and, for a photo run,
+  `PhotoEvaluationDocument` (with `PhotoCounts`, `PhotoEvaluationSettings`, `InputProblem`);
 - a batch job's records: `Manifest` (``_job/manifests/ID.json``), `JobPlan`
   (``_job/plan.json``) and `Failure` rows (``_job/failures.csv``).
 
@@ -51,6 +52,13 @@ from rcm.outputs._jobs import (
     read_failures,
     write_failures,
 )
+from rcm.outputs._photo_evaluation import (
+    PHOTO_EVALUATION_VERSION,
+    InputProblem,
+    PhotoCounts,
+    PhotoEvaluationDocument,
+    PhotoEvaluationSettings,
+)
 from rcm.outputs._photo_outputs import (
     PHOTO_SOURCE_KINDS,
     PHOTO_SUMMARY_VERSION,
@@ -83,6 +91,11 @@ from rcm.outputs._summary_parts import (
 from rcm.outputs._tables import TILES, WINDOWS, TileTable, WindowTable
 
 __all__ = [
+    "PHOTO_EVALUATION_VERSION",
+    "InputProblem",
+    "PhotoCounts",
+    "PhotoEvaluationDocument",
+    "PhotoEvaluationSettings",
     "PHOTO_SOURCE_KINDS",
     "PHOTO_SUMMARY_VERSION",
     "PREDICTIONS",
