@@ -40,8 +40,9 @@ def coco_map(
         iou_type: Boxes or masks.
 
     Returns:
-        The twelve COCO summary numbers by name, and ``per_category`` AP by name
-        (NaN for categories without ground truth).
+        The twelve COCO summary numbers by name, ``per_category`` AP@[.50:.95]
+        and ``per_category_ap50`` AP at IoU 0.5, by category name (NaN for
+        categories without ground truth).
 
     """
     from faster_coco_eval import COCO, COCOeval_faster
@@ -57,13 +58,19 @@ def coco_map(
         name: float(value) for name, value in zip(_SUMMARY_NAMES, evaluator.stats, strict=False)
     }
     precision = evaluator.eval["precision"]  # iou x recall x category x area x max dets
-    per_category = {}
+    at_50 = int(np.flatnonzero(np.isclose(evaluator.params.iouThrs, 0.5))[0])
+    per_category, per_category_50 = {}, {}
     for index, category in enumerate(evaluator.params.catIds):
-        values = precision[:, :, index, 0, -1]
-        values = values[values > -1]
         name = truth.cats[category]["name"]
-        per_category[name] = float(values.mean()) if values.size else float("nan")
-    return {**summary, "per_category": per_category}
+        per_category[name] = _defined_mean(precision[:, :, index, 0, -1])
+        per_category_50[name] = _defined_mean(precision[at_50, :, index, 0, -1])
+    return {**summary, "per_category": per_category, "per_category_ap50": per_category_50}
+
+
+def _defined_mean(values: np.ndarray) -> float:
+    """The mean of COCO precisions, leaving out -1 (undefined); NaN when none is defined."""
+    values = values[values > -1]
+    return float(values.mean()) if values.size else float("nan")
 
 
 @dataclass(frozen=True)
