@@ -58,13 +58,18 @@ def coco_map(
         iou_type: Boxes or masks.
 
     Returns:
-        The twelve COCO summary numbers by name, and ``per_category`` AP by name
-        (NaN for categories without ground truth).
+        The twelve COCO summary numbers by name, ``per_category`` AP@[.50:.95]
+        and ``per_category_ap50`` AP at IoU 0.5, by category name (NaN for
+        categories without ground truth).
 
     """
     evaluation = coco_evaluation(ground_truth, detections, iou_type)
-    per_category = {name: row["AP"] for name, row in evaluation.per_category.items()}
-    return {**evaluation.summary, "per_category": per_category}
+    rows = evaluation.per_category
+    return {
+        **evaluation.summary,
+        "per_category": {name: row["AP"] for name, row in rows.items()},
+        "per_category_ap50": {name: row["AP50"] for name, row in rows.items()},
+    }
 
 
 def coco_evaluation(
@@ -93,12 +98,15 @@ def coco_evaluation(
     }
     precision = evaluator.eval["precision"]  # iou x recall x category x area x max dets
     recall = evaluator.eval["recall"]  # iou x category x area x max dets
+    thresholds = evaluator.params.iouThrs
+    at_50 = int(np.flatnonzero(np.isclose(thresholds, 0.5))[0])
+    at_75 = int(np.flatnonzero(np.isclose(thresholds, 0.75))[0])
     per_category = {}
     for index, category in enumerate(evaluator.params.catIds):
         values = (
             precision[:, :, index, 0, -1],
-            precision[0, :, index, 0, -1],
-            precision[5, :, index, 0, -1],
+            precision[at_50, :, index, 0, -1],
+            precision[at_75, :, index, 0, -1],
             *(precision[:, :, index, area, -1] for area in (1, 2, 3)),
             recall[:, index, 0, -1],
         )

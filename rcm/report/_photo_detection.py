@@ -22,7 +22,9 @@ CURVE_POINTS = 1000  # most points of a FROC curve kept in metrics.json
 def photo_detection_metrics(cohort: PhotoCohort) -> dict[str, Any]:
     """``detection`` (COCO summary and per-category table) and ``froc`` blocks."""
     assert cohort.boxes is not None and cohort.detections is not None
-    images, annotations, results = [], [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for number, (size, truth, found) in enumerate(
         zip(cohort.sizes, cohort.boxes, cohort.detections, strict=True), start=1
     ):
