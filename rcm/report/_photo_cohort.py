@@ -73,6 +73,8 @@ class PhotoCohort:
         part: The split part evaluated, None for the whole set.
         checksums: sha256 of each file read, by name.
         problems: What was wrong with the inputs.
+        box_count: Expert boxes of the evaluated photos (crowd regions not counted).
+        crowd_count: Crowd regions on them.
 
     """
 
@@ -92,6 +94,8 @@ class PhotoCohort:
     part: str | None
     checksums: dict[str, str]
     problems: tuple[InputProblem, ...]
+    box_count: int = 0
+    crowd_count: int = 0
 
     @property
     def images(self) -> tuple[str, ...]:
@@ -139,12 +143,7 @@ def load_photo_cohort(
         sizes = predictions.sizes[order]
         cohort_boxes = _upright(source, matched, labelled, sizes, problems)
         detections = _detections(folder, predictions, order, len(categories), problems)
-    checksums = {"truth": _checksum(source.path), SUMMARY: file_checksum(folder / SUMMARY)}
-    checksums[PREDICTIONS] = file_checksum(folder / PREDICTIONS)
-    if detections is not None:
-        checksums[INSTANCES] = file_checksum(folder / INSTANCES)
-    if split is not None:
-        checksums["split"] = file_checksum(split)
+    checksums = _checksums(folder, source, split, detections is not None)
     settings = summary.model.settings
     single = summary.task == Task.PHOTO_CLASSIFIER and settings.get("labels") == "single"
     return PhotoCohort(
@@ -164,6 +163,8 @@ def load_photo_cohort(
         part=(part or "test") if split is not None else None,
         checksums=checksums,
         problems=tuple(problems),
+        box_count=int(sum((~crowd).sum() for _, crowd in labelled)),
+        crowd_count=int(sum(crowd.sum() for _, crowd in labelled)),
     )
 
 
@@ -279,6 +280,15 @@ def _detections(
     return tuple(found)
 
 
-def _checksum(path: Path) -> str:
-    """A COCO file's checksum; for a VOC folder, that of its Annotations folder (not photos)."""
-    return file_checksum(path / "Annotations" if path.is_dir() else path)
+def _checksums(
+    folder: Path, source: PhotoSource, split: str | os.PathLike[str] | None, detector: bool
+) -> dict[str, str]:
+    """Checksums of what was read; for a VOC truth its Annotations folder (not the photos)."""
+    truth = source.path / "Annotations" if source.path.is_dir() else source.path
+    checksums = {"truth": file_checksum(truth), SUMMARY: file_checksum(folder / SUMMARY)}
+    checksums[PREDICTIONS] = file_checksum(folder / PREDICTIONS)
+    if detector:
+        checksums[INSTANCES] = file_checksum(folder / INSTANCES)
+    if split is not None:
+        checksums["split"] = file_checksum(split)
+    return checksums
