@@ -55,9 +55,13 @@ def photo_detection_metrics(cohort: PhotoCohort) -> dict[str, Any]:
     evaluation = coco_evaluation(
         {"images": images, "annotations": annotations, "categories": categories}, results
     )
+    # COCO writes -1 for a measure without ground truth (no small lesions...): NaN here.
+    summary = {
+        name: value if value >= 0 else float("nan") for name, value in evaluation.summary.items()
+    }
     return {
         "detection": {
-            **evaluation.summary,
+            **summary,
             "per_category": evaluation.per_category,
             "rule": "COCO bbox: IoU 0.50:0.95, areas small < 32^2 <= medium < 96^2 <= large "
             "(upright photo pixels), 100 detections per photo, crowd regions ignored",

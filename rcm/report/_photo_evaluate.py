@@ -186,9 +186,9 @@ def _calibration(cohort: PhotoCohort) -> tuple[str, dict[str, Any]]:
     block: dict[str, Any] = {
         "probabilities": "calibrated" if calibrated else "raw",
         "note": (
-            "calibrated probabilities (p_<category>_calibrated)"
+            "Measured on the calibrated probabilities (p_<category>_calibrated)"
             if calibrated
-            else "the run has no calibrated probabilities: raw ones are measured"
+            else "The run has no calibrated probabilities: measured on the raw ones"
         ),
         "per_category": {
             name: _calibration_entry(probabilities[:, i], cohort.truth[:, i])

@@ -20,21 +20,32 @@ COLUMNS = 4
 PANEL_INCHES = 2.6
 
 
+UNIT_TICKS = (0.0, 0.5, 1.0)
+
+
 def png(figure: Figure) -> str:
-    """A figure as PNG data for an img src."""
+    """A figure as PNG data for an img src (margins set by the figure: drawn once)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
+    figure.savefig(buffer, format="png")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def _grid(panels: int) -> tuple[Figure, list[Any]]:
     columns = min(COLUMNS, max(1, panels))
     rows = math.ceil(panels / columns)
-    figure = Figure(figsize=(PANEL_INCHES * columns, PANEL_INCHES * rows), dpi=90)
+    height = PANEL_INCHES * rows + 0.8
+    figure = Figure(figsize=(PANEL_INCHES * columns, height), dpi=90)
     axes = figure.subplots(rows, columns, squeeze=False).ravel().tolist()
     for unused in axes[panels:]:
         unused.set_axis_off()
-    figure.subplots_adjust(hspace=0.45, wspace=0.3)
+    for axis in axes[:panels]:
+        # Fixed ticks: matplotlib's tick search is most of a small panel's drawing time.
+        axis.set(xlim=(0, 1), ylim=(0, 1.01), xticks=UNIT_TICKS, yticks=UNIT_TICKS)
+        axis.tick_params(labelsize=7)
+    bottom = 0.45 / height
+    figure.subplots_adjust(
+        left=0.09, right=0.98, bottom=bottom, top=1 - 0.4 / height, hspace=0.6, wspace=0.3
+    )
     return figure, axes[:panels]
 
 
@@ -54,8 +65,6 @@ def roc_grid(metrics: dict[str, Any], categories: Sequence[str]) -> str:
             marker = "D" if reader["reader"] == "average" else "^"
             axis.plot(1 - reader["specificity"], reader["sensitivity"], marker, color="black", ms=4)
         axis.set_title(f"{name}\nAUROC {auc['estimate']:.3f}", fontsize=9)
-        axis.set(xlim=(0, 1), ylim=(0, 1.01))
-        axis.tick_params(labelsize=7)
     if axes:
         axes[0].set_xlabel("1 - specificity", fontsize=8)
         axes[0].set_ylabel("sensitivity", fontsize=8)
@@ -76,8 +85,6 @@ def reliability_grid(calibration: dict[str, Any], categories: Sequence[str]) -> 
         axis.plot([0, 1], [0, 1], ":", color="gray", linewidth=0.8)
         axis.plot(mean, observed, "o-", color="tab:green", ms=3)
         axis.set_title(f"{name}\nECE {entry['ece']:.3f}, Brier {entry['brier']:.3f}", fontsize=9)
-        axis.set(xlim=(0, 1), ylim=(0, 1.01))
-        axis.tick_params(labelsize=7)
     axes[0].set_xlabel("mean probability", fontsize=8)
     axes[0].set_ylabel("fraction positive", fontsize=8)
     return png(figure)
@@ -101,6 +108,7 @@ def confusion_figure(block: dict[str, Any]) -> str:
     axis.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     axis.set_yticks(range(len(names)), names, fontsize=7)
     axis.set(xlabel="model's top category", ylabel="truth")
+    figure.subplots_adjust(left=0.25, bottom=0.25, right=0.98, top=0.98)
     return png(figure)
 
 
@@ -126,7 +134,10 @@ def froc_figure(block: dict[str, Any]) -> str:
                 linewidth=1,
                 label=name,
             )
-    axis.set(xscale="symlog", xlabel="false positives per photo", ylabel="lesion sensitivity")
+    axis.set_xscale("symlog", linthresh=0.1)
+    axis.set(xlabel="false positives per photo", ylabel="lesion sensitivity")
+    axis.set_xlim(0, max(1.0, max(pooled["false_positives_per_photo"], default=0.0)))
     axis.set_ylim(0, 1.01)
     axis.legend(fontsize=6, loc="lower right", ncol=2)
+    figure.subplots_adjust(left=0.12, bottom=0.14, right=0.97, top=0.97)
     return png(figure)

@@ -25,7 +25,7 @@ th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: right; }
 th { background: #f2f2f2; } td.text { text-align: left; }
 .error { color: #a00; } .warning { color: #a60; }
 .examples { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 0; width: 360px; } figure img { max-width: 100%; }
+figure { margin: 0; width: 360px; } figure img { width: 100%; }
 figcaption { font-size: 12px; word-break: break-all; }
 """
 
@@ -179,8 +179,9 @@ def _calibration(metrics: dict[str, Any]) -> str:
     )
     figure = reliability_grid(block, metrics["categories"])
     return (
-        f"<h2>Calibration</h2><p>Measured on the {html.escape(block['note'])}; expected "
-        "calibration error over 10 equal-width bins.</p>"
+        f"<h2>Calibration</h2><p>{html.escape(block['note'])}. Expected calibration error "
+        "over 10 equal-width bins; a photo is positive for a category when it has a box of "
+        "it.</p>"
         f"<table><tr><th>category</th><th>Brier score</th><th>ECE</th></tr>{cells}</table>"
         f"<img alt='reliability diagrams' id='reliability' src='{figure}'>"
     )
