@@ -8,9 +8,11 @@ patient was drawn. `PatientBootstrap` draws exactly the resamples of
 few array operations instead of thousands of function calls:
 
 - `aurocs`: the Mann-Whitney AUROC with each case weighted by its count. The
-  cases are sorted once (the order does not depend on the resample) and tied
-  scores grouped, so a resample costs one gather and one cumulative sum; the
-  arithmetic is in integers and equals `fast_auroc` of the resampled indices.
+  cases are ranked once (the order does not depend on the resample); only the
+  negatives' cumulative weights at the positives' ranks matter, so the ranked
+  negatives are cut there into segments and summed per patient by one sparse
+  product with the counts. The arithmetic is in integers (int64) and equals
+  `fast_auroc` of the resampled indices.
 - `sums`: weighted sums of per-case values (true positives, positives...),
   which give sensitivities and specificities at fixed thresholds.
 """
@@ -18,12 +20,14 @@ few array operations instead of thousands of function calls:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from rcm.metrics._bootstrap import Interval
 
-_BLOCK_ENTRIES = 4_000_000  # entries of one gathered (resamples x cases) block: 16 MB as int32
+_BLOCK_ENTRIES = 8_000_000  # entries of one (rows x resamples) block: 64 MB as int64
 
 
 @dataclass(frozen=True)
@@ -86,23 +90,32 @@ class PatientBootstrap:
         # Per positive: negatives scored above it (k_gt) and at least as high (k_ge).
         k_gt = np.searchsorted(falling, -values[positives], side="left")
         k_ge = np.searchsorted(falling, -values[positives], side="right")
-        kind = np.int32 if self._max_weight(owner) < 2**31 else np.int64
-        block = max(1, _BLOCK_ENTRIES // max(1, len(values)))
+        # Only the negatives' cumulative weights at those ranks matter: cut the ranked
+        # negatives there and sum each segment per patient (a sparse segments x patients
+        # matrix), so a resample costs one sparse product instead of a pass over all cases.
+        cuts = np.unique(np.r_[k_gt, k_ge])
+        segment = np.searchsorted(cuts, np.arange(len(negatives)), side="right")
+        n_patients = self.counts.shape[1]
+        members = csr_matrix(
+            (np.ones(len(negatives), np.int64), (segment, owner[negatives])),
+            shape=(len(cuts) + 1, n_patients),
+        )
+        at_gt = np.searchsorted(cuts, k_gt)
+        at_ge = np.searchsorted(cuts, k_ge)
+        block = max(1, _BLOCK_ENTRIES // max(1, len(cuts) + len(positives)))
         out = np.empty(self.n_resamples)
+        by_patient = self._by_patient
         for first in range(0, self.n_resamples, block):
-            counts = self.counts[first : first + block].astype(kind, copy=False)
+            counts = np.ascontiguousarray(by_patient[:, first : first + block])
             out[first : first + block] = _weighted_auroc(
-                np.take(counts, owner[positives], axis=1),
-                np.take(counts, owner[negatives], axis=1),
-                k_gt,
-                k_ge,
+                counts[owner[positives]], members @ counts, at_gt, at_ge
             )
         return out
 
-    def _max_weight(self, owner: np.ndarray) -> int:
-        """A bound of any resample's total weight (draws times the most entries of a patient)."""
-        most = int(np.bincount(owner).max()) if len(owner) else 0
-        return self.counts.shape[1] * most
+    @cached_property
+    def _by_patient(self) -> np.ndarray:
+        """The counts as ``(patients, resamples)``, so a case's weights are one row."""
+        return np.ascontiguousarray(self.counts.T)
 
     def sums(self, values: np.ndarray) -> np.ndarray:
         """``(resamples, k)`` weighted sums of the ``(cases, k)`` `values` in each resample.
@@ -137,23 +150,28 @@ class PatientBootstrap:
 
 
 def _weighted_auroc(
-    positive: np.ndarray, negative: np.ndarray, k_gt: np.ndarray, k_ge: np.ndarray
+    positive: np.ndarray, segments: np.ndarray, at_gt: np.ndarray, at_ge: np.ndarray
 ) -> np.ndarray:
-    """Mann-Whitney AUROC per row, from the weights of positives and of negatives.
+    """Mann-Whitney AUROC per column (resample).
 
-    Negatives are sorted by falling score and `cumulative` sums their weights
-    from the top, so ``cumulative[k]`` weighs the k highest. A positive beats
-    the negatives below it (weight ``N - cumulative[k_ge]``) and ties with
-    ``cumulative[k_ge] - cumulative[k_gt]``, which count one half:
-    AUROC = 1 - sum_i w_i (cumulative[k_ge] + cumulative[k_gt]) / (2 P N), in integers.
+    ``cumulative[m]`` weighs the negatives before cut m. A positive beats the
+    negatives below it (weight ``N - cumulative[at_ge]``) and ties with
+    ``cumulative[at_ge] - cumulative[at_gt]``, which count one half:
+    AUROC = 1 - sum_i w_i (cumulative[at_ge] + cumulative[at_gt]) / (2 P N), in integers.
+
+    Args:
+        positive: ``(positives, resamples)`` weight of each positive.
+        segments: ``(cuts + 1, resamples)`` weight of the negatives in each segment
+            of the ranking (highest scores first) between consecutive cuts.
+        at_gt: Per positive, the cut after the negatives scored above it.
+        at_ge: Per positive, the cut after the negatives scored at least as high.
+
     """
-    cumulative = np.zeros((len(negative), negative.shape[1] + 1), negative.dtype)
-    np.cumsum(negative, axis=1, out=cumulative[:, 1:])
-    total_pos = positive.sum(axis=1, dtype=np.int64)
-    total_neg = cumulative[:, -1].astype(np.int64)
-    above = np.take(cumulative, k_ge, axis=1).astype(np.int64)
-    above += np.take(cumulative, k_gt, axis=1)
-    pairs = np.einsum("ij,ij->i", positive.astype(np.int64), above)
+    cumulative = np.cumsum(segments, axis=0, dtype=np.int64)
+    total_pos = positive.sum(axis=0, dtype=np.int64)
+    total_neg = cumulative[-1]
+    above = cumulative[at_ge] + cumulative[at_gt]
+    pairs = np.einsum("ij,ij->j", positive.astype(np.int64), above)
     with np.errstate(invalid="ignore", divide="ignore"):
         result = 1.0 - pairs / (2.0 * total_pos * total_neg)
     result[(total_pos == 0) | (total_neg == 0)] = np.nan
