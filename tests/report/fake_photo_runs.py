@@ -103,8 +103,9 @@ def write_run(
     labels: str = "multi",
     calibrated: bool = False,
     categories: tuple[str, ...] = CATEGORIES,
+    sizes: np.ndarray | None = None,
 ) -> None:
-    """summary.json and predictions.csv of a run with these scores."""
+    """summary.json and predictions.csv of a run with these scores (upright `sizes`)."""
     detector = task == "photo-detector"
     PhotoRunSummary(
         task=task,  # type: ignore[arg-type]
@@ -127,7 +128,7 @@ def write_run(
     PhotoPredictions(
         images=images,
         image_ids=np.arange(1, len(images) + 1),
-        sizes=np.tile(SIZE, (len(images), 1)),
+        sizes=np.tile(SIZE, (len(images), 1)) if sizes is None else sizes,
         categories=categories,
         probabilities=np.round(scores, 6),
         calibrated=np.round(scores**1.5, 6) if calibrated else None,

@@ -284,3 +284,69 @@ def test_photo_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert roc_blue.sum() > 200, roc_blue.sum()
     page = (report / "report.html").read_text()
     assert "Compared with clinicians" in page and "<h2>Detection</h2>" in page
+
+
+def test_voc_truth_gives_the_coco_numbers(tmp_path: Path) -> None:
+    from rcm.data import from_coco, write_voc
+
+    photos = write_photo_set(tmp_path / "set", photos=30)
+    write_voc(from_coco(photos.coco), tmp_path / "set")
+    from_coco_truth = evaluate_photo_outputs(photos.output, photos.coco, tmp_path / "a", FAST)
+    from_voc_truth = evaluate_photo_outputs(photos.output, tmp_path / "set", tmp_path / "b", FAST)
+    assert from_voc_truth.document.auroc == from_coco_truth.document.auroc
+    assert from_voc_truth.document.inputs["truth"] != from_coco_truth.document.inputs["truth"]
+
+
+def test_detector_boxes_are_compared_upright(tmp_path: Path) -> None:
+    """Truth boxes are in stored pixels; a photo with EXIF orientation 6 is scored upright."""
+    from rcm.data import PhotoBox, PhotoDataset, PhotoRecord, to_coco
+    from rcm.outputs import DetectionResults
+
+    root = tmp_path / "set"
+    (root / "images").mkdir(parents=True)
+    records = []
+    for index, orientation in enumerate((6, 1)):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.new("RGB", (64, 48), (120, 80, 60)).save(root / f"images/{index}.jpg", exif=exif)
+        box = PhotoBox("melanoma", 4.0, 4.0, 20.0, 10.0)
+        records.append(
+            PhotoRecord(f"images/{index}.jpg", 64, 48, 3, f"p{index}", None, None, [box])
+        )
+    dataset = PhotoDataset(("melanoma", "nevus"), tuple(records))
+    coco = root / "annotations.coco.json"
+    coco.write_text(json.dumps(to_coco(dataset)))
+    output = root / "run"
+    output.mkdir()
+    images = tuple(record.image for record in records)
+    scores = np.array([[0.9, 0.1], [0.8, 0.2]])
+    sizes = np.array([[48, 64], [64, 48]])  # the first photo is upright portrait
+    write_run(output, images, scores, task="photo-detector", categories=("melanoma", "nevus"),
+              sizes=sizes)  # fmt: skip
+    # Upright, orientation 6 puts stored (4, 4, 24, 14) at (34, 4, 44, 24).
+    found = [
+        {"image_id": 1, "category_id": 1, "bbox": [34.0, 4.0, 10.0, 20.0], "score": 0.9},
+        {"image_id": 2, "category_id": 1, "bbox": [4.0, 4.0, 20.0, 10.0], "score": 0.8},
+    ]
+    DetectionResults(tuple(found)).write(output / "instances.json")
+    result = evaluate_photo_outputs(output, coco, tmp_path / "eval", FAST)
+    assert result.document.metrics["detection"]["AP50"] == pytest.approx(1.0)
+    assert result.document.metrics["froc"]["pooled"]["at"]["0.125"] == 1.0
+
+
+def test_metrics_json_round_trips_and_names_bad_parts(tmp_path: Path) -> None:
+    from rcm.errors import OutputFormatError
+
+    photos = write_photo_set(tmp_path / "set", photos=20)
+    result = evaluate_photo_outputs(photos.output, photos.coco, tmp_path / "eval", FAST)
+    back = PhotoEvaluationDocument.read(result.metrics_path)
+    assert back.to_json() == json.loads(json.dumps(result.document.to_json()))
+    data = json.loads(result.metrics_path.read_text())
+    data["macro_auroc"]["low"] = "low"
+    result.metrics_path.write_text(json.dumps(data))
+    with pytest.raises(OutputFormatError, match=r"macro_auroc\.low must be float"):
+        PhotoEvaluationDocument.read(result.metrics_path)
+    data["schema_version"] = 99
+    result.metrics_path.write_text(json.dumps(data))
+    with pytest.raises(OutputFormatError, match="upgrade rcm"):
+        PhotoEvaluationDocument.read(result.metrics_path)
