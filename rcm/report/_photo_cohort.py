@@ -7,9 +7,10 @@ Photos are matched by their ``image`` path. A photo's truth for a category is
 whether it has a non-crowd box of that category.
 
 Every mismatch is collected as an `InputProblem` naming the file and line:
-photos of the truth without a prediction and predictions of photos the truth
-does not have are errors, as are sizes that disagree and detections of
-unknown photos or categories. Categories that differ between the run and the
+photos of the truth without a prediction (unless the run skipped them as
+unreadable: a warning) and predictions of photos the truth does not have are
+errors, as are sizes that disagree and detections of unknown photos or
+categories. Categories that differ between the run and the
 truth stop at once (`InputError`): nothing could be compared.
 """
 
@@ -209,9 +210,12 @@ def _match(
     wanted = {record.image: record for record in records}
     matched: dict[str, int] = {}
     for image, record in wanted.items():
+        if image in skipped and image not in rows:
+            message = f"skipped by the run ({skipped[image]}); left out"
+            problems.append(InputProblem("warning", path, None, image, message))
+            continue
         if image not in rows:
-            why = f" (the run skipped it: {skipped[image]})" if image in skipped else ""
-            problems.append(InputProblem("error", path, None, image, f"no prediction{why}"))
+            problems.append(InputProblem("error", path, None, image, "no prediction"))
             continue
         row = rows[image]
         width, height = (int(v) for v in predictions.sizes[row])

@@ -350,3 +350,21 @@ def test_metrics_json_round_trips_and_names_bad_parts(tmp_path: Path) -> None:
     result.metrics_path.write_text(json.dumps(data))
     with pytest.raises(OutputFormatError, match="upgrade rcm"):
         PhotoEvaluationDocument.read(result.metrics_path)
+
+
+def test_photos_the_run_skipped_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    from rcm.outputs import PhotoRunSummary, SkippedPhoto
+
+    photos = write_photo_set(tmp_path / "set", photos=20)
+    write_run(photos.output, photos.images[1:], photos.scores[1:])
+    path = photos.output / "summary.json"
+    summary = PhotoRunSummary.read(path)
+    skipped = (SkippedPhoto(photos.images[0], "not a readable image"),)
+    PhotoRunSummary(**{**vars(summary), "skipped": skipped}).write(path)
+    result = evaluate_photo_outputs(photos.output, photos.coco, tmp_path / "eval", FAST)
+    assert result.document.counts.images == 19
+    (problem,) = [p for p in result.problems if p.image == photos.images[0]]
+    assert problem.severity == "warning" and "skipped by the run" in problem.message
+    strict = PhotoEvaluateOptions(bootstrap=100, examples=0, strict=True)
+    with pytest.raises(PhotoEvaluationInputError):
+        evaluate_photo_outputs(photos.output, photos.coco, tmp_path / "strict", strict)
