@@ -9,19 +9,42 @@ from typing import TYPE_CHECKING, Any
 from rcm.cli._explain_commands import EXPLAIN_KINDS, add_explain_options, explain_options, report
 from rcm.cli._flags import add_option_flags, cli_fields, given, refuse_foreign
 from rcm.cli._io_commands import add_pixel_options, pixel_options
+from rcm.cli._photo_infer import run_photo_infer
 from rcm.errors import InputError
-from rcm.infer import ClassifyOptions, RunOptions, WindowOptions
+from rcm.infer import (
+    ClassifyOptions,
+    PhotoDetectorOptions,
+    PhotoOptions,
+    RunOptions,
+    WindowOptions,
+    looks_like_photos,
+)
 from rcm.io import open_mosaic
+from rcm.models import PHOTO_TASKS
 
 if TYPE_CHECKING:
     from rcm.infer import MosaicResult
 
 # torch and timm take seconds to import: commands that need them import them when run.
 
-KINDS = (("classifiers", ClassifyOptions), ("windows", WindowOptions))
+KINDS = (
+    ("classifiers", ClassifyOptions),
+    ("windows", WindowOptions),
+    ("photo models", PhotoOptions),
+    ("photo detectors", PhotoDetectorOptions),
+)
 SHARED = cli_fields(RunOptions)
 TILE_ONLY = [name for name in cli_fields(ClassifyOptions) if name not in SHARED]
 WINDOW_ONLY = [name for name in cli_fields(WindowOptions) if name not in SHARED]
+MOSAIC_FLAGS = SHARED + TILE_ONLY + WINDOW_ONLY
+# --gallery is the explanations' flag too (tiles there, photos here): added once, with them.
+EXPLAIN_FLAGS = cli_fields(EXPLAIN_KINDS[0][1])
+PHOTO_ONLY = [
+    name
+    for name in dict.fromkeys(cli_fields(PhotoOptions) + cli_fields(PhotoDetectorOptions))
+    if name not in MOSAIC_FLAGS and name not in EXPLAIN_FLAGS
+]
+ALL_FLAGS = MOSAIC_FLAGS + PHOTO_ONLY
 
 
 def register(commands: Any) -> None:
@@ -34,15 +57,35 @@ def register(commands: Any) -> None:
         "sliding windows and write merged objects (instances.json as COCO results, "
         "instances.geojson for QuPath) and class labels (labels.zarr). All write a "
         "probability heatmap and suspicious mask (OME-Zarr), an overlay PNG and "
-        "summary.json with the mosaic score (the coverage rule on the stitched map).",
+        "summary.json with the mosaic score (the coverage rule on the stitched map). "
+        "Photo classifiers and photo detectors run on a photo, a folder of photos or a "
+        "COCO .json file and write predictions.csv, instances.json (detectors), "
+        "summary.json and gallery.html for the whole set; rerunning the command after an "
+        "interruption continues where it stopped.",
     )
-    infer.add_argument("mosaic", help="mosaic file or OME-Zarr store")
+    infer.add_argument(
+        "mosaic",
+        metavar="INPUT",
+        help="mosaic file or OME-Zarr store; for photo models a photo, a folder of photos "
+        "or a COCO .json file (or Pascal VOC folder)",
+    )
     source = infer.add_mutually_exclusive_group()
     source.add_argument("--model", help="name of a model in the model store (rcm models list)")
     source.add_argument("--weights", help="a model file (.safetensors) to use directly")
     infer.add_argument("--out", help="output folder (default: ./NAME.rcm for mosaic NAME)")
     add_option_flags(infer, KINDS, SHARED + TILE_ONLY)
     add_option_flags(infer.add_argument_group("detectors and segmenters"), KINDS, WINDOW_ONLY)
+    photos = infer.add_argument_group(
+        "photo models (photo-classifier, photo-detector)",
+        "--gallery N: photos shown in gallery.html (default 48; 0: none)",
+    )
+    add_option_flags(photos, KINDS, PHOTO_ONLY)
+    photos.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="start over even when an interrupted run of this output left batches to reuse",
+    )
     explain = infer.add_argument_group("explanations (tile classifiers)")
     explain.add_argument(
         "--explain",
@@ -79,9 +122,21 @@ def run_infer(args: argparse.Namespace) -> None:
         )
     model_ref = ModelRef(Path(args.weights), None) if args.weights else stored_model(args.model)
     task = read_meta(model_ref.path).task
-    values = given(args, SHARED + TILE_ONLY + WINDOW_ONLY)
+    if task in PHOTO_TASKS:
+        run_photo_infer(args, model_ref, task)
+        return
+    if looks_like_photos(args.mosaic):
+        raise InputError(
+            args.mosaic,
+            f"a folder of photos or a COCO file needs a photo model; {model_ref.path} is a "
+            f"{task} (it runs on mosaics)",
+        )
+    if not args.resume:
+        raise InputError(None, "--no-resume applies to photo models only")
+    values = given(args, ALL_FLAGS)
     refuse_foreign(values, KINDS, options_class(task), f"a {task}")
     options = options_for(task, values, where="")
+    assert isinstance(options, RunOptions)  # a mosaic task's
     if args.explain:
         check_explainable(task, model_ref.path)
     elif given(args, cli_fields(EXPLAIN_KINDS[0][1])):

@@ -19,7 +19,7 @@ MIN_TISSUE = Option(
     "least tissue fraction of a tile or window that is run", Range(0, 1, low_open=True)
 )
 BLEND = Option("weight of overlapping tiles or windows in the map")
-BATCH_SIZE = Option("tiles or windows per forward pass", POSITIVE)
+BATCH_SIZE = Option("tiles, windows or photos per forward pass", POSITIVE)
 DEVICE = Option("auto, cpu or cuda[:N]")
 MAP_MAX_EDGE = Option("longest edge of the stitched maps", Range(16), cli=False)
 READ_WORKERS = Option("reader threads (default 1 on CPU, 4 on a GPU)", POSITIVE, cli=False)

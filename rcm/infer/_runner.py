@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -62,7 +62,8 @@ class PartRunner:
         self.device = device
         self.max_batch: int | None = None
 
-    def __call__(self, inputs: torch.Tensor, forward: Callable[[torch.Tensor], T]) -> list[T]:
+    def __call__(self, inputs: Any, forward: Callable[[Any], T]) -> list[T]:
+        """`forward` over parts of `inputs` (a batch tensor, or a list of photos)."""
         size = min(self.max_batch or len(inputs), len(inputs))
         parts, start = [], 0
         while start < len(inputs):
@@ -125,6 +126,7 @@ def check_finite_outputs(
     indices: np.ndarray,
     outputs: np.ndarray | Sequence[WindowDetections],
     noun: str,
+    names: Sequence[str] | None = None,
 ) -> None:
     """Refuse a batch whose outputs hold NaN or infinity, naming the model file.
 
@@ -134,7 +136,8 @@ def check_finite_outputs(
         outputs: One output per index: rows of an array (a classifier's logits, a
             segmenter's map-scale probabilities) or a detector's detections (boxes,
             scores, masks).
-        noun: ``tile`` or ``window``, for the message (numbered as in its table).
+        noun: ``tile``, ``window`` or ``photo``, for the message (numbered as in its table).
+        names: What to call each output instead of its number (a photo's path).
 
     Raises:
         InputError: Naming the model file, NaN and/or Inf, and the first outputs.
@@ -147,12 +150,16 @@ def check_finite_outputs(
     if not bad:
         return
     kinds = " and ".join(kind for kind in ("NaN", "Inf") if any(kind in k for k in found))
-    listed = ", ".join(str(index) for index in bad[:_NAMED])
     more = f" and {len(bad) - _NAMED} more" if len(bad) > _NAMED else ""
+    if names is not None:
+        position = {int(index): number for number, index in enumerate(indices)}
+        listed = ", ".join(names[position[index]] for index in bad[:_NAMED])
+        where = ""
+    else:
+        listed = ", ".join(str(index) for index in bad[:_NAMED])
+        where = f" (numbered as in {noun}s.csv)"
     raise InputError(
-        model.path,
-        f"model produced non-finite outputs ({kinds}) on {noun}s {listed}{more} "
-        f"(numbered as in {noun}s.csv)",
+        model.path, f"model produced non-finite outputs ({kinds}) on {noun}s {listed}{more}{where}"
     )
 
 

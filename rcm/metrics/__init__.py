@@ -1,4 +1,8 @@
-"""Metrics: calibration, coverage rule, ROC, patient bootstrap, DeLong, COCO mAP, FROC, Dice."""
+"""Metrics: calibration, coverage rule, ROC, patient bootstrap, DeLong, COCO mAP, FROC, Dice.
+
+Photo models add per-category (multi-label) AUROC with vectorised patient-bootstrap
+intervals (`PatientBootstrap`, `category_aurocs`), top-k accuracy and McNemar's test.
+"""
 
 from rcm.metrics._bootstrap import (
     Interval,
@@ -31,8 +35,17 @@ from rcm.metrics._classification import (
 )
 from rcm.metrics._coverage import coverage_at, coverage_score
 from rcm.metrics._delong import DelongResult, delong_covariance, delong_test
-from rcm.metrics._detection import FROC_RATES, Froc, coco_map, froc
+from rcm.metrics._detection import FROC_RATES, CocoEvaluation, Froc, coco_evaluation, coco_map, froc
 from rcm.metrics._explanation import faithfulness_summary, plausibility
+from rcm.metrics._multilabel import (
+    CategoryAurocs,
+    category_aurocs,
+    check_table,
+    ratio_intervals,
+    top_k_hits,
+)
+from rcm.metrics._paired import McNemarResult, mcnemar_exact
+from rcm.metrics._patient_weights import PatientBootstrap
 from rcm.metrics._readers import ReaderPoint, reader_points
 from rcm.metrics._segmentation import Overlap, overlap
 
@@ -47,6 +60,16 @@ __all__ = [
     "faithfulness_summary",
     "plausibility",
     "FROC_RATES",
+    "CategoryAurocs",
+    "CocoEvaluation",
+    "McNemarResult",
+    "PatientBootstrap",
+    "category_aurocs",
+    "check_table",
+    "coco_evaluation",
+    "mcnemar_exact",
+    "ratio_intervals",
+    "top_k_hits",
     "DelongResult",
     "Froc",
     "Overlap",

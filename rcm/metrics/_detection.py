@@ -26,6 +26,24 @@ _SUMMARY_NAMES = (
 )
 
 
+_CATEGORY_COLUMNS = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR100")
+
+
+@dataclass(frozen=True)
+class CocoEvaluation:
+    """COCO's summary numbers and the same measures per category.
+
+    Attributes:
+        summary: The twelve COCO summary numbers by name (AP, AP50, ... AR_large).
+        per_category: Per category name: AP, AP50, AP75, AP_small, AP_medium,
+            AP_large and AR100 (NaN where the category has no ground truth of that size).
+
+    """
+
+    summary: dict[str, float]
+    per_category: dict[str, dict[str, float]]
+
+
 def coco_map(
     ground_truth: dict[str, Any],
     detections: list[dict[str, Any]],
@@ -40,9 +58,31 @@ def coco_map(
         iou_type: Boxes or masks.
 
     Returns:
-        The twelve COCO summary numbers by name, and ``per_category`` AP by name
-        (NaN for categories without ground truth).
+        The twelve COCO summary numbers by name, ``per_category`` AP@[.50:.95]
+        and ``per_category_ap50`` AP at IoU 0.5, by category name (NaN for
+        categories without ground truth).
 
+    """
+    evaluation = coco_evaluation(ground_truth, detections, iou_type)
+    rows = evaluation.per_category
+    return {
+        **evaluation.summary,
+        "per_category": {name: row["AP"] for name, row in rows.items()},
+        "per_category_ap50": {name: row["AP50"] for name, row in rows.items()},
+    }
+
+
+def coco_evaluation(
+    ground_truth: dict[str, Any],
+    detections: list[dict[str, Any]],
+    iou_type: Literal["bbox", "segm"] = "bbox",
+) -> CocoEvaluation:
+    """COCO evaluation (faster-coco-eval) with the summary measures also per category.
+
+    Annotations with ``iscrowd`` 1 are COCO's ignore regions: a detection on
+    one is neither a hit nor a false positive. Per-category numbers slice COCO's
+    accumulated precision and recall as its summary does (area "all" unless
+    named, 100 detections per image), so they equal pycocotools' arrays.
     """
     from faster_coco_eval import COCO, COCOeval_faster
 
@@ -57,13 +97,30 @@ def coco_map(
         name: float(value) for name, value in zip(_SUMMARY_NAMES, evaluator.stats, strict=False)
     }
     precision = evaluator.eval["precision"]  # iou x recall x category x area x max dets
+    recall = evaluator.eval["recall"]  # iou x category x area x max dets
+    thresholds = evaluator.params.iouThrs
+    at_50 = int(np.flatnonzero(np.isclose(thresholds, 0.5))[0])
+    at_75 = int(np.flatnonzero(np.isclose(thresholds, 0.75))[0])
     per_category = {}
     for index, category in enumerate(evaluator.params.catIds):
-        values = precision[:, :, index, 0, -1]
-        values = values[values > -1]
-        name = truth.cats[category]["name"]
-        per_category[name] = float(values.mean()) if values.size else float("nan")
-    return {**summary, "per_category": per_category}
+        values = (
+            precision[:, :, index, 0, -1],
+            precision[at_50, :, index, 0, -1],
+            precision[at_75, :, index, 0, -1],
+            *(precision[:, :, index, area, -1] for area in (1, 2, 3)),
+            recall[:, index, 0, -1],
+        )
+        per_category[truth.cats[category]["name"]] = {
+            name: _mean_defined(value)
+            for name, value in zip(_CATEGORY_COLUMNS, values, strict=True)
+        }
+    return CocoEvaluation(summary, per_category)
+
+
+def _mean_defined(values: np.ndarray) -> float:
+    """COCO's mean over the entries it defined (-1 marks none), NaN without any."""
+    defined = values[values > -1]
+    return float(defined.mean()) if defined.size else float("nan")
 
 
 @dataclass(frozen=True)
@@ -88,6 +145,7 @@ def froc(
     detections: dict[Any, tuple[np.ndarray, np.ndarray]],
     *,
     iou: float = 0.5,
+    ignore: dict[Any, np.ndarray] | None = None,
 ) -> Froc:
     """FROC over images: a detection finds a lesion when their boxes overlap by `iou`.
 
@@ -96,6 +154,9 @@ def froc(
         detections: Per image, ``(boxes (m, 4), scores (m,))``.
         iou: Overlap needed for a hit; each lesion counts once (highest score
             first), further detections on it are neither hits nor false positives.
+        ignore: Per image, regions ``(k, 4)`` where detections are not counted
+            (COCO's crowd boxes): a detection that finds no lesion and lies in one
+            by at least `iou` of its own area is neither a hit nor a false positive.
 
     """
     images = set(truth_boxes) | set(detections)
@@ -114,6 +175,8 @@ def froc(
             if best >= 0 and overlaps[best] >= iou:
                 hit, false_positive = not found[best], False
                 found[best] = True
+            elif _ignored(boxes[index], (ignore or {}).get(image), iou):
+                continue
             else:
                 hit, false_positive = False, True
             scores_all.append(scores[index])
@@ -128,6 +191,19 @@ def froc(
         np.concatenate([[0.0], sensitivity]),
         np.concatenate([[np.inf], np.asarray(scores_all, np.float64)[order]]),
     )
+
+
+def _ignored(box: np.ndarray, regions: np.ndarray | None, share: float) -> bool:
+    """Whether at least `share` of `box`'s area lies in one of `regions`."""
+    if regions is None or not len(regions):
+        return False
+    x0 = np.maximum(box[0], regions[:, 0])
+    y0 = np.maximum(box[1], regions[:, 1])
+    x1 = np.minimum(box[2], regions[:, 2])
+    y1 = np.minimum(box[3], regions[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-12)
+    return bool((inter / area >= share).any())
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

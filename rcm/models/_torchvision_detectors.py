@@ -19,7 +19,7 @@ from torchvision.models.detection import (
     fasterrcnn_resnet50_fpn_v2,
     maskrcnn_resnet50_fpn_v2,
 )
-from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+from torchvision.models.detection.backbone_utils import BackboneWithFPN, resnet_fpn_backbone
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
@@ -43,6 +43,31 @@ class WindowTransform(GeneralizedRCNNTransform):
         return image, target
 
 
+def resnet_fpn(backbone: str, **fpn: Any) -> BackboneWithFPN:
+    """A randomly initialised torchvision ResNet-FPN, every layer trainable.
+
+    Trainable BatchNorm rather than torchvision's frozen one: frozen statistics
+    only make sense for pretrained weights, and these start random. `fpn` goes
+    to `resnet_fpn_backbone` (``returned_layers``, ``extra_blocks``).
+    """
+    return resnet_fpn_backbone(
+        backbone_name=backbone, weights=None, norm_layer=nn.BatchNorm2d, trainable_layers=5, **fpn
+    )
+
+
+def torchvision_rcnn(*, masks: bool, num_classes: int, backbone: str) -> GeneralizedRCNN:
+    """Mask R-CNN (`masks`) or Faster R-CNN for `num_classes` categories plus background.
+
+    ``resnet50`` builds torchvision's v2 recipe (R50-FPN v2); any other
+    torchvision ResNet name (``resnet18``...) a plain ResNet-FPN (`resnet_fpn`).
+    Randomly initialised, nothing downloaded; torchvision's own transform.
+    """
+    if backbone == DEFAULT_BACKBONE:
+        builder = maskrcnn_resnet50_fpn_v2 if masks else fasterrcnn_resnet50_fpn_v2
+        return builder(weights=None, weights_backbone=None, num_classes=num_classes + 1)
+    return (MaskRCNN if masks else FasterRCNN)(resnet_fpn(backbone), num_classes=num_classes + 1)
+
+
 def build_torchvision_detector(
     *,
     masks: bool,
@@ -51,7 +76,7 @@ def build_torchvision_detector(
     window_px: int,
     backbone: str = DEFAULT_BACKBONE,
 ) -> GeneralizedRCNN:
-    """Mask R-CNN (`masks`) or Faster R-CNN on a ResNet-FPN, randomly initialised.
+    """Mask R-CNN (`masks`) or Faster R-CNN on a ResNet-FPN for windows, randomly initialised.
 
     Args:
         masks: Mask R-CNN when True, Faster R-CNN otherwise.
@@ -62,15 +87,7 @@ def build_torchvision_detector(
             other torchvision ResNet name (``resnet18``...) a plain ResNet-FPN.
 
     """
-    model: GeneralizedRCNN
-    if backbone == DEFAULT_BACKBONE:
-        builder = maskrcnn_resnet50_fpn_v2 if masks else fasterrcnn_resnet50_fpn_v2
-        model = builder(weights=None, weights_backbone=None, num_classes=num_classes + 1)
-    else:
-        features = resnet_fpn_backbone(
-            backbone_name=backbone, weights=None, norm_layer=nn.BatchNorm2d, trainable_layers=5
-        )
-        model = (MaskRCNN if masks else FasterRCNN)(features, num_classes=num_classes + 1)
+    model = torchvision_rcnn(masks=masks, num_classes=num_classes, backbone=backbone)
     body = model.backbone.body
     if in_chans != 3:
         body.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)

@@ -6,9 +6,13 @@
 - `TileTable` (``tiles.csv``) and `WindowTable` (``windows.csv``);
 - `ExplanationSummary` and `ExplanationTable` (``explanation/summary.json``,
   ``explanation/tiles.csv``);
-- `DetectionResults` (``instances.json`` of a window run, COCO results);
-- `EvaluationDocument` (``metrics.json`` of ``rcm evaluate``), with its
-  `CalibrationMetrics` and `ReliabilityTable`;
+- `DetectionResults` (``instances.json`` of a window run or a photo detector, COCO results);
+- a photo run's `PhotoRunSummary` (``summary.json``, with `PhotoModelRecord`,
+  `PhotoSourceRecord`, `SkippedPhoto`), `PhotoPredictions` (``predictions.csv``)
+  and `SkippedPhotos` (``skipped.csv``);
+- `EvaluationDocument` (``metrics.json`` of ``rcm evaluate``, with its
+  `CalibrationMetrics` and `ReliabilityTable`) and, for a photo run,
+  `PhotoEvaluationDocument` (with `PhotoCounts`, `PhotoEvaluationSettings`, `InputProblem`);
 - a batch job's records: `Manifest` (``_job/manifests/ID.json``), `JobPlan`
   (``_job/plan.json``) and `Failure` rows (``_job/failures.csv``).
 
@@ -51,6 +55,27 @@ from rcm.outputs._jobs import (
     read_failures,
     write_failures,
 )
+from rcm.outputs._photo_evaluation import (
+    PHOTO_EVALUATION_VERSION,
+    InputProblem,
+    PhotoCounts,
+    PhotoEvaluationDocument,
+    PhotoEvaluationSettings,
+)
+from rcm.outputs._photo_outputs import (
+    PHOTO_SOURCE_KINDS,
+    PHOTO_SUMMARY_VERSION,
+    PREDICTIONS,
+    SKIPPED,
+    PhotoModelRecord,
+    PhotoPredictions,
+    PhotoRunSummary,
+    PhotoSourceKind,
+    PhotoSourceRecord,
+    SkippedPhoto,
+    SkippedPhotos,
+    category_column,
+)
 from rcm.outputs._summary import SUMMARY, SUMMARY_VERSION, MosaicSummary, summary_path
 from rcm.outputs._summary_parts import (
     DECISIONS,
@@ -69,6 +94,23 @@ from rcm.outputs._summary_parts import (
 from rcm.outputs._tables import TILES, WINDOWS, TileTable, WindowTable
 
 __all__ = [
+    "PHOTO_EVALUATION_VERSION",
+    "InputProblem",
+    "PhotoCounts",
+    "PhotoEvaluationDocument",
+    "PhotoEvaluationSettings",
+    "PHOTO_SOURCE_KINDS",
+    "PHOTO_SUMMARY_VERSION",
+    "PREDICTIONS",
+    "SKIPPED",
+    "PhotoModelRecord",
+    "PhotoPredictions",
+    "PhotoRunSummary",
+    "PhotoSourceKind",
+    "PhotoSourceRecord",
+    "SkippedPhoto",
+    "SkippedPhotos",
+    "category_column",
     "INSTANCES",
     "DetectionResults",
     "EVALUATION_VERSION",

@@ -24,11 +24,12 @@ INSTANCES = "instances.json"
 
 @dataclass(frozen=True)
 class DetectionResults:
-    """The objects of one mosaic, in mosaic pixels.
+    """The objects of one mosaic (mosaic pixels) or of a photo set (each photo's upright pixels).
 
     Attributes:
         items: COCO results: ``bbox`` ``[x, y, width, height]``, ``score``,
-            ``category_id``, and ``segmentation`` (RLE) for models with masks.
+            ``category_id``, and ``segmentation`` (RLE) for models with masks;
+            ``image_id`` for a photo set's results.
 
     """
 
@@ -43,6 +44,11 @@ class DetectionResults:
         """``(N, 4)`` corner boxes ``x0, y0, x1, y1``."""
         xywh = np.array([item["bbox"] for item in self.items], np.float64).reshape(-1, 4)
         return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+
+    @property
+    def image_ids(self) -> np.ndarray:
+        """``(N,)`` int64 ``image_id`` of each result (0 where absent: a mosaic's objects)."""
+        return np.array([item.get("image_id", 0) for item in self.items], np.int64)
 
     @property
     def scores(self) -> np.ndarray:
@@ -78,6 +84,9 @@ def _check(item: Mapping[str, Any], number: int) -> None:
         raise ValueError(f"detection {number}: bbox must be 4 numbers and score a number")
     if not isinstance(category, int) or isinstance(category, bool):
         raise ValueError(f"detection {number}: category_id must be a whole number")
+    image_id = item.get("image_id", 0)  # a photo set's results name their photo
+    if not isinstance(image_id, int) or isinstance(image_id, bool):
+        raise ValueError(f"detection {number}: image_id must be a whole number")
     segmentation = item.get("segmentation")
     if segmentation is not None and not (
         isinstance(segmentation, dict) and {"size", "counts"} <= set(segmentation)

@@ -24,7 +24,7 @@ from typing import Any
 
 from rcm.errors import OutputFormatError
 from rcm.io import read_document, write_document
-from rcm.models import TASKS, Task
+from rcm.models import PHOTO_TASKS, TASKS, Task
 from rcm.outputs._fields import Fields
 from rcm.outputs._summary_parts import (
     InstancesBlock,
@@ -152,6 +152,8 @@ class MosaicSummary:
         """The summary of the JSON object `data` read from `path`."""
         fields = Fields(path, SUMMARY, data)
         task = Task(fields.choice("task", TASKS))
+        if task in PHOTO_TASKS:
+            raise fields.error(f"the summary of a photo run ({task}), not of a mosaic")
         windowed = task != Task.CLASSIFIER
         try:
             return cls(

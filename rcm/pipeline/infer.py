@@ -1,8 +1,10 @@
-"""The infer stage: one model over one mosaic, whatever the model's task.
+"""The infer stage: one model over one mosaic or one photo set, whatever the model's task.
 
 The task dispatch lives here and nowhere else: `rcm infer`, batch jobs and the
 demo name a model and give options; the model file's task picks the options
-type and the stage function. torch is imported only when a model is loaded or run.
+type and the stage function (`STAGES`): mosaic tasks take `RunOptions` and run
+through `infer_mosaic`, photo tasks take `PhotoOptions` and run through
+`infer_photo_set`. torch is imported only when a model is loaded or run.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rcm.errors import InputError, bad_input
-from rcm.infer import ClassifyOptions, RunOptions, WindowOptions
-from rcm.models import Task
+from rcm.infer import (
+    ClassifyOptions,
+    PhotoDetectorOptions,
+    PhotoOptions,
+    RunOptions,
+    WindowOptions,
+)
+from rcm.models import PHOTO_TASKS, Task
 
 if TYPE_CHECKING:
     from rcm.explain import ExplainOptions, ExplainResult
-    from rcm.infer import MosaicResult
+    from rcm.infer import MosaicResult, PhotoInputs, PhotoRunResult
     from rcm.io import Mosaic
     from rcm.models import LoadedModel
 
@@ -28,7 +36,7 @@ if TYPE_CHECKING:
 class _Stage:
     """A task's options type and the name of its stage function in `rcm.infer`."""
 
-    options: type[RunOptions]
+    options: type[RunOptions] | type[PhotoOptions]
     function: str  # looked up when the stage runs: rcm.infer imports torch
 
 
@@ -36,7 +44,10 @@ STAGES: dict[str, _Stage] = {
     Task.CLASSIFIER: _Stage(ClassifyOptions, "classify_mosaic"),
     Task.DETECTOR: _Stage(WindowOptions, "detect_mosaic"),
     Task.SEGMENTER: _Stage(WindowOptions, "detect_mosaic"),
+    Task.PHOTO_CLASSIFIER: _Stage(PhotoOptions, "infer_photos"),
+    Task.PHOTO_DETECTOR: _Stage(PhotoDetectorOptions, "infer_photos"),
 }
+AnyOptions = RunOptions | PhotoOptions
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class InferOutcome:
     explanation: ExplainResult | None = None
 
 
-def options_class(task: str) -> type[RunOptions]:
+def options_class(task: str) -> type[RunOptions] | type[PhotoOptions]:
     """The options type of a model task."""
     try:
         return STAGES[task].options
@@ -63,7 +74,7 @@ def options_class(task: str) -> type[RunOptions]:
         raise InputError(None, f"unknown model task {task!r}") from None
 
 
-def options_for(task: str, values: Mapping[str, Any], *, where: str = "options") -> RunOptions:
+def options_for(task: str, values: Mapping[str, Any], *, where: str = "options") -> AnyOptions:
     """The options of the model's task from field values (a job file's or the CLI's).
 
     Raises:
@@ -118,7 +129,7 @@ def infer_mosaic(
     model: LoadedModel,
     output: str | os.PathLike[str],
     *,
-    options: RunOptions | None = None,
+    options: AnyOptions | None = None,
     explain: ExplainOptions | None = None,
     model_name: str | None = None,
     overwrite: bool = False,
@@ -141,10 +152,13 @@ def infer_mosaic(
 
     """
     task = model.meta.task
-    kind = options_class(task)
-    options = options or kind()
-    if type(options) is not kind:
-        raise InputError(model.path, f"{type(options).__name__} do not fit a {task}")
+    if task in PHOTO_TASKS:
+        raise InputError(
+            model.path,
+            f"a {task} runs on clinical photographs, not on a mosaic: give it a photo, a "
+            "folder of photos or a COCO .json file",
+        )
+    options = _checked_options(model, options)
     if explain is not None:
         check_explainable(task, model.path)
     import rcm.infer
@@ -167,3 +181,65 @@ def infer_mosaic(
         output, mosaic=mosaic, model=model, options=explain, overwrite=True, progress=progress
     )
     return InferOutcome(result, explained)
+
+
+def _checked_options(model: LoadedModel, options: AnyOptions | None) -> Any:
+    """`options`, or the task's defaults; refused when they are another task's."""
+    task = model.meta.task
+    kind = options_class(task)
+    options = options or kind()
+    if type(options) is not kind:
+        raise InputError(model.path, f"{type(options).__name__} do not fit a {task}")
+    return options
+
+
+def infer_photo_set(
+    source: str | os.PathLike[str] | PhotoInputs,
+    model: LoadedModel,
+    output: str | os.PathLike[str],
+    *,
+    options: AnyOptions | None = None,
+    model_name: str | None = None,
+    overwrite: bool = False,
+    resume: bool = True,
+    progress: bool = False,
+) -> PhotoRunResult:
+    """Run a photo model over a photo, a folder of photos or a COCO file; one output folder.
+
+    Args:
+        source: The photos (or their listing, `rcm.infer.PhotoInputs`).
+        model: A loaded photo classifier or photo detector.
+        output: The output folder to create (atomically).
+        options: `PhotoOptions` (`PhotoDetectorOptions` for detectors); the task's
+            defaults when None.
+        model_name: The model's store name, recorded for provenance.
+        overwrite: Replace an existing output once the new one is complete.
+        resume: Continue an interrupted run of the same output (see
+            `rcm.infer.infer_photos`); False starts over.
+        progress: Show a progress bar.
+
+    Raises:
+        InputError: If the model is a mosaic model, the options are another
+            task's, or the photos cannot be read.
+
+    """
+    task = model.meta.task
+    if task not in PHOTO_TASKS:
+        raise InputError(
+            model.path,
+            f"a {task} runs on mosaics, not on clinical photographs ({source}): use a "
+            "photo-classifier or photo-detector model",
+        )
+    import rcm.infer
+
+    run: Callable[..., PhotoRunResult] = getattr(rcm.infer, STAGES[task].function)
+    return run(
+        source,
+        model,
+        output,
+        options=_checked_options(model, options),
+        model_name=model_name,
+        overwrite=overwrite,
+        resume=resume,
+        progress=progress,
+    )

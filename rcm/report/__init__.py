@@ -1,4 +1,8 @@
-"""The evaluation of a cohort: outputs joined to the truth, metrics, and the HTML report."""
+"""The evaluation of a cohort: outputs joined to the truth, metrics, and the HTML report.
+
+Mosaic cohorts (`load_cohort`, `evaluate_cohort`, `write_report`) and photo runs
+(`load_photo_cohort`, `evaluate_photo_cohort`, `write_photo_report`).
+"""
 
 from rcm.report._calibration import calibration_metrics
 from rcm.report._cohort import (
@@ -17,8 +21,29 @@ from rcm.report._evaluate import evaluate_cohort
 from rcm.report._explanations import explanation_metrics
 from rcm.report._html import write_report
 from rcm.report._lesions import lesion_metrics
+from rcm.report._photo_cohort import Detections, PhotoCohort, load_photo_cohort
+from rcm.report._photo_detection import photo_detection_metrics
+from rcm.report._photo_evaluate import PhotoMetrics, evaluate_photo_cohort
+from rcm.report._photo_examples import Example, photo_examples
+from rcm.report._photo_html import write_photo_report
+from rcm.report._photo_readers import photo_reader_metrics
+from rcm.report._photo_reads import PhotoReads, load_photo_reads
+from rcm.report._photo_truth import TruthBoxes
 
 __all__ = [
+    "Detections",
+    "Example",
+    "PhotoCohort",
+    "PhotoMetrics",
+    "PhotoReads",
+    "TruthBoxes",
+    "evaluate_photo_cohort",
+    "load_photo_cohort",
+    "load_photo_reads",
+    "photo_detection_metrics",
+    "photo_examples",
+    "photo_reader_metrics",
+    "write_photo_report",
     "Case",
     "Cohort",
     "Outputs",

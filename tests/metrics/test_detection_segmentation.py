@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 
 import numpy as np
 import pytest
@@ -67,6 +68,10 @@ def _random_dataset(seed: int) -> tuple[dict, list[dict]]:
 
 
 def _pycocotools(truth: dict, detections: list[dict]) -> np.ndarray:
+    return _pycocotools_evaluator(truth, detections).stats
+
+
+def _pycocotools_evaluator(truth: dict, detections: list[dict]) -> COCOeval:
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = truth
@@ -75,7 +80,7 @@ def _pycocotools(truth: dict, detections: list[dict]) -> np.ndarray:
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    return evaluator.stats
+    return evaluator
 
 
 @settings(max_examples=25, deadline=None)
@@ -104,6 +109,24 @@ def test_map_equals_pycocotools(seed: int) -> None:
         assert abs(ours[name] - value) <= 1e-12, (name, ours[name], value)
 
 
+@pytest.mark.parametrize("seed", [3, 17, 2024])
+def test_per_category_ap_and_ap50_equal_pycocotools(seed: int) -> None:
+    truth, detections = _random_dataset(seed)
+    assert detections and truth["annotations"]
+    ours = coco_map(truth, detections)
+    precision = _pycocotools_evaluator(truth, detections).eval["precision"]
+    names = {c["id"]: c["name"] for c in truth["categories"]}
+    for index, category in enumerate(sorted(names)):
+        name = names[category]
+        for key, values in (
+            ("per_category", precision[:, :, index, 0, -1]),
+            ("per_category_ap50", precision[0, :, index, 0, -1]),
+        ):
+            defined = values[values > -1]
+            expected = float(defined.mean()) if defined.size else math.nan
+            assert ours[key][name] == pytest.approx(expected, abs=1e-12, nan_ok=True), (key, name)
+
+
 def test_per_category_ap() -> None:
     truth = {
         "images": [{"id": 1, "width": 100, "height": 100}],
@@ -123,7 +146,14 @@ def test_per_category_ap() -> None:
         truth, [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9}]
     )
     assert result["AP"] == 1.0 and result["per_category"]["nevus"] == 1.0
+    assert result["per_category_ap50"]["nevus"] == 1.0
     assert np.isnan(result["per_category"]["melanoma"])
+    assert np.isnan(result["per_category_ap50"]["melanoma"])
+    # IoU 0.56 passes the thresholds 0.5 and 0.55: AP50 is 1, AP@[.5:.95] 2 of 10.
+    shifted = {"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 11.2], "score": 0.9}
+    result = coco_map(truth, [shifted])
+    assert result["per_category_ap50"]["nevus"] == 1.0
+    assert result["per_category"]["nevus"] == pytest.approx(0.2)
     assert coco_map(truth, [])["AP"] == 0.0
 
 
