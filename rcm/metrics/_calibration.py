@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rcm.models._calibration import Calibration
+from rcm.models import Calibration
 
 RELIABILITY_BINS = 10
 _LOG_T_RANGE = (-4.0, 4.0)  # temperatures from 0.018 to 55
