@@ -380,4 +380,12 @@ def test_cli_trains_single_label_with_weights_into_the_store(
     assert meta.positive == ("melanoma",) and meta.calibrated is not None
     left_out = meta.provenance["label_counts"]["train"]["left_out"]
     assert left_out == len(meta.provenance["left_out"]["train"]) > 0
-    assert "tiny-photo" in capsys.readouterr().out
+    assert "rcm infer PHOTO|FOLDER|coco.json --model tiny-photo" in capsys.readouterr().out
+
+
+def test_the_shipped_config_loads() -> None:
+    path = Path(__file__).resolve().parents[2] / "configs" / "train-photo-classifier.yaml"
+    config = load_config(path, task="photo-classifier")
+    assert config.task == Task.PHOTO_CLASSIFIER and config.model.architecture == "efficientnet_b0"
+    assert config.photo.input_px == 384 and config.photo.fit == "centre"
+    assert config.photo.labels == "multi" and config.photos is not None
