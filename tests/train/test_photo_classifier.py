@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -27,9 +29,8 @@ from rcm.data import (
 from rcm.errors import InputError
 from rcm.metrics import auroc, fit_temperature
 from rcm.models import ModelStore, Task, load_model, normalise, to_unit
-from rcm.train import TrainState, load_config, train
+from rcm.train import AugmentConfig, PhotoConfig, TrainState, load_config, train
 from rcm.train._augment import augment_photos, colour_jitter
-from rcm.train._config import AugmentConfig, PhotoConfig
 from rcm.train._photo_data import (
     PhotoInputs,
     collate_photos,
@@ -389,3 +390,19 @@ def test_the_shipped_config_loads() -> None:
     assert config.task == Task.PHOTO_CLASSIFIER and config.model.architecture == "efficientnet_b0"
     assert config.photo.input_px == 384 and config.photo.fit == "centre"
     assert config.photo.labels == "multi" and config.photos is not None
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_one_photo_classifier(photos: Path, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, photos, optim={"epochs": 1, "examples_per_epoch": 33, "batch_size": 8}
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RCM_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--standalone", "-m", "rcm", "train", "photo-classifier", "--config", str(config)]
+    command += ["--out", str(tmp_path / "ddp"), "--no-progress", "--name", "ddp-photo"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [e.name for e in ModelStore(tmp_path / "home" / "models").entries()] == ["ddp-photo"]
+    meta = load_model(tmp_path / "ddp" / "model.safetensors").meta
+    assert meta.provenance["epoch"] == 1 and meta.calibrated is not None
