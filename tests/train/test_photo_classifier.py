@@ -370,8 +370,9 @@ def test_cli_trains_single_label_with_weights_into_the_store(
     config = write_config(
         tmp_path,
         photos,
-        optim={"epochs": 1, "examples_per_epoch": 32, "balance": "weights"},
+        optim={"epochs": 1, "examples_per_epoch": 32, "balance": "weights", "warmup_epochs": 0.5},
         photo={"input_px": 48, "labels": "single", "fit": "letterbox", "positive": ["melanoma"]},
+        runtime={"precision": "bf16"},  # autocast, on the CPU too
     )
     command = ["train", "photo-classifier", "--config", str(config), "--out", str(tmp_path / "r")]
     assert main([*command, "--name", "tiny-photo", "--no-progress"]) == 0
