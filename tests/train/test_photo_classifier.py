@@ -25,6 +25,7 @@ from rcm.data import (
     read_photo_source,
     write_coco,
     write_split,
+    write_voc,
 )
 from rcm.errors import InputError
 from rcm.metrics import auroc, fit_temperature
@@ -39,7 +40,7 @@ from rcm.train._photo_data import (
     raise_unreadable,
     sampler_weights,
 )
-from rcm.train._photo_run import photo_task, training_photos
+from rcm.train._photo_run import photo_data_record, photo_task, training_photos
 
 CATEGORIES = ("melanoma", "naevus", "angioma")
 COLOURS = {"melanoma": (40, 25, 20), "naevus": (150, 95, 60), "angioma": (200, 30, 60)}
@@ -407,3 +408,21 @@ def test_torchrun_two_processes_train_one_photo_classifier(photos: Path, tmp_pat
     assert [e.name for e in ModelStore(tmp_path / "home" / "models").entries()] == ["ddp-photo"]
     meta = load_model(tmp_path / "ddp" / "model.safetensors").meta
     assert meta.provenance["epoch"] == 1 and meta.calibrated is not None
+
+
+def test_a_voc_folder_is_read_and_recorded_with_its_annotations_checksum(
+    photos: Path, tmp_path: Path
+) -> None:
+    source = read_photo_source(photos / "images" / "annotations.coco.json")
+    write_voc(source.dataset, tmp_path / "voc")
+    path = write_config(tmp_path, photos)
+    voc = ["data.coco=null", f"data.voc={tmp_path / 'voc'}"]
+    config = load_config(path, [*voc, f"data.images_root={photos / 'images'}"])
+    found = training_photos(config)
+    assert len(found.train) == 42 and found.source.images_root == photos / "images"
+    record = photo_data_record(found.source)
+    assert record["format"] == "voc" and record["boxes"] == source.dataset.n_boxes
+    before = record["checksum"]
+    (tmp_path / "voc" / "JPEGImages").mkdir(exist_ok=True)
+    (tmp_path / "voc" / "JPEGImages" / "extra.jpg").write_bytes(b"pixels, not labels")
+    assert photo_data_record(found.source)["checksum"] == before
