@@ -184,6 +184,7 @@ def test_resume_gives_the_weights_and_calibration_of_the_uninterrupted_run(
         write_config(
             tmp_path,
             photos,
+            model={"architecture": "test_efficientnet"},  # timm's tiniest EfficientNet
             photo={"input_px": 32},
             optim={"epochs": 2, "batch_size": 8, "examples_per_epoch": 16, "accumulate": 2},
         )
@@ -374,6 +375,7 @@ def test_cli_trains_single_label_with_weights_into_the_store(
         optim={"epochs": 1, "examples_per_epoch": 32, "balance": "weights", "warmup_epochs": 0.5},
         photo={"input_px": 48, "labels": "single", "fit": "letterbox", "positive": ["melanoma"]},
         runtime={"precision": "bf16"},  # autocast, on the CPU too
+        model={"architecture": "test_efficientnet"},
     )
     command = ["train", "photo-classifier", "--config", str(config), "--out", str(tmp_path / "r")]
     assert main([*command, "--name", "tiny-photo", "--no-progress"]) == 0
