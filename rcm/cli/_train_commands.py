@@ -1,4 +1,4 @@
-"""``rcm train classifier|detector|segmenter --config CONFIG.yaml``."""
+"""``rcm train classifier|detector|segmenter|photo-classifier|photo-detector --config C.yaml``."""
 
 from __future__ import annotations
 
@@ -6,19 +6,26 @@ import argparse
 import json
 from typing import Any
 
-from rcm.models import TASKS
+from rcm.models import PHOTO_TASKS, TASKS
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "train",
-        help="train a classifier, detector or segmenter on labelled mosaics",
-        description="Train a model from a training manifest and a patient-level split (see "
-        "configs/). Writes the model file, checkpoints, log.csv and curves.png into --out; "
+        help="train a model on labelled mosaics or clinical photographs",
+        description="Train a model from a patient-level split and either a training manifest "
+        "(mosaics: classifier, detector, segmenter) or an annotated photo set (data.coco or "
+        "data.voc: photo-classifier; `detector` with a photo config trains a photo detector). "
+        "See configs/. Writes the model file, checkpoints, log.csv and curves.png into --out; "
         "with --name the model goes into the model store, ready for `rcm infer --model NAME`. "
         "Under torchrun, one process per GPU (DistributedDataParallel).",
     )
-    parser.add_argument("task", choices=TASKS, help="what to train")
+    parser.add_argument(
+        "task",
+        choices=TASKS,
+        help="what to train: a tile classifier, detector or segmenter of mosaics, or a "
+        "photo-classifier / photo-detector of clinical photographs",
+    )
     parser.add_argument("--config", required=True, help="training config (YAML)")
     parser.add_argument("--out", required=True, help="training folder")
     parser.add_argument("--name", help="add the trained model to the model store under NAME")
@@ -60,4 +67,5 @@ def run_train(args: argparse.Namespace) -> None:
     )
     print(json.dumps(describe(result), indent=2))
     if entry is not None:
-        print(f"stored as {entry.name!r}: rcm infer MOSAIC --model {entry.name}")
+        inputs = "PHOTO|FOLDER|coco.json" if config.task in PHOTO_TASKS else "MOSAIC"
+        print(f"stored as {entry.name!r}: rcm infer {inputs} --model {entry.name}")

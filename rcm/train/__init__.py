@@ -1,10 +1,11 @@
-"""Training: classifiers, detectors and segmenters from labelled mosaics (``rcm train``)."""
+"""Training (``rcm train``): mosaic classifiers, detectors, segmenters; photo classifiers."""
 
 from rcm.train._config import (
     AugmentConfig,
     DataConfig,
     ModelConfig,
     OptimConfig,
+    PhotoConfig,
     RuntimeConfig,
     TrainConfig,
     load_config,
@@ -19,6 +20,7 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "OptimConfig",
+    "PhotoConfig",
     "RuntimeConfig",
     "TrainConfig",
     "TrainResult",

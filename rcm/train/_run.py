@@ -14,15 +14,14 @@ from rcm._version import __version__
 from rcm.data import LabelledMosaic, Split, check_split_covers, read_labelled_mosaics, read_split
 from rcm.errors import InputError
 from rcm.io import file_checksum, open_mosaic
-from rcm.models import ModelStore, StoreEntry, Task
+from rcm.models import PHOTO_TASKS, ModelStore, StoreEntry, Task
 from rcm.train._checkpoint import output_ready
 from rcm.train._config import TrainConfig
 from rcm.train._distributed import launched_rank
 from rcm.train._loop import fit
+from rcm.train._photo_run import photo_data_record, photo_task, training_photos
 from rcm.train._state import TrainResult, TrainState
-from rcm.train._task import TrainTask
-
-TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
+from rcm.train._task import TRAIN_SPLIT, VALIDATION_SPLIT, TrainTask
 
 
 def train(
@@ -39,9 +38,13 @@ def train(
 ) -> tuple[TrainResult, StoreEntry | None]:
     """Train the model `config` describes; write it into `output` and, with `name`, the store.
 
+    Mosaic tasks read the training manifest, photo tasks the photo set (COCO
+    file or VOC folder); both read the split's ``train`` and ``validation`` parts.
+
     Raises:
-        InputError: For a bad manifest or split, mosaics without usable labels, or a
-            training folder that is not empty (without `resume` or `overwrite`).
+        InputError: For a bad manifest, photo set or split, examples without usable
+            labels, or a training folder that is not empty (without `resume` or
+            `overwrite`).
 
     """
     output = Path(output)
@@ -53,21 +56,32 @@ def train(
     main_process = launched_rank() == 0  # under torchrun, only rank 0 touches files
     if main_process:
         output_ready(output, resume=resume, overwrite=overwrite)
-    split, train_set, validation_set = _training_mosaics(config)
-    task = _task(config, train_set, validation_set)
+    task, provenance = _task_and_provenance(config)
     result = fit(
         task,
         config,
         output,
         resume=resume,
         progress=progress,
-        provenance=_provenance(config, split),
+        provenance=provenance,
         on_epoch_end=on_epoch_end,
     )
     entry = None
     if name is not None and main_process and result.model_path.is_file():
         entry = store.add(result.model_path, name, replace=replace)
     return result, entry
+
+
+def _task_and_provenance(config: TrainConfig) -> tuple[TrainTask, dict[str, Any]]:
+    """The task's examples from the manifest or the photo set, and what the model file records."""
+    if config.task in PHOTO_TASKS:
+        photos = training_photos(config)
+        data = {"photos": photo_data_record(photos.source)}
+        return photo_task(config, photos), _provenance(config, photos.split, data)
+    split, train_set, validation_set = _training_mosaics(config)
+    manifest = {"path": str(config.manifest), "checksum": file_checksum(config.manifest)}
+    task = _task(config, train_set, validation_set)
+    return task, _provenance(config, split, {"manifest": manifest})
 
 
 def _training_mosaics(
@@ -87,7 +101,7 @@ def _training_mosaics(
     return split, train_set, validation_set
 
 
-def _provenance(config: TrainConfig, split: Split) -> dict[str, Any]:
+def _provenance(config: TrainConfig, split: Split, data: dict[str, Any]) -> dict[str, Any]:
     """What the model file records of how it was made: versions, data files, split, seed."""
     return {
         "trained_with": f"rcm {__version__}",
@@ -96,10 +110,7 @@ def _provenance(config: TrainConfig, split: Split) -> dict[str, Any]:
             "timm": timm.__version__,
             "python": platform.python_version(),
         },
-        "manifest": {
-            "path": str(config.manifest),
-            "checksum": file_checksum(config.manifest),
-        },
+        **data,
         "split": {
             "path": str(config.data.split),
             "checksum": file_checksum(config.data.split),

@@ -12,6 +12,8 @@ from torch import nn
 from rcm.models import ModelMeta, Task
 from rcm.train._config import TrainConfig
 
+TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"  # the split parts training reads
+
 
 class TrainTask(Protocol):
     """What differs between classifiers, detectors and segmenters."""
