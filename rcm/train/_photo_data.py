@@ -1,7 +1,8 @@
 """A photo classifier's examples: labels from the expert boxes, pixels decoded in workers.
 
-Labels come from each photograph's boxes (every box counts; the category list
-gives the output order):
+Labels come from each photograph's boxes (crowd boxes, COCO ``iscrowd`` or VOC
+``difficult``, are regions to ignore and give no label, as in evaluation; the
+category list gives the output order):
 
 - ``multi``: a 0/1 vector with a 1 for every category among the photo's boxes
   (a sigmoid per category). A photo without boxes has all zeros: it teaches
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from rcm.data import PhotoFit, PhotoRecord, fit_photo, read_photo
+from rcm.data import PhotoBox, PhotoFit, PhotoRecord, fit_photo, read_photo
 from rcm.errors import InputError
 from rcm.train._config import PhotoConfig
 
@@ -78,27 +79,33 @@ def photo_targets(
     if photo.labels == "multi":
         multi = np.zeros((len(records), len(categories)), dtype=np.float32)
         for row, record in enumerate(records):
-            for box in record.boxes:
+            for box in _labelled(record):
                 multi[row, index[box.category]] = 1.0
         return PhotoTargets(records, multi, None, ())
     rank = {name: i for i, name in enumerate(photo.severity)}
     order = {name: (rank.get(name, len(rank)), index[name]) for name in categories}
     kept, labels = [], []
     for record in records:
-        if not record.boxes:
+        boxes = _labelled(record)
+        if not boxes:
             continue
         if photo.single_rule == "severity":
-            chosen = min((box.category for box in record.boxes), key=order.__getitem__)
+            chosen = min((box.category for box in boxes), key=order.__getitem__)
         else:
-            areas = [box.width * box.height for box in record.boxes]
-            chosen = record.boxes[int(np.argmax(areas))].category
+            areas = [box.width * box.height for box in boxes]
+            chosen = boxes[int(np.argmax(areas))].category
         kept.append(record)
         labels.append(index[chosen])
     single = np.asarray(labels, dtype=np.int64)
     multi = np.zeros((len(kept), len(categories)), dtype=np.float32)
     multi[np.arange(len(kept)), single] = 1.0
-    left_out = tuple(record.image for record in records if not record.boxes)
+    left_out = tuple(record.image for record in records if not _labelled(record))
     return PhotoTargets(tuple(kept), multi, single, left_out)
+
+
+def _labelled(record: PhotoRecord) -> tuple[PhotoBox, ...]:
+    """The boxes that label a photo: all but crowd boxes (regions to ignore)."""
+    return tuple(box for box in record.boxes if not box.crowd)
 
 
 def sampler_weights(targets: PhotoTargets) -> np.ndarray:
