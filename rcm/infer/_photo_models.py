@@ -40,11 +40,14 @@ class PhotoRunner:
     Args:
         model: A photo classifier or photo detector.
         device: Where it runs.
+        min_score: A detector's least box score (None: the architecture's default).
 
     """
 
-    def __init__(self, model: LoadedModel, device: torch.device) -> None:
-        self.model, self.device = model, device
+    def __init__(
+        self, model: LoadedModel, device: torch.device, min_score: float | None = None
+    ) -> None:
+        self.model, self.device, self.min_score = model, device, min_score
         self.meta: ModelMeta = model.meta
         self.detector = self.meta.task == Task.PHOTO_DETECTOR
         self.parts = PartRunner(device)
@@ -86,7 +89,7 @@ class PhotoRunner:
 
         """
         images = [
-            to_unit(torch.from_numpy(rgb).to(self.device, non_blocking=True)[None], 3)[0]
+            to_unit(torch.as_tensor(rgb).to(self.device, non_blocking=True)[None], 3)[0]
             for rgb in pixels
         ]
         found: list[WindowDetections] = [
@@ -103,10 +106,11 @@ class PhotoRunner:
         ]
 
     def _detect(self, images: list[torch.Tensor]) -> list[WindowDetections]:
-        from rcm.models import detect_photos
+        from rcm.models import PhotoDetectOptions, detect_photos
 
+        limits = PhotoDetectOptions(min_score=self.min_score)
         with self.parts.autocast():
-            return detect_photos(self.model.module, self.meta, images)
+            return detect_photos(self.model.module, self.meta, images, limits)
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:

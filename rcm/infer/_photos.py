@@ -33,7 +33,7 @@ from rcm.infer._photo_assemble import AssembledPhotos, assemble, write_gallery_p
 from rcm.infer._photo_inputs import PhotoInputs, photo_inputs
 from rcm.infer._photo_journal import PhotoJournal, Shard, batch_digest
 from rcm.infer._photo_models import PhotoRunner
-from rcm.infer._photo_options import PhotoOptions, photo_workers
+from rcm.infer._photo_options import PhotoDetectorOptions, PhotoOptions, photo_workers
 from rcm.infer._photo_reader import PhotoBatch, PhotoReader, batch_slices
 from rcm.infer._runner import pick_device
 from rcm.io import atomic_output, check_output
@@ -118,10 +118,11 @@ def infer_photos(
     inputs = source if isinstance(source, PhotoInputs) else photo_inputs(source)
     target = check_output(output, overwrite=overwrite)
     device = pick_device(options.device)
-    runner = PhotoRunner(model, device)
+    min_score = options.min_score if isinstance(options, PhotoDetectorOptions) else None
+    runner = PhotoRunner(model, device, min_score)
     slices = batch_slices(len(inputs.items), options.batch_size)
     digests = [batch_digest([inputs.items[p] for p in part]) for part in slices]
-    journal = PhotoJournal(target, _identity(model, options, device))
+    journal = PhotoJournal(target, {**_identity(model, options, device), "min_score": min_score})
     with journal.opened(resume=resume):
         reused = journal.reusable(digests)
         if reused:
@@ -166,7 +167,7 @@ def infer_photos(
 
 
 def _identity(model: LoadedModel, options: PhotoOptions, device: torch.device) -> dict:
-    """What a shard's raw results depend on (not the gallery, workers or score cut)."""
+    """What a shard's raw results depend on (not the gallery, workers or skipping)."""
     return {
         "model": model.checksum,
         "task": str(model.meta.task),
