@@ -16,7 +16,9 @@ CATEGORIES = ("melanoma", "naevus", "bcc")
 
 
 def classifier_meta(labels: str = "single", temperature: float | None = 2.0) -> ModelMeta:
-    calibration = None if temperature is None else {"method": "temperature", "temperature": temperature}
+    calibration = (
+        None if temperature is None else {"method": "temperature", "temperature": temperature}
+    )
     return ModelMeta(
         architecture="test_efficientnet",
         classes=CATEGORIES,
@@ -74,7 +76,9 @@ def write_coco_set(folder: Path, count: int, ids: list[int] | None = None) -> Pa
             width, height = image.size
         box = PhotoBox(CATEGORIES[len(records) % 3], 2.0, 3.0, width / 2, height / 3)
         image_path = path.relative_to(folder).as_posix()
-        records.append(PhotoRecord(image_path, width, height, 3, f"p{len(records)}", None, None, (box,)))
+        records.append(
+            PhotoRecord(image_path, width, height, 3, f"p{len(records)}", None, None, (box,))
+        )
     coco = folder / "annotations.coco.json"
     write_coco(PhotoDataset(CATEGORIES, tuple(records)), coco)
     if ids is not None:
