@@ -56,8 +56,8 @@ class PhotoRunner:
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
         """Upright RGB -> what the model takes: a classifier's square input, a detector's photo."""
-        if self.detector:
-            return rgb
+        if self.detector:  # copied in the reader thread when read-only: torch wants writable
+            return rgb if rgb.flags.writeable else rgb.copy()
         return fit_photo(rgb, self.meta.tile_px, self.meta.settings.get("fit", "centre"))
 
     @torch.inference_mode()
@@ -89,7 +89,7 @@ class PhotoRunner:
 
         """
         images = [
-            to_unit(torch.as_tensor(rgb).to(self.device, non_blocking=True)[None], 3)[0]
+            to_unit(torch.from_numpy(rgb).to(self.device, non_blocking=True)[None], 3)[0]
             for rgb in pixels
         ]
         found: list[WindowDetections] = [
