@@ -249,3 +249,15 @@ def test_a_photo_detector_writes_coco_results_and_best_scores_per_category(
     summary = PhotoRunSummary.read(tmp_path / "out" / "summary.json")
     assert summary.instances is not None and summary.instances.count == len(found.items)
     assert (tmp_path / "out" / "gallery.html").read_text().count("<figure>") == 2
+
+
+def test_a_second_run_of_the_same_output_at_once_is_refused(
+    classifier: LoadedModel, folder: Path, tmp_path: Path
+) -> None:
+    from rcm.errors import OutputError
+    from rcm.infer._photo_journal import PhotoJournal
+
+    held = PhotoJournal(tmp_path / "out", {}).opened(resume=True)
+    with held, pytest.raises(OutputError, match="being written by another run"):
+        infer_photos(folder, classifier, tmp_path / "out", options=OPTIONS)
+    assert not (tmp_path / "out").exists()
