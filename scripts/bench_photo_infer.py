@@ -19,6 +19,7 @@ Usage: python scripts/bench_photo_infer.py [--photos 2000] [--arch efficientnet_
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -182,12 +183,15 @@ def main() -> None:
             ]
         ],
     )
+    runs = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(infer, bare, strict=True))
     notes = (
         f"Synthetic JPEGs of about 640 x 480, random-init weights, {len(CATEGORIES)} categories, "
         f"centre fit; median of {args.repeats} alternating runs after one warm-up of the bare "
         "loop. rcm infer: the whole command (model load, listing, threaded decoding with "
         "content hashes, per-batch shards, predictions.csv, summary.json, a gallery of 48); "
-        "bare loop: model load, Pillow decode, fit_photo, normalise, forward, softmax to host."
+        "bare loop: model load, Pillow decode, fit_photo, normalise, forward, softmax to host. "
+        f"Runs (rcm infer / bare, s): {runs}; "
+        f"load average at the end {os.getloadavg()[0]:.1f}."
     )
     print(table)
     print(notes)
