@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rcm.cli._explain_commands import EXPLAIN_KINDS, add_explain_options, explain_options, report
 from rcm.cli._flags import add_option_flags, cli_fields, given, refuse_foreign
 from rcm.cli._io_commands import add_pixel_options, pixel_options
-from rcm.cli._photo_infer import run_photo_infer
+from rcm.cli._photo_infer import PhotoFlags, run_photo_infer
 from rcm.errors import InputError
 from rcm.infer import (
     ClassifyOptions,
@@ -123,7 +123,7 @@ def run_infer(args: argparse.Namespace) -> None:
     model_ref = ModelRef(Path(args.weights), None) if args.weights else stored_model(args.model)
     task = read_meta(model_ref.path).task
     if task in PHOTO_TASKS:
-        run_photo_infer(args, model_ref, task)
+        run_photo_infer(args, model_ref, task, PhotoFlags(ALL_FLAGS, EXPLAIN_FLAGS, KINDS))
         return
     if looks_like_photos(args.mosaic):
         raise InputError(

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rcm.cli._flags import given, refuse_foreign
+from rcm.cli._flags import Kind, given, refuse_foreign
 from rcm.errors import InputError
 from rcm.infer import looks_like_mosaic
+
+
+@dataclass(frozen=True)
+class PhotoFlags:
+    """The flags of ``rcm infer``: every option's, the explanations', and the options types."""
+
+    options: Sequence[str]
+    explain: Sequence[str]
+    kinds: Sequence[Kind]
+
 
 if TYPE_CHECKING:
     from rcm.infer import PhotoRunResult
@@ -16,9 +28,10 @@ if TYPE_CHECKING:
     from rcm.pipeline.infer import ModelRef
 
 
-def run_photo_infer(args: argparse.Namespace, model_ref: ModelRef, task: Task) -> None:
+def run_photo_infer(
+    args: argparse.Namespace, model_ref: ModelRef, task: Task, flags: PhotoFlags
+) -> None:
     """Run a photo model over the photos `args.mosaic` names and report one line."""
-    from rcm.cli._infer_commands import ALL_FLAGS, EXPLAIN_FLAGS, KINDS
     from rcm.pipeline.infer import infer_photo_set, load_for_run, options_class, options_for
 
     source = Path(args.mosaic)
@@ -37,12 +50,12 @@ def run_photo_infer(args: argparse.Namespace, model_ref: ModelRef, task: Task) -
         )
         if value
     ]
-    explaining = [name for name in given(args, EXPLAIN_FLAGS) if name != "gallery"]
+    explaining = [name for name in given(args, flags.explain) if name != "gallery"]
     mosaic_only += ["--" + name.replace("_", "-") for name in explaining]
     if mosaic_only:
         raise InputError(None, f"{', '.join(mosaic_only)} does not apply to a {task}")
-    values = given(args, [*ALL_FLAGS, "gallery"])
-    refuse_foreign(values, KINDS, options_class(task), f"a {task}")
+    values = given(args, [*flags.options, "gallery"])
+    refuse_foreign(values, flags.kinds, options_class(task), f"a {task}")
     if args.max_pixels is not None:
         values["max_pixels"] = args.max_pixels
     options = options_for(task, values, where="")

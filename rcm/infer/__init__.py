@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         looks_like_mosaic,
         looks_like_photos,
         photo_inputs,
+        photo_set_digest,
     )
     from rcm.infer._photo_options import PhotoDetectorOptions, PhotoOptions
     from rcm.infer._photos import PhotoRunResult, infer_photos
@@ -36,6 +37,7 @@ _HOME = {
     "looks_like_mosaic": "_photo_inputs",
     "looks_like_photos": "_photo_inputs",
     "photo_inputs": "_photo_inputs",
+    "photo_set_digest": "_photo_inputs",
     "PhotoDetectorOptions": "_photo_options",
     "PhotoOptions": "_photo_options",
     "PhotoRunResult": "_photos",
@@ -65,6 +67,7 @@ __all__ = [
     "looks_like_mosaic",
     "looks_like_photos",
     "photo_inputs",
+    "photo_set_digest",
     "ClassifyOptions",
     "MapAccumulator",
     "MosaicResult",

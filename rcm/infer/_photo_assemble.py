@@ -45,6 +45,11 @@ class AssembledPhotos:
     hashes: tuple[str, ...]
     boxes: tuple[PhotoBoxes, ...] | None
 
+    @property
+    def box_count(self) -> int | None:
+        """A detector's boxes kept, over every photo (None for classifiers)."""
+        return None if self.boxes is None else sum(len(found.scores) for found in self.boxes)
+
     def detections(self) -> DetectionResults | None:
         """A detector's ``instances.json``: COCO results, photo after photo (None otherwise)."""
         if self.boxes is None:

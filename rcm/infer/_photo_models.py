@@ -40,11 +40,14 @@ class PhotoRunner:
     Args:
         model: A photo classifier or photo detector.
         device: Where it runs.
+        min_score: A detector's least box score (None: the architecture's default).
 
     """
 
-    def __init__(self, model: LoadedModel, device: torch.device) -> None:
-        self.model, self.device = model, device
+    def __init__(
+        self, model: LoadedModel, device: torch.device, min_score: float | None = None
+    ) -> None:
+        self.model, self.device, self.min_score = model, device, min_score
         self.meta: ModelMeta = model.meta
         self.detector = self.meta.task == Task.PHOTO_DETECTOR
         self.parts = PartRunner(device)
@@ -53,8 +56,8 @@ class PhotoRunner:
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
         """Upright RGB -> what the model takes: a classifier's square input, a detector's photo."""
-        if self.detector:
-            return rgb
+        if self.detector:  # copied in the reader thread when read-only: torch wants writable
+            return rgb if rgb.flags.writeable else rgb.copy()
         return fit_photo(rgb, self.meta.tile_px, self.meta.settings.get("fit", "centre"))
 
     @torch.inference_mode()
@@ -103,10 +106,11 @@ class PhotoRunner:
         ]
 
     def _detect(self, images: list[torch.Tensor]) -> list[WindowDetections]:
-        from rcm.models import detect_photos
+        from rcm.models import PhotoDetectOptions, detect_photos
 
+        limits = PhotoDetectOptions(min_score=self.min_score)
         with self.parts.autocast():
-            return detect_photos(self.model.module, self.meta, images)
+            return detect_photos(self.model.module, self.meta, images, limits)
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:

@@ -55,8 +55,9 @@ class PhotoDetectorOptions(PhotoOptions):
     Attributes:
         batch_size: Photos per forward pass (detectors resize each photo to the
             model's ``min_size``, so batches are smaller than a classifier's).
-        min_score: Boxes scoring below this are dropped (``instances.json``, the
-            gallery, and the ``p_<category>`` columns: the best kept box's score).
+        min_score: Boxes scoring below this are dropped by the detector, for every
+            architecture (``instances.json``, the gallery, and the ``p_<category>``
+            columns: the best kept box's score, 0 without one).
 
     """
 

@@ -33,7 +33,7 @@ from rcm.infer._photo_assemble import AssembledPhotos, assemble, write_gallery_p
 from rcm.infer._photo_inputs import PhotoInputs, photo_inputs
 from rcm.infer._photo_journal import PhotoJournal, Shard, batch_digest
 from rcm.infer._photo_models import PhotoRunner
-from rcm.infer._photo_options import PhotoOptions, photo_workers
+from rcm.infer._photo_options import PhotoDetectorOptions, PhotoOptions, photo_workers
 from rcm.infer._photo_reader import PhotoBatch, PhotoReader, batch_slices
 from rcm.infer._runner import pick_device
 from rcm.io import atomic_output, check_output
@@ -100,14 +100,12 @@ def infer_photos(
         options: The run's options (`PhotoOptions`; `PhotoDetectorOptions` for detectors).
         model_name: The model's store name, for provenance.
         overwrite: Replace an existing output once the new one is complete.
-        resume: Continue the partial of an interrupted run of the same output
-            (same model, batch size, device and versions): batches already run
-            are not run again. False starts over.
+        resume: Continue the partial of an interrupted run of the same output (same
+            model, batch size, device, versions): its batches are not run again.
         progress: Show a progress bar.
 
     Raises:
-        InputError: If the model is not a photo model, the source holds no
-            photos, or a photo cannot be read (without ``skip_unreadable``).
+        InputError: If the model is not a photo model, or a photo cannot be read.
         OutputError: If the output exists (without `overwrite`) or cannot be written.
 
     """
@@ -118,41 +116,19 @@ def infer_photos(
     inputs = source if isinstance(source, PhotoInputs) else photo_inputs(source)
     target = check_output(output, overwrite=overwrite)
     device = pick_device(options.device)
-    runner = PhotoRunner(model, device)
+    runner = PhotoRunner(model, device, _min_score(options))
     slices = batch_slices(len(inputs.items), options.batch_size)
     digests = [batch_digest([inputs.items[p] for p in part]) for part in slices]
     journal = PhotoJournal(target, _identity(model, options, device))
     with journal.opened(resume=resume):
-        reused = journal.reusable(digests)
-        if reused:
-            log.info(
-                "%s: continuing, %d of %d batches already run", target, len(reused), len(slices)
-            )
-        todo = [number for number in range(len(slices)) if number not in set(reused)]
-        reader = PhotoReader(
-            inputs.items,
-            todo,
-            batch_size=options.batch_size,
-            prepare=runner.prepare,
-            workers=photo_workers(options.workers, device.type == "cuda"),
-            prefetch=options.prefetch,
-            max_pixels=options.max_pixels,
-            skip_unreadable=options.skip_unreadable,
-        )
-        with progress_bar(len(todo), "batch", "photos", progress) as bar:
-            for batch in reader:
-                journal.write(batch.number, _shard(batch, digests[batch.number], runner, inputs))
-                bar.update(1)
-        photos_s = time.perf_counter() - started
-        assembled = assemble(
-            inputs, [journal.read(n) for n in range(len(slices))], model.meta, options
-        )
-        timings = {"photos_s": photos_s}
+        reused = _run_batches(journal, digests, inputs, runner, options, progress)
+        timings = {"photos_s": time.perf_counter() - started}
+        shards = [journal.read(number) for number in range(len(slices))]
+        assembled = assemble(inputs, shards, model.meta, options)
         with atomic_output(target, overwrite=overwrite) as partial:
             partial.mkdir()
             _write(partial, assembled, inputs, model, model_name, options, timings, started)
         journal.remove()
-    detections = assembled.boxes
     return PhotoRunResult(
         output=target,
         task=model.meta.task,
@@ -160,18 +136,58 @@ def infer_photos(
         skipped=len(assembled.skipped),
         batches=len(slices),
         reused=len(reused),
-        instances=None if detections is None else sum(len(b.scores) for b in detections),
+        instances=assembled.box_count,
         timings={**timings, "total_s": time.perf_counter() - started},
     )
 
 
+def _min_score(options: PhotoOptions) -> float | None:
+    return options.min_score if isinstance(options, PhotoDetectorOptions) else None
+
+
+def _run_batches(
+    journal: PhotoJournal,
+    digests: list[str],
+    inputs: PhotoInputs,
+    runner: PhotoRunner,
+    options: PhotoOptions,
+    progress: bool,
+) -> list[int]:
+    """Run every batch the partial does not hold yet, a shard each; return those reused."""
+    reused = journal.reusable(digests)
+    if reused:
+        log.info(
+            "%s: continuing, %d of %d batches already run",
+            journal.output,
+            len(reused),
+            len(digests),
+        )
+    todo = [number for number in range(len(digests)) if number not in set(reused)]
+    reader = PhotoReader(
+        inputs.items,
+        todo,
+        batch_size=options.batch_size,
+        prepare=runner.prepare,
+        workers=photo_workers(options.workers, runner.device.type == "cuda"),
+        prefetch=options.prefetch,
+        max_pixels=options.max_pixels,
+        skip_unreadable=options.skip_unreadable,
+    )
+    with progress_bar(len(todo), "batch", "photos", progress) as bar:
+        for batch in reader:
+            journal.write(batch.number, _shard(batch, digests[batch.number], runner, inputs))
+            bar.update(1)
+    return reused
+
+
 def _identity(model: LoadedModel, options: PhotoOptions, device: torch.device) -> dict:
-    """What a shard's raw results depend on (not the gallery, workers or score cut)."""
+    """What a shard's raw results depend on (not the gallery, workers or skipping)."""
     return {
         "model": model.checksum,
         "task": str(model.meta.task),
         "batch_size": options.batch_size,
         "max_pixels": options.max_pixels,
+        "min_score": _min_score(options),
         "device": device.type,
         "versions": _versions(),
     }

@@ -38,6 +38,7 @@ def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]
     model = resolve_model(job.infer.model)
     task = read_meta(model.path).task
     try:
+        _check_inputs(job, task)
         options_for(task, job.infer.options, where="stages.infer.options")
         if job.infer.explain:
             check_explainable(task, model.path)
@@ -58,10 +59,23 @@ def plan_job(job: JobSpec, *, retry_failed: bool = False) -> list[PlannedMosaic]
             convert=job.convert,
             um_per_px=job.um_per_px,
             allow_missing_chunks=job.allow_missing_chunks,
+            photos=job.photos,
         )
         state = _state(job, entry, task_of, failures.get(entry.mosaic_id), retry_failed)
         plan.append(PlannedMosaic(entry, state, task_of))
     return plan
+
+
+def _check_inputs(job: JobSpec, task: str) -> None:
+    """Photo sets need a photo model, mosaics a mosaic model."""
+    from rcm.models import PHOTO_TASKS
+
+    if job.photos and task not in PHOTO_TASKS:
+        raise InputError(None, f"photo sets need a photo model; stages.infer.model is a {task}")
+    if not job.photos and task in PHOTO_TASKS:
+        raise InputError(
+            None, f"a {task} runs on photo sets: list them under photos.sets, not mosaics"
+        )
 
 
 def _state(
@@ -73,9 +87,13 @@ def _state(
 ) -> MosaicState:
     """Done, quarantined, or which kind of work is left for one mosaic."""
     manifest = Manifest.read(job.output, entry.mosaic_id)
-    expected = fingerprint(
-        _checksum(entry.path, manifest, failure), task.model_checksum, task.config
+    known = manifest is not None or failure is not None
+    checksum = (
+        _set_checksum(entry.path)
+        if job.photos and known
+        else _checksum(entry.path, manifest, failure)
     )
+    expected = fingerprint(checksum, task.model_checksum, task.config)
     outputs = [task.output] + ([task.converted] if job.convert else [])
     if (
         manifest is not None
@@ -100,8 +118,21 @@ def _checksum(path: Path, manifest: Manifest | None, failure: Failure | None) ->
     return None
 
 
+def _set_checksum(path: Path) -> str | None:
+    """A photo set's digest (names, sizes, times: no photo read); None when it cannot be listed."""
+    from rcm.infer import photo_set_digest
+
+    try:
+        return photo_set_digest(path)
+    except InputError:
+        return None  # its task fails and says why
+
+
 def failed_fingerprint(item: PlannedMosaic) -> str:
     """The fingerprint a failed mosaic had, so an unchanged re-run leaves it quarantined."""
     identity = FileIdentity.of(item.entry.path)
-    checksum = file_checksum(item.entry.path) if identity is not None else None
+    if item.task.photos:
+        checksum = _set_checksum(item.entry.path)
+    else:
+        checksum = file_checksum(item.entry.path) if identity is not None else None
     return fingerprint(checksum, item.task.model_checksum, item.task.config)

@@ -1,8 +1,10 @@
 """Batch-job files: a typed, validated description of what `rcm run` does.
 
 A job file (YAML, conventionally under ``pipelines/``) names the mosaics (a CSV
-manifest or a glob), the stages (convert, infer, evaluate) with their options,
-the output root, and the cluster. Relative paths are relative to the job file.
+manifest or a glob) or, for a photo model, the photo sets (``photos.sets``: a
+COCO file, VOC folder or folder of photos each, one task per set), the stages
+(convert, infer, evaluate) with their options, the output root, and the cluster.
+Relative paths are relative to the job file.
 `JobFile` is the file as written, read with `rcm.config`'s rules (unknown keys are
 errors, so a typo never silently falls back to a default); `load_job` turns it
 into the `JobSpec` that runs, with the mosaics listed.
@@ -84,6 +86,21 @@ class MosaicSource:
     def __post_init__(self) -> None:
         if (self.manifest is None) == (self.glob is None):
             raise ValueError("needs exactly one of 'manifest' (a CSV) or 'glob'")
+
+
+@dataclass(frozen=True)
+class PhotoSet:
+    """One photo set of a photo job: its id (names its output ``OUTPUT/ID.rcm``) and path."""
+
+    id: str
+    path: Path = field(metadata=custom(normal_path))
+
+
+@dataclass(frozen=True)
+class PhotoSets:
+    """The ``photos:`` section: the photo sets a photo model runs over, one task per set."""
+
+    sets: tuple[PhotoSet, ...]
 
 
 @dataclass(frozen=True)
@@ -185,11 +202,12 @@ class Stages:
 
 @dataclass(frozen=True)
 class JobFile:
-    """A job file as written (its mosaics not yet listed)."""
+    """A job file as written (its mosaics not yet listed): mosaics or photo sets, not both."""
 
-    mosaics: MosaicSource
     output: Path = field(metadata=custom(normal_path))
     stages: Stages
+    mosaics: MosaicSource | None = None
+    photos: PhotoSets | None = None
     name: str | None = None
     cluster: ClusterSpec = field(default_factory=ClusterSpec, metadata=custom(_cluster))
     retries: int = 2
@@ -197,6 +215,10 @@ class JobFile:
     allow_missing_chunks: bool = False
 
     def __post_init__(self) -> None:
+        if (self.mosaics is None) == (self.photos is None):
+            raise ValueError("needs exactly one of 'mosaics' or 'photos' (photo sets)")
+        if self.photos is not None and (self.stages.convert or self.stages.evaluate):
+            raise ValueError("photo sets take the infer stage only (no convert or evaluate)")
         if self.retries < 0:
             raise ValueError(f"retries must be a whole number >= 0, got {self.retries!r}")
         if self.um_per_px is not None and self.um_per_px <= 0:
@@ -205,7 +227,13 @@ class JobFile:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A whole batch job."""
+    """A whole batch job.
+
+    Attributes:
+        photos: Whether `mosaics` are photo sets (ids and paths of the ``photos:``
+            section) run by a photo model.
+
+    """
 
     name: str
     source: Path
@@ -218,6 +246,7 @@ class JobSpec:
     retries: int = 2
     um_per_px: float | None = None
     allow_missing_chunks: bool = False
+    photos: bool = False
 
 
 def load_job(path: str | os.PathLike[str]) -> JobSpec:
@@ -236,7 +265,7 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
         return JobSpec(
             name=job.name or source.stem,
             source=source,
-            mosaics=_mosaics(job.mosaics),
+            mosaics=_mosaics(job.mosaics) if job.mosaics else _photo_sets(job.photos),
             output=job.output,
             infer=job.stages.infer,
             convert=job.stages.convert,
@@ -245,6 +274,7 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
             retries=job.retries,
             um_per_px=job.um_per_px,
             allow_missing_chunks=job.allow_missing_chunks,
+            photos=job.photos is not None,
         )
 
 
@@ -262,14 +292,26 @@ def _mosaics(source: MosaicSource) -> tuple[MosaicEntry, ...]:
             entries.append(MosaicEntry(row["mosaic_id"], _normal(manifest.parent / row["path"])))
     if not entries:
         raise ValueError("no mosaics: the manifest is empty or the glob matches nothing")
+    return _checked_ids(entries, "mosaic")
+
+
+def _photo_sets(source: PhotoSets | None) -> tuple[MosaicEntry, ...]:
+    """The photo sets as entries (id, path), with checked, distinct ids."""
+    assert source is not None  # mosaics or photos, checked on construction
+    if not source.sets:
+        raise ValueError("photos.sets lists no photo set")
+    return _checked_ids([MosaicEntry(item.id, item.path) for item in source.sets], "photo set")
+
+
+def _checked_ids(entries: list[MosaicEntry], noun: str) -> tuple[MosaicEntry, ...]:
     bad = [entry.mosaic_id for entry in entries if not _ID.fullmatch(entry.mosaic_id)]
     if bad:
         raise ValueError(
-            f"mosaic id {bad[0]!r} is not usable as a folder name (letters, digits, '.', "
+            f"{noun} id {bad[0]!r} is not usable as a folder name (letters, digits, '.', "
             "'_', '-'; not starting with '.')"
         )
     ids = [entry.mosaic_id for entry in entries]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
-        raise ValueError(f"mosaic id(s) listed twice: {', '.join(twice[:10])}")
+        raise ValueError(f"{noun} id(s) listed twice: {', '.join(twice[:10])}")
     return tuple(entries)

@@ -43,6 +43,7 @@ class MosaicTask:
     um_per_px: float | None = None
     # Reading option, not part of the fingerprint: it changes nothing a store holds.
     allow_missing_chunks: bool = False
+    photos: bool = False  # `path` is a photo set (COCO file, VOC folder, folder of photos)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -96,6 +97,8 @@ def run_mosaic(task: MosaicTask) -> MosaicOutcome:
 
 
 def _process(task: MosaicTask) -> list[str]:
+    if task.photos:
+        return _process_photos(task)
     from rcm.io import open_mosaic
     from rcm.pipeline.convert import convert_mosaic
 
@@ -127,6 +130,37 @@ def _process(task: MosaicTask) -> list[str]:
         finished=now(),
     ).write(root)
     return outputs
+
+
+def _process_photos(task: MosaicTask) -> list[str]:
+    """One photo set: the same `infer_photo_set` as ``rcm infer``, then the manifest.
+
+    A task that died part way leaves the run's shards beside its output, so its
+    retry (or the job's rerun) continues the set instead of starting it over.
+    """
+    from rcm.infer import PhotoOptions, photo_set_digest
+    from rcm.pipeline.infer import infer_photo_set, options_for
+
+    identity = FileIdentity.of(task.path)
+    checksum = photo_set_digest(task.path)
+    model = _model(task.model_path, task.infer.options.get("device", PhotoOptions().device))
+    if model.checksum != task.model_checksum:
+        raise InputError(task.model_path, "the model file changed while the job ran")
+    options = options_for(model.meta.task, task.infer.options, where="stages.infer.options")
+    infer_photo_set(
+        task.path, model, task.output, options=options, model_name=task.model_name, overwrite=True
+    )
+    assert identity is not None  # the set was listed, so it exists
+    Manifest(
+        mosaic_id=task.mosaic_id,
+        fingerprint=fingerprint(checksum, model.checksum, task.config),
+        mosaic_path=task.path,
+        mosaic=FileIdentity(identity.size, identity.mtime_ns, checksum),
+        model_checksum=model.checksum,
+        outputs=(task.output.name,),
+        finished=now(),
+    ).write(Path(task.output_root))
+    return [task.output.name]
 
 
 def _infer(task: MosaicTask, mosaic: Any, model: Any) -> None:

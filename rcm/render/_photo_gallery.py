@@ -2,8 +2,8 @@
 
 ``gallery.html`` links ``gallery/NNNN.jpg`` by relative paths, so the folder
 opens in a browser wherever it is copied. Model boxes are solid in their
-category's colour with the score; expert boxes are dashed in the colour of
-their category (gray for a category the model does not have).
+category's colour with the score (the best `DRAWN_BOXES`); expert boxes are
+dashed in the colour of their category (gray for one the model does not have).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from rcm.render._colours import class_colour
 
 GALLERY_EDGE = 512  # longer edge of a gallery picture
+DRAWN_BOXES = 20  # model boxes drawn per photo at most (the best), so the photo stays visible
 _TRUTH_GRAY = (150, 150, 150)
 _DASH = 8
 
@@ -53,7 +54,7 @@ class GalleryPhoto:
 def photo_picture(photo: GalleryPhoto, categories: Sequence[str]) -> Image.Image:
     """The photo scaled to `GALLERY_EDGE`, expert boxes dashed, model boxes solid with scores."""
     height, width = photo.rgb.shape[:2]
-    scale = min(1.0, GALLERY_EDGE / max(height, width))
+    scale = GALLERY_EDGE / max(height, width)  # small photos enlarged, so labels fit
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     image = Image.fromarray(photo.rgb).resize(size, Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(image)
@@ -61,7 +62,9 @@ def photo_picture(photo: GalleryPhoto, categories: Sequence[str]) -> Image.Image
     for box, label in zip(photo.truth * scale, photo.truth_labels, strict=True):
         colour = class_colour(int(label)) if label >= 0 else _TRUTH_GRAY
         _dashed_rectangle(draw, box, colour)
-    for box, label, score in zip(photo.boxes * scale, photo.labels, photo.scores, strict=True):
+    best = np.argsort(-np.asarray(photo.scores), kind="stable")[:DRAWN_BOXES]
+    for index in best[::-1]:  # the best drawn last, on top
+        box, label, score = photo.boxes[index] * scale, photo.labels[index], photo.scores[index]
         colour = class_colour(int(label))
         x0, y0, x1, y1 = (float(v) for v in box)
         draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=colour, width=2)
