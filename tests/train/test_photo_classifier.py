@@ -316,7 +316,7 @@ def test_config_and_data_errors_are_named(photos: Path, tmp_path: Path) -> None:
         train(
             load_config(path, ["photo.severity=[naevus, naevus]"]), tmp_path / "b", progress=False
         )
-    with pytest.raises(InputError, match=r"1 photo\(s\) of the split not found .*P00/photo1.jpg"):
+    with pytest.raises(InputError, match=r"P00/photo1.jpg: image id 2: image file not found"):
         missing = photos / "images" / "P00" / "photo1.jpg"
         kept = missing.read_bytes()
         missing.unlink()
