@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rcm._version import __version__
 from rcm.data import (
     PhotoRecord,
     PhotoSource,
@@ -72,10 +73,12 @@ def photo_task(config: TrainConfig, photos: TrainingPhotos) -> TrainTask:
         from rcm.train._photo_classifier import PhotoClassifierTask
 
         return PhotoClassifierTask(config, photos.source, photos.train, photos.validation)
-    from rcm.train._photo_detector import PhotoDetectorTask
-
-    task: TrainTask = PhotoDetectorTask(config, photos.source, photos.train, photos.validation)
-    return task
+    # Photo detector networks run in `rcm infer`; their training task is not part of rcm yet.
+    raise InputError(
+        config.photos,
+        f"rcm {__version__} cannot train a {config.task} yet: train a photo-classifier, or a "
+        "detector on mosaic windows",
+    )
 
 
 def photo_data_record(source: PhotoSource) -> dict[str, Any]:
