@@ -79,6 +79,9 @@ def seam_pairs(
     first, second = _neighbours(instances, boxes, class_aware)
     region_a, region_b, valid = strips(instances.windows[first], instances.windows[second])
     pairs, regions = (first[valid], second[valid]), (region_a[valid], region_b[valid])
+    # Windows that only abut compare the lines either side of the seam: pieces of one
+    # object touch there even where it narrows to a pixel, so touching is a match.
+    abutting = (regions[0] != regions[1]).any(axis=1)
     part_a, part_b = parts_in_strip(boxes[pairs[0]], boxes[pairs[1]], *regions)
     overlap = box_overlap(part_a, part_b, metric)
     if instances.masks is not None:
@@ -86,8 +89,9 @@ def seam_pairs(
         near = overlap > 0
         pairs = (pairs[0][near], pairs[1][near])
         regions = (regions[0][near], regions[1][near])
+        abutting = abutting[near]
         overlap = _mask_overlap(instances.masks, boxes, pairs, regions, metric)
-    match = overlap >= threshold
+    match = np.where(abutting, overlap > 0, overlap >= threshold)
     return pairs[0][match], pairs[1][match]
 
 
