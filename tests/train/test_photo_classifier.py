@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ from rcm.train._photo_data import (
     raise_unreadable,
     sampler_weights,
 )
-from rcm.train._photo_run import photo_data_record, photo_task, training_photos
+from rcm.train._photo_run import photo_data_record, training_photos
 
 CATEGORIES = ("melanoma", "naevus", "angioma")
 COLOURS = {"melanoma": (40, 25, 20), "naevus": (150, 95, 60), "angioma": (200, 30, 60)}
@@ -342,24 +341,6 @@ def test_a_split_with_other_patients_is_refused(photos: Path, tmp_path: Path) ->
     )
     with pytest.raises(InputError, match=r"P00/photo0\.jpg: Q99 in the split, P00 in"):
         training_photos(config)
-
-
-def test_photo_detector_configs_go_to_the_photo_detector_task(
-    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    made = []
-
-    class FakeDetectorTask:
-        def __init__(self, config, source, train, validation) -> None:
-            made.append((config.task, len(train), len(validation), source.dataset.categories))
-
-    module = types.ModuleType("rcm.train._photo_detector")
-    module.PhotoDetectorTask = FakeDetectorTask  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "rcm.train._photo_detector", module)
-    path = write_config(tmp_path, photos, "detector", model={"architecture": "fasterrcnn"})
-    config = load_config(path, task="detector")
-    photo_task(config, training_photos(config))
-    assert made == [(Task.PHOTO_DETECTOR, 42, 12, CATEGORIES)]
 
 
 def test_cli_trains_single_label_with_weights_into_the_store(
