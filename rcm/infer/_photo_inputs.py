@@ -15,7 +15,6 @@ boxes (stored pixels) when the source has them.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,25 +169,18 @@ def _annotated(path: Path, kind: PhotoSourceKind) -> PhotoInputs:
     dataset = source.dataset
     if not dataset.images:
         raise InputError(path, "lists no photos")
-    ids = _coco_ids(path) if kind == "coco" else {}
     items = tuple(
         PhotoItem(
             record.image,
             source.image_path(record),
-            ids.get(record.image, number),
+            source.image_id(record),
             np.array([box.xyxy for box in record.boxes], np.float64).reshape(-1, 4),
             np.array([dataset.categories.index(b.category) for b in record.boxes], np.int64),
         )
-        for number, record in enumerate(dataset.images, start=1)
+        for record in dataset.images
     )
     checksum = file_checksum(path) if kind == "coco" else _voc_checksum(path, dataset)
     return PhotoInputs(path, kind, source.images_root, items, dataset.categories, checksum)
-
-
-def _coco_ids(path: Path) -> dict[str, int]:
-    """The COCO id of each ``file_name`` (`PhotoDataset` keeps paths, not ids)."""
-    images = json.loads(path.read_bytes())["images"]  # read and checked by read_photo_source
-    return {image["file_name"]: image["id"] for image in images}
 
 
 def _voc_checksum(folder: Path, dataset: PhotoDataset) -> str:
