@@ -182,3 +182,15 @@ def test_faster_rcnn_samples_the_rois_per_image_its_settings_give() -> None:
             build_photo_detector(photo_meta("fasterrcnn", rois_per_image=bad))
     with pytest.raises(ValueError, match="rois_per_image is for fasterrcnn"):
         build_photo_detector(photo_meta("retinanet", rois_per_image=32))
+
+
+def test_faster_rcnn_on_a_mobilenet_backbone_runs_and_round_trips(tmp_path: Path) -> None:
+    meta = photo_meta("fasterrcnn", backbone="mobilenet_v3_large", rois_per_image=16)
+    torch.manual_seed(0)
+    network = build_photo_detector(meta)
+    assert network.roi_heads.fg_bg_sampler.batch_size_per_image == 16
+    path = save_model(tmp_path / "mobile.safetensors", network, meta)
+    found = detect_photos(load_model(path).module, meta, photos(0))
+    assert len(found) == 2 and all(d.boxes.shape[1] == 4 for d in found)
+    with pytest.raises(ValueError, match="mobilenet_v3_large is for fasterrcnn"):
+        build_photo_detector(photo_meta("fcos", backbone="mobilenet_v3_large"))
