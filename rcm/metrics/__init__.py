@@ -35,7 +35,15 @@ from rcm.metrics._classification import (
 )
 from rcm.metrics._coverage import coverage_at, coverage_score
 from rcm.metrics._delong import DelongResult, delong_covariance, delong_test
-from rcm.metrics._detection import FROC_RATES, CocoEvaluation, Froc, coco_evaluation, coco_map, froc
+from rcm.metrics._detection import (
+    FROC_RATES,
+    CocoEvaluation,
+    Froc,
+    coco_box_inputs,
+    coco_evaluation,
+    coco_map,
+    froc,
+)
 from rcm.metrics._explanation import faithfulness_summary, plausibility
 from rcm.metrics._multilabel import (
     CategoryAurocs,
@@ -73,6 +81,7 @@ __all__ = [
     "DelongResult",
     "Froc",
     "Overlap",
+    "coco_box_inputs",
     "coco_map",
     "froc",
     "overlap",

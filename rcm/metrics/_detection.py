@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +43,65 @@ class CocoEvaluation:
 
     summary: dict[str, float]
     per_category: dict[str, dict[str, float]]
+
+
+def coco_box_inputs(
+    sizes: Sequence[tuple[int, int]],
+    truth: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    found: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    categories: Sequence[str],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A COCO dataset and COCO results from boxes per image (the one rule for photos).
+
+    Args:
+        sizes: ``(width, height)`` of each image (ids are 1, 2, ... in this order).
+        truth: Per image: expert boxes ``(N, 4)`` xyxy, 0-based category indices,
+            crowd flags (regions COCO ignores).
+        found: Per image: detected boxes ``(M, 4)`` xyxy, scores, 0-based indices.
+        categories: Category names (COCO ids are index + 1).
+
+    Returns:
+        The dataset (images, annotations with ``iscrowd``, categories) and the
+        results, as `coco_evaluation` and `coco_map` take them.
+
+    """
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for number, (
+        (width, height),
+        (boxes, labels, crowd),
+        (found_boxes, scores, found_labels),
+    ) in enumerate(zip(sizes, truth, found, strict=True), start=1):
+        images.append({"id": number, "width": int(width), "height": int(height)})
+        for box, label, ignore in zip(boxes, labels, crowd, strict=True):
+            bbox = _xywh(box)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": number,
+                    "category_id": int(label) + 1,
+                    "bbox": bbox,
+                    "area": bbox[2] * bbox[3],
+                    "iscrowd": int(ignore),
+                }
+            )
+        for box, score, label in zip(found_boxes, scores, found_labels, strict=True):
+            results.append(
+                {
+                    "image_id": number,
+                    "category_id": int(label) + 1,
+                    "bbox": _xywh(box),
+                    "score": float(score),
+                }
+            )
+    named = [{"id": i + 1, "name": name} for i, name in enumerate(categories)]
+    return {"images": images, "annotations": annotations, "categories": named}, results
+
+
+def _xywh(box: np.ndarray) -> list[float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return [x0, y0, x1 - x0, y1 - y0]
 
 
 def coco_map(

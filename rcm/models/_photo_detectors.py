@@ -29,6 +29,7 @@ from torchvision.models.detection import (
     fcos_resnet50_fpn,
     retinanet_resnet50_fpn_v2,
 )
+from torchvision.models.detection._utils import BoxCoder, BoxLinearCoder
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
@@ -39,6 +40,19 @@ from rcm.models._torchvision_detectors import DEFAULT_BACKBONE, resnet_fpn, torc
 
 PHOTO_DETECTORS = ("fasterrcnn", "retinanet", "fcos")
 DEFAULT_MIN_SIZE, DEFAULT_MAX_SIZE = 800, 1333
+# Backbones resnet_fpn_backbone builds (torchvision's ResNet family).
+RESNETS = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+)
 DEFAULT_ROIS_PER_IMAGE = 512  # torchvision's box_batch_size_per_image
 PHOTO_DETECTOR_SETTINGS = ("min_size", "max_size", "backbone", "rois_per_image")
 # Faster R-CNN on torchvision's MobileNetV3-Large FPN: a few times cheaper than a
@@ -151,12 +165,9 @@ def build_photo_detector(meta: ModelMeta) -> nn.Module:
             architecture, or its settings are unknown or out of range.
 
     """
-    check_photo_detector(meta)
-    architecture = _architecture(meta.architecture)
-    min_size, max_size, backbone = photo_sizes(meta)
-    classes = len(meta.classes)
+    spec = check_photo_detector(meta)
+    architecture, backbone, classes = spec.architecture, spec.backbone, len(meta.classes)
     network: nn.Module
-    rois = _rois_per_image(meta, architecture)
     if architecture == "fasterrcnn" and backbone == MOBILE_BACKBONE:
         network = fasterrcnn_mobilenet_v3_large_fpn(
             weights=None, weights_backbone=None, num_classes=classes + 1
@@ -167,34 +178,30 @@ def build_photo_detector(meta: ModelMeta) -> nn.Module:
         network = _one_stage(architecture, classes, backbone)
     if architecture == "fasterrcnn":
         heads: Any = network.roi_heads
-        heads.fg_bg_sampler.batch_size_per_image = rois
+        heads.fg_bg_sampler.batch_size_per_image = spec.rois_per_image
+    _decode_in_float(network)
     network.transform = PhotoTransform(
-        min_size=min_size,
-        max_size=max_size,
+        min_size=spec.min_size,
+        max_size=spec.max_size,
         image_mean=list(meta.mean),
         image_std=list(meta.std),
     )
     return network
 
 
-def photo_sizes(meta: ModelMeta) -> tuple[int, int, str]:
-    """``(min_size, max_size, backbone)`` of a photo detector's settings, checked."""
-    settings = settings_of(dict(meta.settings), PHOTO_DETECTOR_SETTINGS, meta.architecture)
-    min_size = settings.get("min_size", DEFAULT_MIN_SIZE)
-    max_size = settings.get("max_size", DEFAULT_MAX_SIZE)
-    backbone = settings.get("backbone", DEFAULT_BACKBONE)
-    sizes_ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (min_size, max_size))
-    if not sizes_ok or not 8 <= min_size <= max_size <= 8192:
-        raise ValueError(
-            f"settings need integers 8 <= min_size <= max_size <= 8192, got {min_size}, {max_size}"
-        )
-    if not isinstance(backbone, str) or not backbone:
-        raise ValueError(f"settings.backbone must be a ResNet name, got {backbone!r}")
-    return min_size, max_size, backbone
+@dataclass(frozen=True)
+class PhotoDetectorSpec:
+    """A photo detector's settings, checked, with torchvision's defaults filled in."""
+
+    architecture: str
+    backbone: str
+    min_size: int
+    max_size: int
+    rois_per_image: int
 
 
-def check_photo_detector(meta: ModelMeta) -> None:
-    """Check what `build_photo_detector` checks, without building the network.
+def check_photo_detector(meta: ModelMeta) -> PhotoDetectorSpec:
+    """Check what `build_photo_detector` builds from, without building the network.
 
     Raises:
         ValueError: Naming the setting or field that is wrong.
@@ -204,24 +211,57 @@ def check_photo_detector(meta: ModelMeta) -> None:
         raise ValueError(f"a {meta.task} is not a photo detector")
     if meta.in_chans != 3:
         raise ValueError(f"photo detectors take RGB (in_chans 3), got in_chans {meta.in_chans}")
-    photo_sizes(meta)
     architecture = _architecture(meta.architecture)
-    _rois_per_image(meta, architecture)
-    if photo_sizes(meta)[2] == MOBILE_BACKBONE and architecture != "fasterrcnn":
+    settings = settings_of(dict(meta.settings), PHOTO_DETECTOR_SETTINGS, meta.architecture)
+    min_size = settings.get("min_size", DEFAULT_MIN_SIZE)
+    max_size = settings.get("max_size", DEFAULT_MAX_SIZE)
+    sizes_ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (min_size, max_size))
+    if not sizes_ok or not 8 <= min_size <= max_size <= 8192:
         raise ValueError(
-            f"settings.backbone {MOBILE_BACKBONE} is for fasterrcnn, not {architecture}"
+            f"settings need integers 8 <= min_size <= max_size <= 8192, got {min_size}, {max_size}"
         )
-
-
-def _rois_per_image(meta: ModelMeta, architecture: str) -> int:
-    rois = meta.settings.get("rois_per_image")
-    if rois is None:
-        return DEFAULT_ROIS_PER_IMAGE
-    if architecture != "fasterrcnn":
+    backbone = settings.get("backbone", DEFAULT_BACKBONE)
+    known = (*RESNETS, MOBILE_BACKBONE) if architecture == "fasterrcnn" else RESNETS
+    if backbone not in known:
+        raise ValueError(
+            f"settings.backbone of a {architecture} must be one of {', '.join(known)}, "
+            f"got {backbone!r}"
+        )
+    if "rois_per_image" in settings and architecture != "fasterrcnn":
         raise ValueError(f"settings.rois_per_image is for fasterrcnn, not {architecture}")
+    rois = settings.get("rois_per_image", DEFAULT_ROIS_PER_IMAGE)
     if not isinstance(rois, int) or isinstance(rois, bool) or not 1 <= rois <= 4096:
         raise ValueError(f"settings.rois_per_image must be an integer from 1 to 4096, got {rois!r}")
-    return rois
+    return PhotoDetectorSpec(architecture, backbone, min_size, max_size, rois)
+
+
+class _FloatBoxCoder(BoxCoder):
+    """Torchvision's box coder, decoding in float32 under autocast.
+
+    Under bf16 autocast torchvision decodes boxes in bf16, whose 8-bit mantissa
+    puts every coordinate past 2,048 px on a 16 px step: AP at strict IoU and
+    the boxes written out would lose that much.
+    """
+
+    def decode_single(self, rel_codes: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        return super().decode_single(rel_codes.float(), boxes.float())
+
+
+class _FloatLinearBoxCoder(BoxLinearCoder):
+    """FCOS's box coder, decoding in float32 under autocast (see `_FloatBoxCoder`)."""
+
+    def decode(self, rel_codes: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        return super().decode(rel_codes.float(), boxes.float())
+
+
+def _decode_in_float(network: nn.Module) -> None:
+    """Make every box coder of `network` decode in float32 (its settings kept)."""
+    for module in (network, *network.children()):
+        coder = getattr(module, "box_coder", None)
+        if isinstance(coder, BoxLinearCoder):
+            coder.__class__ = _FloatLinearBoxCoder
+        elif isinstance(coder, BoxCoder):
+            coder.__class__ = _FloatBoxCoder
 
 
 def photo_label_offset(architecture: str) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rcm.metrics import FROC_RATES, coco_evaluation, froc
+from rcm.metrics import FROC_RATES, coco_box_inputs, coco_evaluation, froc
 from rcm.report._photo_cohort import PhotoCohort
 
 CURVE_POINTS = 1000  # most points of a FROC curve kept in metrics.json
@@ -22,39 +22,10 @@ CURVE_POINTS = 1000  # most points of a FROC curve kept in metrics.json
 def photo_detection_metrics(cohort: PhotoCohort) -> dict[str, Any]:
     """``detection`` (COCO summary and per-category table) and ``froc`` blocks."""
     assert cohort.boxes is not None and cohort.detections is not None
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
-    for number, (size, truth, found) in enumerate(
-        zip(cohort.sizes, cohort.boxes, cohort.detections, strict=True), start=1
-    ):
-        images.append({"id": number, "width": int(size[0]), "height": int(size[1])})
-        for box, label, crowd in zip(truth.boxes, truth.labels, truth.crowd, strict=True):
-            x0, y0, x1, y1 = (float(v) for v in box)
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": number,
-                    "category_id": int(label) + 1,
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                    "area": (x1 - x0) * (y1 - y0),
-                    "iscrowd": int(crowd),
-                }
-            )
-        for box, score, label in zip(found.boxes, found.scores, found.labels, strict=True):
-            x0, y0, x1, y1 = (float(v) for v in box)
-            results.append(
-                {
-                    "image_id": number,
-                    "category_id": int(label) + 1,
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                    "score": float(score),
-                }
-            )
-    categories = [{"id": i + 1, "name": name} for i, name in enumerate(cohort.categories)]
-    evaluation = coco_evaluation(
-        {"images": images, "annotations": annotations, "categories": categories}, results
-    )
+    truth = [(t.boxes, t.labels, t.crowd) for t in cohort.boxes]
+    found = [(d.boxes, d.scores, d.labels) for d in cohort.detections]
+    sizes = [(int(size[0]), int(size[1])) for size in cohort.sizes]
+    evaluation = coco_evaluation(*coco_box_inputs(sizes, truth, found, cohort.categories))
     # COCO writes -1 for a measure without ground truth (no small lesions...): NaN here.
     summary = {
         name: value if value >= 0 else float("nan") for name, value in evaluation.summary.items()

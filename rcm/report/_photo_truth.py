@@ -6,9 +6,8 @@ files hold them); a photo run's probabilities and boxes are in upright pixels
 upright pixels: each photo's orientation is read from its header (no pixels
 are decoded) and `rcm.data.orient_boxes` moves the boxes.
 
-COCO ``iscrowd`` 1 annotations are ignore regions: `PhotoDataset` keeps boxes
-only, so the flags are read from the COCO file again, in the same order (the
-boxes of an image are its annotations in file order). VOC has no crowd flag.
+Crowd boxes (`PhotoBox.crowd`: COCO ``iscrowd`` 1, VOC ``difficult`` 1) are
+ignore regions, as in training.
 """
 
 from __future__ import annotations
@@ -70,9 +69,7 @@ def split_part(
     return kept
 
 
-def truth_labels(
-    record: PhotoRecord, categories: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
+def truth_labels(record: PhotoRecord, categories: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Category index and crowd flag (COCO ``iscrowd``, VOC ``difficult``) of each box."""
     index = {name: number for number, name in enumerate(categories)}
     labels = np.array([index[box.category] for box in record.boxes], np.int64)

@@ -84,7 +84,7 @@ class DetectorTask(WindowTrainer):
                             "id": len(truth) + 1,
                             "image_id": image_id,
                             "category_id": int(label),
-                            "bbox": xywh(box),
+                            "bbox": _xywh(box),
                             "area": float(mask.sum()),
                             "iscrowd": 0,
                         }
@@ -97,7 +97,7 @@ class DetectorTask(WindowTrainer):
                         {
                             "image_id": image_id,
                             "category_id": int(label),  # torchvision labels = mask values
-                            "bbox": xywh(box),
+                            "bbox": _xywh(box),
                             "score": float(score),
                         }
                     )
@@ -121,7 +121,7 @@ def _on(target: dict[str, torch.Tensor], device: torch.device, masks: bool) -> d
     }
 
 
-def xywh(box: np.ndarray) -> list[float]:
+def _xywh(box: np.ndarray) -> list[float]:
     x0, y0, x1, y1 = (float(v) for v in box)
     return [x0, y0, x1 - x0, y1 - y0]
 

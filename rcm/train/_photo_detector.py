@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torchvision.models.detection.transform import resize_boxes
 
 from rcm.data import PhotoRecord, PhotoSource
 from rcm.errors import InputError
-from rcm.metrics import coco_map
+from rcm.metrics import coco_box_inputs, coco_map
 from rcm.models import (
     PHOTO_DETECTORS,
     ModelMeta,
@@ -36,11 +38,16 @@ from rcm.models import (
     detect_photos,
     to_unit,
 )
-from rcm.models._photo_detectors import check_photo_detector, photo_label_offset
+from rcm.models._photo_detectors import (
+    PHOTO_DETECTOR_SETTINGS,
+    check_photo_detector,
+    photo_label_offset,
+    resized_size,
+)
 from rcm.models._torchvision_detectors import DEFAULT_BACKBONE
 from rcm.train._augment import augment_photo_boxes
 from rcm.train._config import TrainConfig
-from rcm.train._detector import defined_ap, xywh
+from rcm.train._detector import defined_ap
 from rcm.train._init_weights import load_init
 from rcm.train._photo_boxes import BoxBatch, PhotoBoxes, PhotoBoxInputs, collate_boxes
 from rcm.train._photo_data import (
@@ -55,7 +62,8 @@ from rcm.train._task import model_meta
 
 log = logging.getLogger(__name__)
 
-MODEL_SETTINGS = ("backbone", "rois_per_image")  # sizes: photo.min_size / photo.max_size
+# The network's sizes come from photo.min_size / photo.max_size, not model.settings.
+MODEL_SETTINGS = tuple(k for k in PHOTO_DETECTOR_SETTINGS if k not in ("min_size", "max_size"))
 
 
 class PhotoDetectorTask:
@@ -122,63 +130,51 @@ class PhotoDetectorTask:
         images, targets = [], []
         for pixels, boxes, labels, crowd in zip(*batch, strict=True):
             keep = ~crowd  # crowd boxes are regions to ignore, not lesions to find
-            image = to_unit(pixels.to(self._device, non_blocking=True)[None], 3)[0]
+            image, moved = self._resized(pixels, boxes[keep].to(self._device))
             image, moved = augment_photo_boxes(
-                image, boxes[keep], self.config.augment, self.config.photo, generator
+                image, moved, self.config.augment, self.config.photo, generator
             )
             images.append(image)
-            targets.append(
-                {
-                    "boxes": moved.to(self._device, non_blocking=True),
-                    "labels": (labels[keep] + self.offset).to(self._device, non_blocking=True),
-                }
-            )
+            labelled = (labels[keep] + self.offset).to(self._device, non_blocking=True)
+            targets.append({"boxes": moved, "labels": labelled})
         losses = model(images, targets)
         return torch.stack([value.float() for value in losses.values()]).sum()
 
+    def _resized(
+        self, pixels: torch.Tensor, boxes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A photo at the network's size (its own rule, so it resizes no further), and its boxes.
+
+        Shrinking before augmenting keeps a 50-megapixel photo's float copies off the device.
+        """
+        image = to_unit(pixels.to(self._device, non_blocking=True)[None], 3)
+        height, width = image.shape[-2:]
+        photo = self.config.photo
+        size = resized_size(height, width, photo.min_size, photo.max_size)
+        if size == (height, width):
+            return image[0], boxes
+        image = F.interpolate(image, size=size, mode="bilinear", antialias=True)
+        return image[0], resize_boxes(boxes, (height, width), size)
+
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        images: list[dict[str, Any]] = []
-        truth: list[dict[str, Any]] = []
-        found: list[dict[str, Any]] = []
+        sizes, truth, found = [], [], []
         order = np.arange(len(self.validation_inputs))
         for batch in self._loader(self.validation_inputs, order, device):
             photos = [to_unit(p.to(device, non_blocking=True)[None], 3)[0] for p in batch.pixels]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 detections = detect_photos(model, self._meta, photos)
-            for photo, boxes, labels, crowd, detected in zip(
-                photos, batch.boxes, batch.labels, batch.crowd, detections, strict=True
-            ):
-                image_id = len(images) + 1
-                images.append({"id": image_id, "height": photo.shape[1], "width": photo.shape[2]})
-                for box, label, ignore in zip(boxes.numpy(), labels, crowd, strict=True):
-                    x, y, width, height = xywh(box)
-                    truth.append(
-                        {
-                            "id": len(truth) + 1,
-                            "image_id": image_id,
-                            "category_id": int(label) + 1,
-                            "bbox": [x, y, width, height],
-                            "area": width * height,
-                            "iscrowd": int(ignore),
-                        }
+            for photo, boxes, labels, crowd in zip(photos, *batch[1:], strict=True):
+                sizes.append((photo.shape[2], photo.shape[1]))
+                truth.append((boxes.numpy(), labels.numpy(), crowd.numpy()))
+            for detected in detections:
+                found.append(
+                    (
+                        detected.boxes.float().cpu().numpy(),
+                        detected.scores.float().cpu().numpy(),
+                        detected.labels.cpu().numpy(),
                     )
-                for box, score, label in zip(
-                    detected.boxes.float().cpu().numpy(),
-                    detected.scores.float().cpu().numpy(),
-                    detected.labels.cpu().numpy(),
-                    strict=True,
-                ):
-                    found.append(
-                        {
-                            "image_id": image_id,
-                            "category_id": int(label) + 1,
-                            "bbox": xywh(box),
-                            "score": float(score),
-                        }
-                    )
-        categories = [{"id": i + 1, "name": name} for i, name in enumerate(self.categories)]
-        dataset = {"images": images, "annotations": truth, "categories": categories}
-        summary = coco_map(dataset, found)
+                )
+        summary = coco_map(*coco_box_inputs(sizes, truth, found, self.categories))
         metrics = {
             "map": defined_ap(summary["AP"]),
             "map50": defined_ap(summary["AP50"]),

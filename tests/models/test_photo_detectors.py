@@ -192,5 +192,28 @@ def test_faster_rcnn_on_a_mobilenet_backbone_runs_and_round_trips(tmp_path: Path
     path = save_model(tmp_path / "mobile.safetensors", network, meta)
     found = detect_photos(load_model(path).module, meta, photos(0))
     assert len(found) == 2 and all(d.boxes.shape[1] == 4 for d in found)
-    with pytest.raises(ValueError, match="mobilenet_v3_large is for fasterrcnn"):
+    with pytest.raises(ValueError, match="backbone of a fcos must be one of"):
+        build_photo_detector(photo_meta("fcos", backbone="mobilenet_v3_large"))
+
+
+@pytest.mark.parametrize("architecture", PHOTO_DETECTORS)
+def test_boxes_are_decoded_in_float32_under_bf16_autocast(architecture: str) -> None:
+    network = build_photo_detector(photo_meta(architecture))
+    coders = [m.box_coder for m in (network, *network.children()) if hasattr(m, "box_coder")]
+    assert coders
+    anchors = torch.tensor([[3000.0, 2000.0, 3100.0, 2100.0]])
+    codes = torch.full((1, 4), 0.01, dtype=torch.bfloat16)
+    for coder in coders:
+        if hasattr(coder, "decode_single"):
+            decoded = coder.decode_single(codes, anchors)
+        else:  # FCOS's linear coder
+            decoded = coder.decode(codes, anchors)
+        assert decoded.dtype == torch.float32
+        assert (decoded % 16 != 0).any()  # bf16 would put these on a 16 px step
+
+
+def test_unknown_backbones_are_refused_before_building() -> None:
+    with pytest.raises(ValueError, match="backbone of a fasterrcnn must be one of"):
+        build_photo_detector(photo_meta("fasterrcnn", backbone="resnet99"))
+    with pytest.raises(ValueError, match="backbone of a fcos must be one of"):
         build_photo_detector(photo_meta("fcos", backbone="mobilenet_v3_large"))

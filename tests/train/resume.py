@@ -29,4 +29,11 @@ def train_straight_and_resumed(config: TrainConfig, folder: Path) -> TrainResult
     resumed = load_file(folder / "resumed" / "model.safetensors")
     assert straight.keys() == resumed.keys()
     assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+    # The best model may be the first epoch's; the last checkpoint is always the second's.
+    last = [
+        torch.load(folder / run / "checkpoints" / "last.pt", weights_only=True)
+        for run in ("straight", "resumed")
+    ]
+    assert last[0]["model"].keys() == last[1]["model"].keys()
+    assert all(torch.equal(last[0]["model"][k], last[1]["model"][k]) for k in last[0]["model"])
     return result

@@ -168,6 +168,7 @@ def test_examples_carry_labels_and_crowd_flags_and_a_broken_photo_is_named(
             "rois_per_image is for fasterrcnn",
         ),
         ({"photo": {"positive": ["wart"]}}, "photo.positive names wart"),
+        ({"model": {"settings": {"backbone": "resnet99"}}}, "backbone of a fasterrcnn must be"),
     ],
 )
 def test_bad_configs_are_refused_before_training(
@@ -227,3 +228,100 @@ def test_crowd_boxes_are_no_training_targets(photos: Path, tmp_path: Path) -> No
     task.loss(network, batch, torch.Generator())  # type: ignore[arg-type]
     assert seen[0]["labels"].tolist() == [3]  # angioma, after Faster R-CNN's background class
     assert seen[0]["boxes"].shape == (1, 4)
+
+
+def test_a_photo_turned_by_its_exif_orientation_turns_its_boxes(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: shown after a quarter turn clockwise
+    Image.new("RGB", (30, 20), (200, 150, 120)).save(tmp_path / "turned.jpg", exif=exif.tobytes())
+    record = PhotoRecord(
+        "turned.jpg", 30, 20, 3, "p1", None, None, (PhotoBox("naevus", 2, 3, 10, 5),)
+    )
+    example = PhotoBoxInputs([tmp_path / "turned.jpg"], [PhotoBoxes.of(record, CATEGORIES)])[0]
+    assert isinstance(example, BoxExample) and example.pixels.shape == (30, 20, 3)
+    # Stored x 2..12, y 3..8 in a 20-row photo: upright x = 20 - y, y = x.
+    assert example.boxes.tolist() == [[12.0, 2.0, 17.0, 12.0]]
+
+
+@pytest.mark.parametrize(("architecture", "label"), [("fasterrcnn", 3), ("fcos", 2)])
+def test_validation_map_is_one_for_the_truth_and_crowd_regions_are_ignored(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, architecture: str, label: int
+) -> None:
+    from rcm.models import WindowDetections
+    from rcm.train import _photo_detector
+
+    model = {"architecture": architecture, "settings": {"backbone": "resnet18"}}
+    config = load_config(write_config(tmp_path, photos, model=model), task="detector")
+    task = photo_task(config, training_photos(config))
+
+    def the_truth(network: object, meta: object, images: list) -> list:
+        """The validation photos' own boxes, plus one box on the crowd corner of each."""
+        found = []
+        for record in task.validation[len(seen) : len(seen) + len(images)]:
+            truth = PhotoBoxes.of(record, CATEGORIES)
+            boxes = np.concatenate([truth.boxes, [[0.0, 0.0, 4.0, 4.0]]])
+            labels = np.concatenate([truth.labels, [0]])  # the crowd box's category
+            found.append(
+                WindowDetections(
+                    torch.tensor(boxes, dtype=torch.float32),
+                    torch.ones(len(boxes)),
+                    torch.from_numpy(labels),
+                )
+            )
+        seen.extend(images)
+        return found
+
+    seen: list = []
+    monkeypatch.setattr(_photo_detector, "detect_photos", the_truth)
+    crowded = tuple(_with_crowd_corner(record) for record in task.validation)
+    task.validation_inputs = task._inputs(crowded)
+    metrics = task.validate(None, torch.device("cpu"))  # type: ignore[arg-type]
+    assert metrics["map"] == pytest.approx(1.0) and metrics["map50"] == pytest.approx(1.0)
+
+    pixels = torch.zeros(20, 30, 3, dtype=torch.uint8)
+    example = BoxExample(
+        pixels, torch.tensor([[1.0, 2.0, 6.0, 8.0]]), torch.tensor([2]), torch.tensor([False])
+    )
+    targets: list = []
+    task.loss(
+        lambda images, t: targets.extend(t) or {"loss": torch.tensor(0.0)},
+        collate_boxes([example]),
+        torch.Generator(),
+    )  # type: ignore[arg-type]
+    assert targets[0]["labels"].tolist() == [label]  # background class 0 in Faster R-CNN only
+
+
+def _with_crowd_corner(record: PhotoRecord) -> PhotoRecord:
+    """The record with a crowd box over the top-left corner (4 x 4 px)."""
+    corner = PhotoBox(CATEGORIES[0], 0, 0, 4, 4, crowd=True)
+    return PhotoRecord(
+        record.image,
+        record.width,
+        record.height,
+        3,
+        record.patient_id,
+        None,
+        None,
+        (*record.boxes, corner),
+    )
+
+
+def test_the_shipped_config_builds_for_every_architecture_the_docs_name() -> None:
+    from rcm.models import PHOTO_DETECTORS, ModelMeta
+    from rcm.models._photo_detectors import check_photo_detector
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "train-photo-detector.yaml"
+    config = load_config(path, task="detector")
+    for architecture in PHOTO_DETECTORS:
+        settings = {**config.model.settings, "min_size": 640, "max_size": 1333}
+        meta = ModelMeta(
+            architecture=architecture,
+            classes=CATEGORIES,
+            positive=CATEGORIES,
+            in_chans=3,
+            mean=config.model.mean,
+            std=config.model.std,
+            task="photo-detector",
+            settings=settings,
+        )
+        assert check_photo_detector(meta).architecture == architecture
