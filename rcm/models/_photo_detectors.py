@@ -38,7 +38,8 @@ from rcm.models._torchvision_detectors import DEFAULT_BACKBONE, resnet_fpn, torc
 
 PHOTO_DETECTORS = ("fasterrcnn", "retinanet", "fcos")
 DEFAULT_MIN_SIZE, DEFAULT_MAX_SIZE = 800, 1333
-PHOTO_DETECTOR_SETTINGS = ("min_size", "max_size", "backbone")
+DEFAULT_ROIS_PER_IMAGE = 512  # torchvision's box_batch_size_per_image
+PHOTO_DETECTOR_SETTINGS = ("min_size", "max_size", "backbone", "rois_per_image")
 
 
 @dataclass(frozen=True)
@@ -134,23 +135,26 @@ def build_photo_detector(meta: ModelMeta) -> nn.Module:
     ``meta.settings``: ``backbone`` (``resnet50`` default: torchvision's R50-FPN
     v2 recipe for Faster R-CNN and RetinaNet, its R50-FPN FCOS; another
     torchvision ResNet name, e.g. ``resnet18``, a plain ResNet-FPN with the
-    architecture's default heads), ``min_size`` (800) and ``max_size`` (1333).
+    architecture's default heads), ``min_size`` (800) and ``max_size`` (1333);
+    Faster R-CNN also ``rois_per_image`` (512), the proposals sampled per photo
+    to train the box head: photos with a few lesions need far fewer, and on a
+    CPU the box head's cost grows with it.
 
     Raises:
         ValueError: If `meta` is not an RGB photo detector of a known
             architecture, or its settings are unknown or out of range.
 
     """
-    if meta.task is not Task.PHOTO_DETECTOR:
-        raise ValueError(f"a {meta.task} is not a photo detector")
-    if meta.in_chans != 3:
-        raise ValueError(f"photo detectors take RGB (in_chans 3), got in_chans {meta.in_chans}")
+    check_photo_detector(meta)
     architecture = _architecture(meta.architecture)
     min_size, max_size, backbone = photo_sizes(meta)
     classes = len(meta.classes)
     network: nn.Module
+    rois = _rois_per_image(meta, architecture)
     if architecture == "fasterrcnn":
         network = torchvision_rcnn(masks=False, num_classes=classes, backbone=backbone)
+        heads: Any = network.roi_heads
+        heads.fg_bg_sampler.batch_size_per_image = rois
     else:
         network = _one_stage(architecture, classes, backbone)
     network.transform = PhotoTransform(
@@ -176,6 +180,32 @@ def photo_sizes(meta: ModelMeta) -> tuple[int, int, str]:
     if not isinstance(backbone, str) or not backbone:
         raise ValueError(f"settings.backbone must be a ResNet name, got {backbone!r}")
     return min_size, max_size, backbone
+
+
+def check_photo_detector(meta: ModelMeta) -> None:
+    """Check what `build_photo_detector` checks, without building the network.
+
+    Raises:
+        ValueError: Naming the setting or field that is wrong.
+
+    """
+    if meta.task is not Task.PHOTO_DETECTOR:
+        raise ValueError(f"a {meta.task} is not a photo detector")
+    if meta.in_chans != 3:
+        raise ValueError(f"photo detectors take RGB (in_chans 3), got in_chans {meta.in_chans}")
+    photo_sizes(meta)
+    _rois_per_image(meta, _architecture(meta.architecture))
+
+
+def _rois_per_image(meta: ModelMeta, architecture: str) -> int:
+    rois = meta.settings.get("rois_per_image")
+    if rois is None:
+        return DEFAULT_ROIS_PER_IMAGE
+    if architecture != "fasterrcnn":
+        raise ValueError(f"settings.rois_per_image is for fasterrcnn, not {architecture}")
+    if not isinstance(rois, int) or isinstance(rois, bool) or not 1 <= rois <= 4096:
+        raise ValueError(f"settings.rois_per_image must be an integer from 1 to 4096, got {rois!r}")
+    return rois
 
 
 def photo_label_offset(architecture: str) -> int:

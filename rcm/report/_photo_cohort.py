@@ -37,7 +37,6 @@ from rcm.outputs import (
 )
 from rcm.report._photo_truth import (
     TruthBoxes,
-    crowd_flags,
     split_part,
     truth_labels,
     upright_boxes,
@@ -134,8 +133,7 @@ def load_photo_cohort(
     rows = _match(folder, records, predictions, summary, problems, restricted=split is not None)
     matched = [record for record in records if record.image in rows]
     order = np.array([rows[record.image] for record in matched], np.int64)
-    flags = crowd_flags(source)
-    labelled = [truth_labels(r, flags.get(r.image, ()), categories) for r in matched]
+    labelled = [truth_labels(r, categories) for r in matched]
     table = np.zeros((len(matched), len(categories)), bool)
     for number, (labels, crowd) in enumerate(labelled):
         table[number, labels[~crowd]] = True

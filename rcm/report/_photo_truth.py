@@ -13,7 +13,6 @@ boxes of an image are its annotations in file order). VOC has no crowd flag.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,26 +70,13 @@ def split_part(
     return kept
 
 
-def crowd_flags(source: PhotoSource) -> dict[str, tuple[bool, ...]]:
-    """Per photo, whether each of its boxes is a COCO crowd region (none for VOC)."""
-    if source.path.is_dir():
-        return {}
-    document = json.loads(source.path.read_bytes())  # read_photo_source checked it
-    names = {image["id"]: image["file_name"] for image in document["images"]}
-    flags: dict[str, list[bool]] = {}
-    for annotation in document["annotations"]:
-        name = names[annotation["image_id"]]
-        flags.setdefault(name, []).append(bool(annotation.get("iscrowd", 0)))
-    return {name: tuple(values) for name, values in flags.items()}
-
-
 def truth_labels(
-    record: PhotoRecord, crowd: tuple[bool, ...], categories: Sequence[str]
+    record: PhotoRecord, categories: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Category index and crowd flag of each box of `record` (crowd defaults to False)."""
+    """Category index and crowd flag (COCO ``iscrowd``, VOC ``difficult``) of each box."""
     index = {name: number for number, name in enumerate(categories)}
     labels = np.array([index[box.category] for box in record.boxes], np.int64)
-    flags = np.array(crowd if len(crowd) == len(record.boxes) else [False] * len(labels), bool)
+    flags = np.array([box.crowd for box in record.boxes], bool)
     return labels, flags
 
 

@@ -91,6 +91,34 @@ def augment_photos(
     if options.flips:
         flip = _uniform(n, generator) < 0.5
         x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+    return _photo_colours(x, options, photo, generator)
+
+
+def augment_photo_boxes(
+    x: torch.Tensor,
+    boxes: torch.Tensor,
+    options: AugmentConfig,
+    photo: PhotoConfig,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augment one ``(3, h, w)`` photo in [0, 1] and its ``(N, 4)`` xyxy boxes, as `augment_photos`.
+
+    A horizontal flip mirrors the boxes too (``x`` becomes ``w - x``); the colour
+    changes leave them as they are.
+    """
+    if options.flips and bool(_uniform(1, generator)[0] < 0.5):
+        width = x.shape[-1]
+        x = x.flip(-1)
+        boxes = torch.stack(
+            [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1
+        )
+    return _photo_colours(x[None], options, photo, generator)[0], boxes
+
+
+def _photo_colours(
+    x: torch.Tensor, options: AugmentConfig, photo: PhotoConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """Saturation and hue, then brightness and contrast, of ``(n, 3, h, w)`` photos."""
     if photo.saturation > 0 or photo.hue > 0:
         x = colour_jitter(x, photo.saturation, photo.hue, generator)
     return photometric(x, options, generator)

@@ -84,7 +84,7 @@ class DetectorTask(WindowTrainer):
                             "id": len(truth) + 1,
                             "image_id": image_id,
                             "category_id": int(label),
-                            "bbox": _xywh(box),
+                            "bbox": xywh(box),
                             "area": float(mask.sum()),
                             "iscrowd": 0,
                         }
@@ -97,7 +97,7 @@ class DetectorTask(WindowTrainer):
                         {
                             "image_id": image_id,
                             "category_id": int(label),  # torchvision labels = mask values
-                            "bbox": _xywh(box),
+                            "bbox": xywh(box),
                             "score": float(score),
                         }
                     )
@@ -106,10 +106,10 @@ class DetectorTask(WindowTrainer):
             {"images": images, "annotations": truth, "categories": categories}, found
         )
         return {
-            "map": _defined(summary["AP"]),
-            "map50": _defined(summary["AP50"]),
-            "map75": _defined(summary["AP75"]),
-            "recall100": _defined(summary["AR100"]),
+            "map": defined_ap(summary["AP"]),
+            "map50": defined_ap(summary["AP50"]),
+            "map75": defined_ap(summary["AP75"]),
+            "recall100": defined_ap(summary["AR100"]),
         }
 
 
@@ -121,11 +121,11 @@ def _on(target: dict[str, torch.Tensor], device: torch.device, masks: bool) -> d
     }
 
 
-def _xywh(box: np.ndarray) -> list[float]:
+def xywh(box: np.ndarray) -> list[float]:
     x0, y0, x1, y1 = (float(v) for v in box)
     return [x0, y0, x1 - x0, y1 - y0]
 
 
-def _defined(value: float) -> float:
+def defined_ap(value: float) -> float:
     """COCO reports -1 where a number is undefined (no ground truth); NaN says so plainly."""
     return value if value >= 0 else math.nan

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rcm.data import PhotoRecord, PhotoSource, listing
+from rcm.data import PhotoRecord, PhotoSource
 from rcm.errors import InputError
 from rcm.metrics import auroc, fit_temperature
 from rcm.models import ModelMeta, Task, build_classifier, normalise, to_unit
@@ -31,13 +31,15 @@ from rcm.train._config import TrainConfig
 from rcm.train._photo_data import (
     PhotoInputs,
     PhotoTargets,
+    check_category_names,
+    check_photo_files,
     collate_photos,
     loss_weights,
+    photo_loader,
     photo_targets,
-    raise_unreadable,
     sampler_weights,
 )
-from rcm.train._sampling import draw_examples, example_loader
+from rcm.train._sampling import draw_examples
 from rcm.train._task import model_meta
 
 
@@ -62,7 +64,7 @@ class PhotoClassifierTask:
         self.train = photo_targets(train, self.categories, photo)
         self.validation = photo_targets(validation, self.categories, photo)
         self._check_labels()
-        _check_files(source, (*train, *validation))
+        check_photo_files(source, (*train, *validation))
         self.train_inputs = self._inputs(self.train)
         self.validation_inputs = self._inputs(self.validation)
         self.weights = loss_weights(self.train)
@@ -103,7 +105,8 @@ class PhotoClassifierTask:
 
     def epoch_examples(self, epoch: int, rng: np.random.Generator) -> np.ndarray:
         size = len(self.train.records)
-        weights = sampler_weights(self.train) if self.config.optim.balance == "sampler" else None
+        balanced = self.config.optim.balance == "sampler"
+        weights = sampler_weights(self.train.multi) if balanced else None
         count = self.config.optim.examples_per_epoch or size
         return draw_examples(count, size, weights, rng)
 
@@ -182,11 +185,8 @@ class PhotoClassifierTask:
         photo = self.config.photo
         return PhotoInputs(paths, part.targets, photo.input_px, photo.fit)
 
-    def _loader(
-        self, inputs: PhotoInputs, indices: np.ndarray, device: torch.device
-    ) -> Iterable[Any]:
-        loader = example_loader(inputs, indices, self.config, device, collate_photos)
-        return raise_unreadable(loader)
+    def _loader(self, inputs: Any, indices: np.ndarray, device: torch.device) -> Iterable[Any]:
+        return photo_loader(inputs, indices, self.config, device, collate_photos)
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         x = normalise(x, self._normalising)
@@ -215,30 +215,10 @@ class PhotoClassifierTask:
 
 
 def _check_config(config: TrainConfig, categories: tuple[str, ...]) -> None:
-    """Names in the photo section must be categories of the dataset."""
-    photo, where = config.photo, config.photos
-    for key, names in (("photo.severity", photo.severity), ("photo.positive", photo.positive)):
-        unknown = sorted(set(names) - set(categories))
-        if unknown:
-            raise InputError(
-                where,
-                f"{key} names {', '.join(unknown)}, not categories of this dataset "
-                f"({', '.join(categories)})",
-            )
-        if len(set(names)) != len(names):
-            raise InputError(where, f"{key} lists a category twice")
-    if photo.labels == "single" and len(categories) < 2:
+    """The photo section's names are categories; the labelling rule fits the set."""
+    check_category_names(config, categories)
+    where = config.photos
+    if config.photo.labels == "single" and len(categories) < 2:
         raise InputError(where, "single-label training needs two or more categories")
     if config.model.settings:
         raise InputError(where, "photo classifiers take no model.settings")
-
-
-def _check_files(source: PhotoSource, records: tuple[PhotoRecord, ...]) -> None:
-    """Every photo file is there before training starts (a wrong images root shows at once)."""
-    missing = [record.image for record in records if not source.image_path(record).is_file()]
-    if missing:
-        raise InputError(
-            source.images_root,
-            f"{len(missing)} photo(s) of the split not found under the images root: "
-            f"{listing(missing, ', ')} (set data.images_root)",
-        )

@@ -21,7 +21,7 @@ batches reach the device as ``(n, size, size, 3)`` uint8.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,10 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from rcm.data import PhotoBox, PhotoFit, PhotoRecord, fit_photo, read_photo
+from rcm.data import PhotoBox, PhotoFit, PhotoRecord, PhotoSource, fit_photo, listing, read_photo
 from rcm.errors import InputError
-from rcm.train._config import PhotoConfig
+from rcm.train._config import PhotoConfig, TrainConfig
+from rcm.train._sampling import example_loader
 
 
 @dataclass(frozen=True)
@@ -75,18 +76,14 @@ def photo_targets(
     records: tuple[PhotoRecord, ...], categories: tuple[str, ...], photo: PhotoConfig
 ) -> PhotoTargets:
     """Label `records` by the rule `photo` gives (see the module's description)."""
-    index = {name: i for i, name in enumerate(categories)}
     if photo.labels == "multi":
-        multi = np.zeros((len(records), len(categories)), dtype=np.float32)
-        for row, record in enumerate(records):
-            for box in _labelled(record):
-                multi[row, index[box.category]] = 1.0
-        return PhotoTargets(records, multi, None, ())
+        return PhotoTargets(records, category_matrix(records, categories), None, ())
+    index = {name: i for i, name in enumerate(categories)}
     rank = {name: i for i, name in enumerate(photo.severity)}
     order = {name: (rank.get(name, len(rank)), index[name]) for name in categories}
     kept, labels = [], []
     for record in records:
-        boxes = _labelled(record)
+        boxes = labelled_boxes(record)
         if not boxes:
             continue
         if photo.single_rule == "severity":
@@ -99,25 +96,35 @@ def photo_targets(
     single = np.asarray(labels, dtype=np.int64)
     multi = np.zeros((len(kept), len(categories)), dtype=np.float32)
     multi[np.arange(len(kept)), single] = 1.0
-    left_out = tuple(record.image for record in records if not _labelled(record))
+    left_out = tuple(record.image for record in records if not labelled_boxes(record))
     return PhotoTargets(tuple(kept), multi, single, left_out)
 
 
-def _labelled(record: PhotoRecord) -> tuple[PhotoBox, ...]:
+def labelled_boxes(record: PhotoRecord) -> tuple[PhotoBox, ...]:
     """The boxes that label a photo: all but crowd boxes (regions to ignore)."""
     return tuple(box for box in record.boxes if not box.crowd)
 
 
-def sampler_weights(targets: PhotoTargets) -> np.ndarray:
+def category_matrix(records: tuple[PhotoRecord, ...], categories: tuple[str, ...]) -> np.ndarray:
+    """``(N, C)`` float32 0/1: the categories among each photo's labelling boxes."""
+    index = {name: i for i, name in enumerate(categories)}
+    multi = np.zeros((len(records), len(categories)), dtype=np.float32)
+    for row, record in enumerate(records):
+        for box in labelled_boxes(record):
+            multi[row, index[box.category]] = 1.0
+    return multi
+
+
+def sampler_weights(multi: np.ndarray) -> np.ndarray:
     """Drawing weights that even out the long tail of categories.
 
-    A photo's weight is the mean inverse frequency (photos per category in this
-    part) of its categories; photos without boxes (``multi``) form a group of
-    their own, weighted by its inverse size. In ``single`` mode that is the
-    inverse frequency of the photo's one label, so every category is drawn
-    equally often.
+    `multi` is ``(N, C)`` 0/1, the categories of each photo (`PhotoTargets.multi`,
+    `category_matrix`). A photo's weight is the mean inverse frequency (photos per
+    category in this part) of its categories; photos without boxes form a group
+    of their own, weighted by its inverse size. With one category per photo
+    (``single`` labels) that is the inverse frequency of its label, so every
+    category is drawn equally often.
     """
-    multi = targets.multi
     empty = multi.sum(axis=1) == 0
     frequency = multi.sum(axis=0)
     inverse = np.divide(1.0, frequency, out=np.zeros_like(frequency), where=frequency > 0)
@@ -178,6 +185,17 @@ def raise_unreadable(batches: Iterable[Any]) -> Iterator[Any]:
         yield batch
 
 
+def photo_loader(
+    inputs: torch.utils.data.Dataset[Any],
+    indices: np.ndarray,
+    config: TrainConfig,
+    device: torch.device,
+    collate: Callable[[list[Any]], Any],
+) -> Iterator[Any]:
+    """Batches of photo examples decoded in workers; a photo that cannot be read raises."""
+    return raise_unreadable(example_loader(inputs, indices, config, device, collate))
+
+
 class PhotoInputs(torch.utils.data.Dataset[Example | UnreadablePhoto]):
     """``(size, size, 3)`` uint8 photos and their targets; decoded when asked (in workers).
 
@@ -200,3 +218,29 @@ class PhotoInputs(torch.utils.data.Dataset[Example | UnreadablePhoto]):
             return UnreadablePhoto(error.path, error.reason)
         square = fit_photo(pixels, self.size, self.fit)
         return torch.from_numpy(square), torch.as_tensor(self.targets[index])
+
+
+def check_category_names(config: TrainConfig, categories: tuple[str, ...]) -> None:
+    """Names in the photo section (``severity``, ``positive``) must be categories of the set."""
+    photo, where = config.photo, config.photos
+    for key, names in (("photo.severity", photo.severity), ("photo.positive", photo.positive)):
+        unknown = sorted(set(names) - set(categories))
+        if unknown:
+            raise InputError(
+                where,
+                f"{key} names {', '.join(unknown)}, not categories of this dataset "
+                f"({', '.join(categories)})",
+            )
+        if len(set(names)) != len(names):
+            raise InputError(where, f"{key} lists a category twice")
+
+
+def check_photo_files(source: PhotoSource, records: tuple[PhotoRecord, ...]) -> None:
+    """Every photo file is there before training starts (a wrong images root shows at once)."""
+    missing = [record.image for record in records if not source.image_path(record).is_file()]
+    if missing:
+        raise InputError(
+            source.images_root,
+            f"{len(missing)} photo(s) of the split not found under the images root: "
+            f"{listing(missing, ', ')} (set data.images_root)",
+        )

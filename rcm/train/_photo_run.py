@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rcm._version import __version__
 from rcm.data import (
     PhotoRecord,
     PhotoSource,
@@ -73,12 +72,9 @@ def photo_task(config: TrainConfig, photos: TrainingPhotos) -> TrainTask:
         from rcm.train._photo_classifier import PhotoClassifierTask
 
         return PhotoClassifierTask(config, photos.source, photos.train, photos.validation)
-    # Photo detector networks run in `rcm infer`; their training task is not part of rcm yet.
-    raise InputError(
-        config.photos,
-        f"rcm {__version__} cannot train a {config.task} yet: train a photo-classifier, or a "
-        "detector on mosaic windows",
-    )
+    from rcm.train._photo_detector import PhotoDetectorTask
+
+    return PhotoDetectorTask(config, photos.source, photos.train, photos.validation)
 
 
 def photo_data_record(source: PhotoSource) -> dict[str, Any]:

@@ -170,3 +170,15 @@ def test_bad_images_options_and_models_are_refused(tmp_path: Path) -> None:
     path = save_model(tmp_path / "bad.safetensors", network, photo_meta("fasterrcnn", size=3))
     with pytest.raises(InputError, match=r"bad\.safetensors.*does not take the setting"):
         load_model(path)
+
+
+def test_faster_rcnn_samples_the_rois_per_image_its_settings_give() -> None:
+    default = build_photo_detector(photo_meta("fasterrcnn"))
+    assert default.roi_heads.fg_bg_sampler.batch_size_per_image == 512  # torchvision's
+    fewer = build_photo_detector(photo_meta("fasterrcnn", rois_per_image=32))
+    assert fewer.roi_heads.fg_bg_sampler.batch_size_per_image == 32
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="rois_per_image must be an integer"):
+            build_photo_detector(photo_meta("fasterrcnn", rois_per_image=bad))
+    with pytest.raises(ValueError, match="rois_per_image is for fasterrcnn"):
+        build_photo_detector(photo_meta("retinanet", rois_per_image=32))

@@ -368,3 +368,17 @@ def test_photos_the_run_skipped_are_left_out_with_a_warning(tmp_path: Path) -> N
     strict = PhotoEvaluateOptions(bootstrap=100, examples=0, strict=True)
     with pytest.raises(PhotoEvaluationInputError):
         evaluate_photo_outputs(photos.output, photos.coco, tmp_path / "strict", strict)
+
+
+def test_voc_difficult_boxes_are_ignored_as_coco_crowd_boxes_are(tmp_path: Path) -> None:
+    from rcm.data import from_coco, write_voc
+
+    photos = write_photo_set(tmp_path / "set", photos=30, task="photo-detector", crowd=True)
+    dataset = from_coco(photos.coco)
+    assert sum(box.crowd for record in dataset.images for box in record.boxes) == 1
+    write_voc(dataset, tmp_path / "set")
+    coco = evaluate_photo_outputs(photos.output, photos.coco, tmp_path / "a", FAST).document
+    voc = evaluate_photo_outputs(photos.output, tmp_path / "set", tmp_path / "b", FAST).document
+    assert voc.counts.crowd_boxes == coco.counts.crowd_boxes == 1
+    same = [json.dumps(d.metrics["detection"], sort_keys=True) for d in (voc, coco)]  # NaN too
+    assert same[0] == same[1] and voc.auroc == coco.auroc

@@ -13,7 +13,7 @@ import pytest
 import timm
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from rcm.cli.main import main
 from rcm.data._labelled import read_labelled_mosaics
@@ -24,10 +24,11 @@ from rcm.errors import InputError
 from rcm.metrics import auroc
 from rcm.models import ModelStore, load_model
 from rcm.models._inputs import normalise
-from rcm.train import TrainState, load_config, train
+from rcm.train import load_config, train
 from rcm.train._checkpoint import config_changes
 from rcm.train._distributed import Processes, pick_training_device
 from rcm.train._epoch import process_share
+from tests.train.resume import train_straight_and_resumed
 
 SPLIT = {  # patients with lesions are the even ones
     "train": ("P000", "P001", "P002", "P003"),
@@ -104,24 +105,9 @@ def test_resume_from_a_mid_run_checkpoint_gives_the_same_weights(
     config = load_config(
         write_config(tmp_path, cohort, optim={"epochs": 2, "examples_per_epoch": 96})
     )
-    train(config, tmp_path / "straight", progress=False)
-
-    def stop_after_first(state: TrainState) -> None:
-        if state.epoch == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", progress=False, on_epoch_end=stop_after_first)
-    result, _ = train(config, tmp_path / "resumed", resume=True, progress=False)
+    result = train_straight_and_resumed(config, tmp_path)
 
     assert result.state.epoch == 2 and len(result.state.history) == 2
-    for name in ("model.safetensors",):
-        straight, resumed = (
-            load_file(tmp_path / "straight" / name),
-            load_file(tmp_path / "resumed" / name),
-        )
-        assert straight.keys() == resumed.keys()
-        assert all(torch.equal(straight[key], resumed[key]) for key in straight)
     last = [
         torch.load(tmp_path / run / "checkpoints/last.pt", weights_only=True)
         for run in ("straight", "resumed")

@@ -11,25 +11,20 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
-from safetensors.torch import load_file
 
 from rcm.cli.main import main
 from rcm.data import (
     PhotoBox,
-    PhotoDataset,
     PhotoRecord,
-    Split,
     fit_photo,
     read_photo_source,
-    write_coco,
     write_split,
     write_voc,
 )
 from rcm.errors import InputError
 from rcm.metrics import auroc, fit_temperature
 from rcm.models import ModelStore, Task, load_model, normalise, to_unit
-from rcm.train import AugmentConfig, PhotoConfig, TrainState, load_config, train
+from rcm.train import AugmentConfig, PhotoConfig, load_config, train
 from rcm.train._augment import augment_photos, colour_jitter
 from rcm.train._photo_data import (
     PhotoInputs,
@@ -40,60 +35,13 @@ from rcm.train._photo_data import (
     sampler_weights,
 )
 from rcm.train._photo_run import photo_data_record, training_photos
-
-CATEGORIES = ("melanoma", "naevus", "angioma")
-COLOURS = {"melanoma": (40, 25, 20), "naevus": (150, 95, 60), "angioma": (200, 30, 60)}
-SKIN = np.array([224, 172, 140])
-SLOTS = ((22, 20), (58, 20), (22, 44), (58, 44))  # disc centres inside the centre square
-PARTS = {"train": range(0, 14), "validation": range(14, 18), "test": range(18, 30)}
-
-
-def draw_photo(rng: np.random.Generator, categories: list[str]) -> tuple[Image.Image, list]:
-    """An 80 x 64 photo of skin with one disc per category; its boxes (all inside the centre)."""
-    height, width = 64, 80
-    pixels = SKIN + rng.normal(0, 8, (height, width, 3))
-    yy, xx = np.mgrid[:height, :width]
-    boxes = []
-    for slot, name in zip(rng.permutation(len(SLOTS)), categories, strict=False):
-        cx, cy = SLOTS[slot]
-        radius = int(rng.integers(6, 10))
-        disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
-        pixels[disc] = np.array(COLOURS[name]) + rng.normal(0, 6, (int(disc.sum()), 3))
-        side = 2 * radius + 1
-        boxes.append(
-            PhotoBox(name, float(cx - radius), float(cy - radius), float(side), float(side))
-        )
-    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    return image, boxes
+from tests.train.photo_sets import CATEGORIES, PARTS, split_of, write_photo_set
+from tests.train.resume import train_straight_and_resumed
 
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """30 patients, 3 photos each (each category in 40% of photos), a COCO file, a split."""
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(7)
-    records, part_of = [], {}
-    for patient in range(30):
-        for shot in range(3):
-            present = [name for name in CATEGORIES if rng.random() < 0.4]
-            image, boxes = draw_photo(rng, present)
-            name = f"P{patient:02d}/photo{shot}.jpg"
-            (folder / "images" / name).parent.mkdir(parents=True, exist_ok=True)
-            image.save(folder / "images" / name, quality=92)
-            records.append(PhotoRecord(name, 80, 64, 3, f"P{patient:02d}", None, None, boxes))
-            part_of[name] = next(part for part, ids in PARTS.items() if patient in ids)
-    dataset = PhotoDataset(CATEGORIES, tuple(records))
-    write_coco(dataset, folder / "images" / "annotations.coco.json")
-    write_split(_split(records, part_of), folder / "split.csv")
-    return folder
-
-
-def _split(records: list[PhotoRecord], part_of: dict[str, str]) -> Split:
-    return Split(
-        assignment=part_of,
-        patient_of={r.image: r.patient_id for r in records},
-        category_of={r.image: (r.boxes[0].category if r.boxes else "none") for r in records},
-    )
+    return write_photo_set(tmp_path_factory.mktemp("photos"))
 
 
 def write_config(
@@ -188,20 +136,8 @@ def test_resume_gives_the_weights_and_calibration_of_the_uninterrupted_run(
             optim={"epochs": 2, "batch_size": 8, "examples_per_epoch": 16, "accumulate": 2},
         )
     )
-    train(config, tmp_path / "straight", progress=False)
-
-    def stop_after_first(state: TrainState) -> None:
-        if state.epoch == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", progress=False, on_epoch_end=stop_after_first)
-    result, _ = train(config, tmp_path / "resumed", resume=True, progress=False)
+    result = train_straight_and_resumed(config, tmp_path)
     assert result.state.epoch == 2
-    straight = load_file(tmp_path / "straight" / "model.safetensors")
-    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
-    assert straight.keys() == resumed.keys()
-    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
     metas = [
         load_model(tmp_path / run / "model.safetensors").meta for run in ("straight", "resumed")
     ]
@@ -258,10 +194,10 @@ def test_sampler_weights_are_mean_inverse_frequencies() -> None:
     )
     multi = photo_targets(records, CATEGORIES, PhotoConfig())
     # melanoma in 4 photos, naevus in 2, angioma in none, one photo without boxes.
-    assert sampler_weights(multi) == pytest.approx([0.25, 0.25, 0.25, 0.5, 0.375, 1.0])
+    assert sampler_weights(multi.multi) == pytest.approx([0.25, 0.25, 0.25, 0.5, 0.375, 1.0])
     assert loss_weights(multi).tolist() == pytest.approx([0.5, 2.0, 1.0])
     single = photo_targets(records, CATEGORIES, PhotoConfig(labels="single"))
-    weights = sampler_weights(single)  # every category drawn equally often
+    weights = sampler_weights(single.multi)  # every category drawn equally often
     drawn = np.random.default_rng(0).choice(5, 20000, p=weights / weights.sum())
     shares = np.bincount(single.single[drawn], minlength=3) / len(drawn)
     assert shares[:2] == pytest.approx([0.5, 0.5], abs=0.02) and shares[2] == 0
@@ -335,7 +271,7 @@ def test_a_split_with_other_patients_is_refused(photos: Path, tmp_path: Path) ->
     part_of = {
         r.image: next(p for p, ids in PARTS.items() if int(r.image[1:3]) in ids) for r in records
     }
-    write_split(_split(records, part_of), tmp_path / "other.csv")
+    write_split(split_of(records, part_of), tmp_path / "other.csv")
     config = load_config(
         write_config(tmp_path, photos, data={"split": str(tmp_path / "other.csv")})
     )
