@@ -70,9 +70,7 @@ def split_part(
     return kept
 
 
-def truth_labels(
-    record: PhotoRecord, categories: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
+def truth_labels(record: PhotoRecord, categories: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Category index and crowd flag (COCO ``iscrowd``, VOC ``difficult``) of each box."""
     index = {name: number for number, name in enumerate(categories)}
     labels = np.array([index[box.category] for box in record.boxes], np.int64)

@@ -21,7 +21,8 @@ def test_the_photo_demo_runs_every_step(
     out = tmp_path / "demo"
     assert main(["demo", "photos", "--out", str(out), *TINY]) == 0
     printed = capsys.readouterr().out
-    for command in ("synth photos", "data photos", "data split", "train photo-classifier"):
+    commands = ("synth photos", "data photos", "data split", "train photo-classifier")
+    for command in (*commands, "train detector"):
         assert f"$ rcm {command}" in printed
     assert "$ rcm infer" in printed and "--part test --readers" in printed
     results = json.loads((out / "demo.json").read_text())
@@ -31,12 +32,16 @@ def test_the_photo_demo_runs_every_step(
     assert classifier["validation_metric"] == "macro_auroc" and classifier["best_epoch"] == 1
     assert classifier["macro_auroc"] is None or 0 <= classifier["macro_auroc"] <= 1
     assert Path(classifier["report"]).is_file()
+    detector = results["models"]["detector"]
+    assert detector["validation_metric"] == "map" and detector["task"] == "photo-detector"
+    assert detector["map50"] is None or 0 <= detector["map50"] <= 1
     assert set(results["timings"]) >= {"synthesise_s", "train_classifier_s", "total_s"}
     for path in ("coco/annotations.coco.json", "coco/split.csv", "coco/test.coco.json"):
         assert (out / path).is_file()
     assert (out / "evaluation" / "classifier" / "metrics.json").is_file()
     assert (out / "outputs" / "classifier" / "predictions.csv").is_file()
-    assert "rcm-demo-photo-classifier" in {entry.name for entry in ModelStore().entries()}
+    stored = {entry.name for entry in ModelStore().entries()}
+    assert {"rcm-demo-photo-classifier", "rcm-demo-photo-detector"} <= stored
     assert main(["demo", "photos", "--out", str(out), *TINY]) == 2  # never over a demo silently
     assert "--overwrite" in capsys.readouterr().err
 
