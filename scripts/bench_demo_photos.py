@@ -1,6 +1,6 @@
 """Run `rcm demo photos` as a new user would, for several seeds; record time and what it learned.
 
-The demo (1,500 synthetic photographs of 13 lesion categories, a photo
+The demo (1,000 synthetic photographs of 13 lesion categories, a photo
 classifier and a photo detector trained on the CPU, held-out test patients)
 runs in a fresh process with its own model store for each seed. Recorded: wall
 time and time per step (goal: under 10 minutes on 2 cores), the held-out macro
@@ -52,7 +52,7 @@ def main() -> None:
             "`rcm demo photos` end to end",
             table,
             f"Load average when the runs started: {load:.2f}. A fresh process per seed, CPU "
-            "only, its own model store; the demo's defaults: 1,500 synthetic photographs "
+            "only, its own model store; the demo's defaults: 1,000 synthetic photographs "
             "(320 x 240, 13 categories), split 70/15/15 by patient, the classifier and the "
             "detector of rcm/cli/_demo_photos.py trained from random weights. Held-out: the "
             "test part's photos; macro AUROC over the categories with positives and negatives "

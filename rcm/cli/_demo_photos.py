@@ -174,7 +174,7 @@ def register(targets: Any) -> None:
         "CPU, run them on the held-out test photos and evaluate them against the truth and the "
         "clinicians "
         f"(metrics.json and report.html). The models are added to the model store as {names}. "
-        "About 5 minutes on 2 cores.",
+        "Tens of minutes on 2 busy cores; the detector is the slow part.",
     )
     demo.add_argument(
         "--out", default="rcm-demo-photos", help="output folder (default %(default)s)"
