@@ -1,4 +1,4 @@
-"""``rcm demo``: the whole loop on a fresh machine, from nothing to an evaluation report.
+"""``rcm demo [mosaic]``: the whole mosaic loop on a fresh machine, from nothing to a report.
 
 It synthesises a small RCM cohort with known lesions, splits it by patient,
 trains a small tile classifier on the CPU, runs it on the held-out mosaics and
@@ -9,16 +9,15 @@ the demo doubles as a worked example. Nothing is downloaded.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rcm.cli._demo_steps import add_demo_flags, check_demo_folder, number, show, step, timed
 from rcm.cli._options import positive_int
 from rcm.cli._split_commands import format_summary
 from rcm.errors import InputError
@@ -44,9 +43,24 @@ DEMO_TRAINING: dict[str, Any] = {
 
 
 def register(commands: Any) -> None:
-    demo = commands.add_parser(
+    from rcm.cli import _demo_photos
+
+    parser = commands.add_parser(
         "demo",
-        help="run the built-in example end to end: synthesise, split, train, infer, evaluate",
+        help="run a built-in example end to end: synthesise, split, train, infer, evaluate",
+        description="On a fresh machine, with no data and no weights: the whole workflow for "
+        "RCM mosaics (rcm demo mosaic, or just rcm demo) or for clinical photographs "
+        "(rcm demo photos), each step shown as the rcm command a user would type.",
+    )
+    targets = parser.add_subparsers(dest="demo_target", metavar="TARGET", required=True)
+    _register_mosaic(targets)
+    _demo_photos.register(targets)
+
+
+def _register_mosaic(targets: Any) -> None:
+    demo = targets.add_parser(
+        "mosaic",
+        help="RCM mosaics: a tile classifier (the default target)",
         description="On a fresh machine, with no data and no weights: synthesise a small RCM "
         "cohort with known lesions, split it by patient, train a small tile classifier on the "
         "CPU, run it on the held-out mosaics and evaluate them (metrics.json and report.html). "
@@ -65,11 +79,7 @@ def register(commands: Any) -> None:
     demo.add_argument(
         "--epochs", type=positive_int, default=5, help="training epochs (default %(default)s)"
     )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    demo.add_argument("--overwrite", action="store_true", help="replace an earlier demo folder")
-    demo.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="do not show progress bars"
-    )
+    add_demo_flags(demo)
     demo.set_defaults(run=run_demo)
 
 
@@ -81,37 +91,26 @@ def run_demo(args: argparse.Namespace) -> None:
             f"the demo needs at least {MIN_PATIENTS} patients, so that validation and test "
             "each get patients with and without lesions",
         )
-    if folder.exists() and any(folder.iterdir()) and not args.overwrite:
-        raise InputError(folder, "demo folder is not empty (pass --overwrite to replace it)")
+    check_demo_folder(folder, args.overwrite)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with _timed(timings, "synthesise_s"):
+    with timed(timings, "synthesise_s"):
         manifest = _synthesise(folder / "cohort", args)
-    with _timed(timings, "split_s"):
+    with timed(timings, "split_s"):
         _split(manifest, folder / "cohort" / "split.csv", args.seed)
-    with _timed(timings, "train_s"):
+    with timed(timings, "train_s"):
         _train(folder, manifest.parent / "split.csv", args)
-    with _timed(timings, "infer_s"):
+    with timed(timings, "infer_s"):
         held_out = _held_out(manifest.parent / "split.csv", manifest, folder / "test-manifest.csv")
         _infer(held_out, folder / "outputs")
-    with _timed(timings, "evaluate_s"):
+    with timed(timings, "evaluate_s"):
         evaluation = _evaluate(folder)
     timings["total_s"] = time.perf_counter() - started
     _print_results(folder, evaluation, timings)
 
 
-@contextlib.contextmanager
-def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
-    clock = time.perf_counter()
-    yield
-    timings[key] = time.perf_counter() - clock
-
-
 def _step(number: int, text: str, argv: list[str] | None = None) -> None:
-    """Announce a step and the ``rcm`` command a user would type for it."""
-    print(f"\n[{number}/5] {text}", flush=True)
-    if argv is not None:
-        print("   $ rcm " + " ".join(argv), flush=True)
+    step(number, 5, text, argv)
 
 
 def _synthesise(cohort: Path, args: argparse.Namespace) -> Path:
@@ -172,7 +171,7 @@ def _infer(held_out: list[tuple[str, Path]], outputs: Path) -> None:
     model = load_for_run(reference.path, options.device)
     for mosaic_id, path in held_out:
         output = outputs / f"{mosaic_id}.rcm"
-        print(f"   $ rcm infer {path} --model {MODEL_NAME} --out {output} --overwrite", flush=True)
+        show(["infer", str(path), "--model", MODEL_NAME, "--out", str(output), "--overwrite"])
         outcome = infer_mosaic(
             open_mosaic(path), model, output, options=options, model_name=MODEL_NAME, overwrite=True
         )
@@ -229,18 +228,14 @@ def _print_results(folder: Path, evaluation: Path, timings: dict[str, float]) ->
     }
     (folder / "demo.json").write_text(json.dumps(results, indent=2))
     print(
-        f"\nvalidation tile AUROC {_number(results['validation_tile_auroc'])} "
+        f"\nvalidation tile AUROC {number(results['validation_tile_auroc'])} "
         f"(best epoch {results['best_epoch']})"
     )
     print(f"held-out test set: {results['held_out_mosaics']} mosaics, {results['tiles']} tiles")
-    print(f"   mosaic AUROC {_number(results['mosaic_auroc'])}")
+    print(f"   mosaic AUROC {number(results['mosaic_auroc'])}")
     low, high = results["tile_auroc_interval"]
     print(
-        f"   tile AUROC   {_number(results['tile_auroc'])} "
-        f"(95% CI {_number(low)}-{_number(high)}, by patient)"
+        f"   tile AUROC   {number(results['tile_auroc'])} "
+        f"(95% CI {number(low)}-{number(high)}, by patient)"
     )
     print(f"done in {timings['total_s']:.0f} s; open {evaluation / 'report.html'} in a browser")
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rcm.cli._flags import add_option_flags, cli_fields, given
 from rcm.errors import InputError, bad_input
 from rcm.pipeline.evaluate import EvaluateOptions
 from rcm.pipeline.evaluate_photos import PhotoEvaluateOptions
+
+if TYPE_CHECKING:
+    from rcm.outputs import InputProblem
 
 PHOTO_FLAGS = [
     name for name in cli_fields(PhotoEvaluateOptions) if name not in cli_fields(EvaluateOptions)
@@ -41,6 +45,12 @@ def refuse_photo_only(args: argparse.Namespace) -> None:
         )
 
 
+def print_photo_problems(problems: Sequence[InputProblem]) -> None:
+    """Each problem with the inputs, on stderr."""
+    for problem in problems:
+        print(f"rcm: {problem}", file=sys.stderr)
+
+
 def run_photo_evaluate(args: argparse.Namespace) -> None:
     """Evaluate a photo run and report one line."""
     from rcm.pipeline.evaluate_photos import PhotoEvaluationInputError, evaluate_photo_outputs
@@ -62,11 +72,9 @@ def run_photo_evaluate(args: argparse.Namespace) -> None:
             overwrite=args.overwrite,
         )
     except PhotoEvaluationInputError as error:
-        for problem in error.problems:
-            print(f"rcm: {problem}", file=sys.stderr)
+        print_photo_problems(error.problems)
         raise
-    for problem in result.problems:
-        print(f"rcm: {problem}", file=sys.stderr)
+    print_photo_problems(result.problems)
     document = result.document
     auc = document.macro_auroc
     summary = f"macro AUROC {auc.estimate:.3f} ({auc.low:.3f}-{auc.high:.3f})" if auc else ""

@@ -1,9 +1,11 @@
-"""``rcm synth mosaic|photos``; ``rcm synth OUT.tif`` (no target) means ``rcm synth mosaic``."""
+"""``rcm synth mosaic|photos``; ``rcm synth OUT.tif`` (no target) means ``rcm synth mosaic``.
+
+The target is inserted by `rcm.cli._targets.default_target`.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from typing import Any
 
 from rcm.cli._options import add_common, positive_float, positive_int
@@ -15,19 +17,6 @@ from rcm.data import (
     write_synthetic_photos,
 )
 from rcm.errors import InputError
-
-TARGETS = ("mosaic", "photos")
-
-
-def default_target(argv: Sequence[str]) -> list[str]:
-    """``rcm synth OUT.tif ...`` as ``rcm synth mosaic OUT.tif ...``, the form before photos."""
-    args = list(argv)
-    command = next((i for i, arg in enumerate(args) if not arg.startswith("-")), None)
-    if command is None or args[command] != "synth" or command + 1 == len(args):
-        return args
-    if args[command + 1] not in (*TARGETS, "-h", "--help"):
-        args.insert(command + 1, "mosaic")
-    return args
 
 
 def register(commands: Any) -> None:

@@ -25,6 +25,7 @@ from rcm.cli import (
     _models_commands,
     _run_commands,
     _synth_commands,
+    _targets,
     _train_commands,
 )
 from rcm.errors import InputError
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rcm`` with `argv` (default: the process arguments); return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(_synth_commands.default_target(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(_targets.default_target(sys.argv[1:] if argv is None else argv))
     if not args.debug:  # tifffile logs recoverable oddities; our own messages cover failures
         logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:

@@ -6,7 +6,9 @@ colour by a weight (scale, keratin and sebum look much the same on any skin).
 A lesion's body is one tint; its `Texture` layers (networks, dots, blotches,
 vessels, ridges, scale, a centre or a rim) blend further tints over it.
 Sizes are fractions of the image's short side and texture sizes are pixels of
-a 240-pixel short side, both scaled by the photograph's zoom.
+a 240-pixel short side, both scaled by the photograph's zoom. The smallest
+lesions are still some 15 pixels across, so a model that sees the whole photo
+at a few hundred pixels can tell them apart.
 
 The categories are those of ``configs/photos-columns.yaml``, with a long-tailed
 frequency (naevi common, sebaceous hyperplasia rare) like a clinic's case mix.
@@ -96,7 +98,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "melanoma",
         0.10,
-        (0.10, 0.15),
+        (0.125, 0.168),
         (1.0, 1.5),
         0.16,
         0.04,
@@ -112,7 +114,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "lentigo_maligna",
         0.03,
-        (0.12, 0.18),
+        (0.142, 0.193),
         (1.1, 1.7),
         0.14,
         0.06,
@@ -126,7 +128,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "basal_cell_carcinoma",
         0.13,
-        (0.07, 0.11),
+        (0.1, 0.134),
         (1.0, 1.3),
         0.06,
         0.01,
@@ -143,7 +145,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "squamous_cell_carcinoma",
         0.05,
-        (0.07, 0.11),
+        (0.1, 0.134),
         (1.0, 1.3),
         0.08,
         0.03,
@@ -158,7 +160,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "bowen_disease",
         0.035,
-        (0.09, 0.14),
+        (0.116, 0.159),
         (1.1, 1.6),
         0.12,
         0.02,
@@ -172,7 +174,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "actinic_keratosis",
         0.07,
-        (0.06, 0.10),
+        (0.091, 0.125),
         (1.0, 1.4),
         0.10,
         0.05,
@@ -183,7 +185,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "seborrheic_keratosis",
         0.11,
-        (0.07, 0.12),
+        (0.1, 0.142),
         (1.2, 1.7),
         0.06,
         0.01,
@@ -198,7 +200,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "lichen_planus_like_keratosis",
         0.035,
-        (0.06, 0.09),
+        (0.091, 0.116),
         (1.0, 1.4),
         0.08,
         0.02,
@@ -209,7 +211,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "solar_lentigo",
         0.06,
-        (0.09, 0.15),
+        (0.116, 0.168),
         (1.2, 1.8),
         0.10,
         0.10,
@@ -220,7 +222,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "melanocytic_nevus",
         0.275,
-        (0.05, 0.08),
+        (0.083, 0.108),
         (1.0, 1.2),
         0.03,
         0.0,
@@ -231,7 +233,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "dermatofibroma",
         0.04,
-        (0.055, 0.09),
+        (0.087, 0.116),
         (1.0, 1.3),
         0.04,
         0.01,
@@ -245,7 +247,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "sebaceous_hyperplasia",
         0.025,
-        (0.035, 0.06),
+        (0.07, 0.091),
         (1.0, 1.2),
         0.08,
         0.0,
@@ -260,7 +262,7 @@ LOOKS: tuple[Look, ...] = (
     Look(
         "vascular_lesion",
         0.04,
-        (0.045, 0.085),
+        (0.078, 0.112),
         (1.0, 1.3),
         0.06,
         0.0,

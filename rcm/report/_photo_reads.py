@@ -66,6 +66,9 @@ def load_photo_reads(
 ) -> PhotoReads:
     """Read a reads file against the cohort; its problems go to `problems`.
 
+    Reads of photos in the truth but outside the evaluated split part are left
+    out quietly; reads of photos not in the truth are a warning.
+
     Raises:
         InputError: If the file cannot be read, lacks ``reader`` or ``image``, or
             has neither a ``category`` column nor ``score_<category>`` columns.
@@ -134,9 +137,14 @@ class _Collected:
     def _entry(self, line: int, row: dict[str, str]) -> tuple[str, int] | None:
         """The (reader, photo) key of a row, None when the photo is not evaluated."""
         image = row["image"]
+        if image not in self.photos and image in self.known:
+            # Reads usually cover the whole set and one split part is evaluated: the other
+            # parts' reads are expected, not a problem (a warning per row, and an error
+            # under --strict, would stop the usual case).
+            return None
         if image not in self.photos:
-            where = "outside the evaluated part" if image in self.known else "not in the truth"
-            self.problem("warning", line, image, f"read by {row['reader']} but {where}; left out")
+            message = f"read by {row['reader']} but not in the truth; left out"
+            self.problem("warning", line, image, message)
             return None
         key = (row["reader"], self.photos[image])
         self.calls.setdefault(key, np.zeros(len(self.categories), bool))

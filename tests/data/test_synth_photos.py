@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import rcm.data._synth_photos as synth_photos
-from rcm.cli._synth_commands import default_target
+from rcm.cli._targets import default_target
 from rcm.cli.main import main
 from rcm.data import (
     PHOTO_CATEGORIES,
