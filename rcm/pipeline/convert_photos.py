@@ -121,20 +121,7 @@ def convert_photo_table(
     check_output(out, overwrite=overwrite)  # fail before scanning thousands of images
     mapping = load_photo_columns(columns)
     dataset, problems = read_photo_csv(table, mapping, options.images_root, strict=options.strict)
-    errors, _ = count_problems(problems)
-    if errors and not options.skip_invalid:
-        warnings_too = "; --strict counts warnings" if options.strict else ""
-        raise PhotoConversionError(
-            table,
-            f"{errors} error(s) (listed above{warnings_too}); nothing written (--skip-invalid "
-            f"converts the valid images and lists the rest in {PROBLEMS_NAME})",
-            problems,
-            dataset,
-        )
-    if not dataset.images:
-        raise PhotoConversionError(
-            table, "no valid images to convert; nothing written", problems, dataset
-        )
+    _check_convertible(table, dataset, problems, options)
     formats = tuple(name for name in FORMATS if name in options.formats)
     if "voc" in formats:
         voc_files(dataset)  # two images sharing an XML name fail before anything is written
@@ -155,6 +142,29 @@ def convert_photo_table(
         written=(*written, PROBLEMS_NAME, CONVERSION_NAME),
         coco=Path(out) / COCO_NAME if "coco" in formats else None,
     )
+
+
+def _check_convertible(
+    table: str | os.PathLike[str],
+    dataset: PhotoDataset,
+    problems: list[PhotoProblem],
+    options: PhotoConversionOptions,
+) -> None:
+    """Refuse a table with errors (unless skipping them) or without one valid image."""
+    errors, _ = count_problems(problems)
+    if errors and not options.skip_invalid:
+        warnings_too = "; --strict counts warnings" if options.strict else ""
+        raise PhotoConversionError(
+            table,
+            f"{errors} error(s) (listed above{warnings_too}); nothing written (--skip-invalid "
+            f"converts the valid images and lists the rest in {PROBLEMS_NAME})",
+            problems,
+            dataset,
+        )
+    if not dataset.images:
+        raise PhotoConversionError(
+            table, "no valid images to convert; nothing written", problems, dataset
+        )
 
 
 def _provenance(

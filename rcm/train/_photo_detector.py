@@ -31,20 +31,18 @@ from rcm.data import PhotoRecord, PhotoSource
 from rcm.errors import InputError
 from rcm.metrics import coco_box_inputs, coco_map
 from rcm.models import (
+    DEFAULT_BACKBONE,
+    PHOTO_DETECTOR_SETTINGS,
     PHOTO_DETECTORS,
     ModelMeta,
     Task,
     build_photo_detector,
-    detect_photos,
-    to_unit,
-)
-from rcm.models._photo_detectors import (
-    PHOTO_DETECTOR_SETTINGS,
     check_photo_detector,
+    detect_photos,
     photo_label_offset,
     resized_size,
+    to_unit,
 )
-from rcm.models._torchvision_detectors import DEFAULT_BACKBONE
 from rcm.train._augment import augment_photo_boxes
 from rcm.train._config import TrainConfig
 from rcm.train._detector import defined_ap
