@@ -105,12 +105,7 @@ class DetectorTask(WindowTrainer):
         summary = coco_map(
             {"images": images, "annotations": truth, "categories": categories}, found
         )
-        return {
-            "map": defined_ap(summary["AP"]),
-            "map50": defined_ap(summary["AP50"]),
-            "map75": defined_ap(summary["AP75"]),
-            "recall100": defined_ap(summary["AR100"]),
-        }
+        return validation_map(summary)
 
 
 def _on(target: dict[str, torch.Tensor], device: torch.device, masks: bool) -> dict[str, Any]:
@@ -124,6 +119,16 @@ def _on(target: dict[str, torch.Tensor], device: torch.device, masks: bool) -> d
 def _xywh(box: np.ndarray) -> list[float]:
     x0, y0, x1, y1 = (float(v) for v in box)
     return [x0, y0, x1 - x0, y1 - y0]
+
+
+def validation_map(summary: dict[str, Any]) -> dict[str, float]:
+    """The training log's box metrics of a `coco_map` summary (NaN where undefined)."""
+    return {
+        "map": defined_ap(summary["AP"]),
+        "map50": defined_ap(summary["AP50"]),
+        "map75": defined_ap(summary["AP75"]),
+        "recall100": defined_ap(summary["AR100"]),
+    }
 
 
 def defined_ap(value: float) -> float:

@@ -45,7 +45,7 @@ from rcm.models import (
 )
 from rcm.train._augment import augment_photo_boxes
 from rcm.train._config import TrainConfig
-from rcm.train._detector import defined_ap
+from rcm.train._detector import defined_ap, validation_map
 from rcm.train._init_weights import load_init
 from rcm.train._photo_boxes import BoxBatch, PhotoBoxes, PhotoBoxInputs, collate_boxes
 from rcm.train._photo_data import (
@@ -173,12 +173,7 @@ class PhotoDetectorTask:
                     )
                 )
         summary = coco_map(*coco_box_inputs(sizes, truth, found, self.categories))
-        metrics = {
-            "map": defined_ap(summary["AP"]),
-            "map50": defined_ap(summary["AP50"]),
-            "map75": defined_ap(summary["AP75"]),
-            "recall100": defined_ap(summary["AR100"]),
-        }
+        metrics = validation_map(summary)
         for name, value in summary["per_category_ap50"].items():
             metrics[f"ap50_{name}"] = defined_ap(value)
         return metrics
